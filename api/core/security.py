@@ -1,0 +1,50 @@
+"""Password hashing (Argon2id, a slow memory-hard hash) and JWT access tokens (PyJWT, HS256)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from wegent.config import get_settings
+
+_hasher = PasswordHasher()
+ALGORITHM = "HS256"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_access_token(user_id: int, role: str, expires_minutes: int | None = None) -> tuple[str, datetime]:
+    settings = get_settings()
+    expires = datetime.now(UTC) + timedelta(minutes=expires_minutes or settings.jwt_expire_minutes)
+    payload: dict[str, Any] = {"sub": str(user_id), "role": role, "exp": expires, "iat": datetime.now(UTC)}
+    return jwt.encode(payload, settings.jwt_secret, algorithm=ALGORITHM), expires
+
+
+class TokenError(Exception):
+    pass
+
+
+def decode_access_token(token: str) -> dict[str, Any]:
+    try:
+        return jwt.decode(
+            token, get_settings().jwt_secret, algorithms=[ALGORITHM], options={"require": ["exp"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError("token expired") from exc
+    except jwt.PyJWTError as exc:
+        raise TokenError("invalid token") from exc

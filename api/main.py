@@ -1,0 +1,81 @@
+"""The API process: FastAPI app (REST under /api/v1) — `uvicorn api.main:app` or `wegent api`."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.db.migrate import upgrade
+from api.db.session import get_sessionmaker
+from api.routers import auth, health, resources, users
+from api.services.resource_store import StoreError
+from api.services.users import ensure_admin, ensure_system_user
+from wegent.config import get_settings
+from wegent.logging import configure_logging, get_logger
+
+log = get_logger("api")
+
+
+def bootstrap_database() -> None:
+    """Migrate, then make sure the system account and the first admin exist."""
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    with get_sessionmaker()() as db:
+        ensure_system_user(db)
+        admin, generated = ensure_admin(db, settings)
+    if generated:
+        # Printed once for the operator, on purpose not through the log pipeline.
+        print(f"wegent: created admin '{admin.username}' with password: {generated}", file=sys.stderr)
+        path = settings.state_dir / "admin_password"
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(generated)
+        path.chmod(0o600)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    await run_in_threadpool(bootstrap_database)
+    log.info("api.started")
+    yield
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = FastAPI(title="Wegent", version="0.1.0", lifespan=lifespan)
+
+    @app.middleware("http")
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("request.failed", path=request.url.path, method=request.method)
+            response = JSONResponse({"detail": "internal error", "request_id": request_id}, status_code=500)
+        response.headers["x-request-id"] = request_id
+        if request.url.path not in ("/healthz", "/readyz"):
+            log.info("request", method=request.method, path=request.url.path, status=response.status_code)
+        return response
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    app.include_router(health.router)
+    for router in (auth.router, users.router, resources.router):
+        app.include_router(router, prefix="/api/v1")
+    return app
+
+
+app = create_app()

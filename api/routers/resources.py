@@ -1,0 +1,149 @@
+"""Declarative resources by kind: /namespaces/{ns}/{kinds}[/{name}] and multi-document apply."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import yaml
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+
+from api.deps import CurrentUser, SessionDep
+from api.services.apply import ApplyReport, apply_documents, parse_documents
+from api.services.resource_store import ResourceStore, StoreError
+from wegent.crypto import get_keyring
+from wegent.resources import DNS_LABEL, FieldError, kind_from_plural, validate_document
+
+router = APIRouter(prefix="/namespaces/{namespace}", tags=["resources"])
+
+Namespace = Annotated[str, Path(pattern=DNS_LABEL.pattern, max_length=63)]
+Scope = Annotated[
+    Literal["user", "public"], Query(description="'public' (admins) targets system-owned resources")
+]
+
+
+def get_store(db: SessionDep, user: CurrentUser) -> ResourceStore:
+    return ResourceStore(db, user, get_keyring())
+
+
+StoreDep = Annotated[ResourceStore, Depends(get_store)]
+
+
+def _kind(kinds: str) -> str:
+    kind = kind_from_plural(kinds)
+    if kind is None:
+        raise StoreError(404, f"unknown resource kind '{kinds}'")
+    return kind
+
+
+def yaml_response(doc: dict[str, Any] | list[dict[str, Any]]) -> Response:
+    docs = doc if isinstance(doc, list) else [doc]
+    return Response(
+        yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True), media_type="application/yaml"
+    )
+
+
+async def _read_doc(request: Request, kind: str, namespace: str, name: str | None) -> dict[str, Any]:
+    docs = parse_documents(await request.body(), request.headers.get("content-type", "application/json"))
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        raise StoreError(422, "expected exactly one resource document")
+    raw = docs[0]
+    raw.setdefault("kind", kind)
+    meta = raw.setdefault("metadata", {})
+    if not isinstance(meta, dict):
+        raise StoreError(422, "invalid document", [FieldError(field="metadata", message="must be a mapping")])
+    meta.setdefault("namespace", namespace)
+    if name is not None:
+        meta.setdefault("name", name)
+    mismatches = [
+        FieldError(field=f, message=f"must be '{want}' to match the URL")
+        for f, got, want in (
+            ("kind", raw["kind"], kind),
+            ("metadata.namespace", meta["namespace"], namespace),
+            ("metadata.name", meta.get("name"), name if name is not None else meta.get("name")),
+        )
+        if got != want
+    ]
+    if mismatches:
+        raise StoreError(422, "document does not match the URL", mismatches)
+    return raw
+
+
+def _validated(store: ResourceStore, raw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    doc, spec, errors = validate_document(raw)
+    if errors or doc is None or spec is None:
+        raise StoreError(422, f"invalid {raw.get('kind')}", errors)
+    return doc, spec
+
+
+@router.post(
+    "/apply",
+    response_model=ApplyReport,
+    openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
+)
+async def apply(request: Request, store: StoreDep, namespace: Namespace, scope: Scope = "user") -> Any:
+    docs = parse_documents(await request.body(), request.headers.get("content-type", "application/yaml"))
+    report = apply_documents(store, docs, namespace, public=scope == "public")
+    if not report.applied:
+        return Response(report.model_dump_json(), status_code=422, media_type="application/json")
+    return report
+
+
+@router.get("/{kinds}")
+def list_resources(
+    store: StoreDep,
+    namespace: Namespace,
+    kinds: str,
+    scope: Scope = "user",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    format: Literal["json", "yaml"] = "json",
+) -> Any:
+    kind = _kind(kinds)
+    items = [store.to_document(r) for r in store.list(kind, namespace, scope == "public", limit, offset)]
+    if format == "yaml":
+        return yaml_response(items)
+    return {"kind": f"{kind}List", "items": items}
+
+
+@router.post("/{kinds}", status_code=status.HTTP_201_CREATED)
+async def create_resource(
+    request: Request, store: StoreDep, namespace: Namespace, kinds: str, scope: Scope = "user"
+) -> dict[str, Any]:
+    kind = _kind(kinds)
+    doc, spec = _validated(store, await _read_doc(request, kind, namespace, None))
+    row, _ = store.upsert(doc, spec, public=scope == "public", create_only=True)
+    store.db.commit()
+    return store.to_document(row)
+
+
+@router.get("/{kinds}/{name}")
+def get_resource(
+    store: StoreDep,
+    namespace: Namespace,
+    kinds: str,
+    name: str,
+    scope: Scope = "user",
+    format: Literal["json", "yaml"] = "json",
+) -> Any:
+    doc = store.to_document(store.get(_kind(kinds), namespace, name, public=scope == "public"))
+    return yaml_response(doc) if format == "yaml" else doc
+
+
+@router.put("/{kinds}/{name}")
+async def update_resource(
+    request: Request, store: StoreDep, namespace: Namespace, kinds: str, name: str, scope: Scope = "user"
+) -> dict[str, Any]:
+    kind = _kind(kinds)
+    doc, spec = _validated(store, await _read_doc(request, kind, namespace, name))
+    row, _ = store.upsert(doc, spec, public=scope == "public", update_only=True)
+    store.db.commit()
+    return store.to_document(row)
+
+
+@router.delete("/{kinds}/{name}")
+def delete_resource(
+    store: StoreDep, namespace: Namespace, kinds: str, name: str, scope: Scope = "user", force: bool = False
+) -> dict[str, Any]:
+    row = store.delete(_kind(kinds), namespace, name, public=scope == "public", force=force)
+    store.db.commit()
+    return {"deleted": {"kind": row.kind, "namespace": row.namespace, "name": row.name}}

@@ -1,0 +1,123 @@
+"""Multi-document apply: all documents validated, applied in dependency order, in one transaction.
+
+Either every document is applied (each reported created/updated/unchanged) or none is, and every document is
+reported with its index: the failing ones with their field errors, the others as 'skipped'.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from api.services.resource_store import ResourceStore, StoreError
+from wegent.resources import APPLY_ORDER, Document, FieldError, validate_document
+
+
+class ApplyResult(BaseModel):
+    index: int
+    kind: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    result: str  # created | updated | unchanged | failed | skipped
+    resourceVersion: str | None = None
+    errors: list[FieldError] = []
+    detail: str | None = None
+
+
+class ApplyReport(BaseModel):
+    applied: bool
+    results: list[ApplyResult]
+
+
+def parse_documents(body: bytes, content_type: str) -> list[Any]:
+    """YAML (multi-document) or a JSON list/object. Raises StoreError(400) with the position on bad input."""
+    text = body.decode("utf-8", errors="replace")
+    try:
+        if "json" in content_type:
+            import json
+
+            loaded = json.loads(text)
+            docs = loaded if isinstance(loaded, list) else [loaded]
+        else:
+            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise StoreError(400, f"invalid YAML{where}: {getattr(exc, 'problem', None) or exc}") from exc
+    except ValueError as exc:
+        raise StoreError(400, f"invalid JSON: {exc}") from exc
+    if not docs:
+        raise StoreError(400, "no documents in the request body")
+    return docs
+
+
+def apply_documents(store: ResourceStore, raw_docs: list[Any], namespace: str, public: bool) -> ApplyReport:
+    results: dict[int, ApplyResult] = {}
+    valid: list[tuple[int, Document, dict[str, Any]]] = []
+    for index, raw in enumerate(raw_docs):
+        if isinstance(raw, dict):
+            raw.setdefault("metadata", {})
+            if isinstance(raw["metadata"], dict):
+                raw["metadata"].setdefault("namespace", namespace)
+        doc, spec, errors = validate_document(raw)
+        ident = _ident(raw)
+        if errors or doc is None or spec is None:
+            results[index] = ApplyResult(
+                index=index, **ident, result="failed", errors=errors, detail="invalid document"
+            )
+            continue
+        valid.append((index, doc, spec))
+
+    pending = {(d.kind, d.metadata.namespace, d.metadata.name) for _, d, _ in valid}
+    valid.sort(key=lambda item: (APPLY_ORDER.index(item[1].kind), item[0]))
+    failed = bool(results)
+    if not failed:
+        for index, doc, spec in valid:
+            try:
+                row, outcome = store.upsert(doc, spec, public=public, pending=pending)
+            except StoreError as exc:
+                failed = True
+                results[index] = ApplyResult(
+                    index=index,
+                    **_ident(doc.model_dump()),
+                    result="failed",
+                    errors=exc.errors,
+                    detail=exc.detail,
+                )
+                continue
+            results[index] = ApplyResult(
+                index=index,
+                kind=doc.kind,
+                namespace=doc.metadata.namespace,
+                name=doc.metadata.name,
+                result=outcome,
+                resourceVersion=str(row.resource_version),
+            )
+    if failed:
+        store.db.rollback()
+        for index, doc, _ in valid:
+            if index not in results or results[index].result != "failed":
+                results[index] = ApplyResult(
+                    index=index,
+                    kind=doc.kind,
+                    namespace=doc.metadata.namespace,
+                    name=doc.metadata.name,
+                    result="skipped",
+                    detail="not applied because another document failed",
+                )
+    else:
+        store.db.commit()
+    return ApplyReport(applied=not failed, results=[results[i] for i in sorted(results)])
+
+
+def _ident(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        return {}
+    meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    return {
+        "kind": raw.get("kind") if isinstance(raw.get("kind"), str) else None,
+        "namespace": meta.get("namespace") if isinstance(meta.get("namespace"), str) else None,
+        "name": meta.get("name") if isinstance(meta.get("name"), str) else None,
+    }

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The README's test command: provision whatever is missing, then run the whole suite on the real stack.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+"$ROOT/scripts/bootstrap.sh"
+"$ROOT/scripts/ensure_services.sh"
+"$ROOT/scripts/ensure_temporal.sh"
+"$ROOT/scripts/ensure_docker.sh"
+"$ROOT/scripts/build_executor_image.sh"
+
+cd "$ROOT"
+"$VENV/bin/ruff" check .
+exec "$VENV/bin/python" -m pytest "$@"

@@ -1,0 +1,107 @@
+"""Test configuration: a fresh MariaDB database per run, the real Redis and Temporal, isolated state.
+
+The environment is set before any Wegent module is imported, because settings and engines are cached.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+
+MYSQL_HOST = os.environ.get("WEGENT_TEST_MYSQL_HOST", "127.0.0.1")
+MYSQL_PORT = int(os.environ.get("WEGENT_TEST_MYSQL_PORT", "3306"))
+MYSQL_USER = os.environ.get("WEGENT_TEST_MYSQL_USER", "root")
+MYSQL_PASSWORD = os.environ.get("WEGENT_TEST_MYSQL_PASSWORD", "")
+
+TEST_DB = f"wegent_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+STATE_DIR = Path(tempfile.mkdtemp(prefix="wegent-test-"))
+ADMIN_PASSWORD = "admin-" + secrets.token_urlsafe(8)
+ENCRYPTION_KEYS = "t1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def mysql_url(database: str = TEST_DB) -> str:
+    auth = MYSQL_USER + (f":{MYSQL_PASSWORD}" if MYSQL_PASSWORD else "")
+    return f"mysql+pymysql://{auth}@{MYSQL_HOST}:{MYSQL_PORT}/{database}?charset=utf8mb4"
+
+
+def _admin_connection() -> pymysql.connections.Connection:
+    try:
+        return pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD)
+    except pymysql.MySQLError as exc:  # never skip: a missing service is a failure to provision
+        raise RuntimeError(
+            f"MariaDB/MySQL is not reachable at {MYSQL_HOST}:{MYSQL_PORT} ({exc}); run `make test`, which "
+            "provisions it"
+        ) from exc
+
+
+TEST_ENV = {
+    "WEGENT_STATE_DIR": str(STATE_DIR),
+    "WEGENT_DATABASE_URL": mysql_url(),
+    "WEGENT_SECRET_KEY": secrets.token_urlsafe(32),
+    "WEGENT_ENCRYPTION_KEYS": ENCRYPTION_KEYS,
+    "WEGENT_ADMIN_USERNAME": "admin",
+    "WEGENT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    "WEGENT_LOG_LEVEL": "WARNING",
+}
+os.environ.update(TEST_ENV)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    conn = _admin_connection()
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{TEST_DB}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    conn.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    conn = _admin_connection()
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{TEST_DB}`")
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def client() -> Iterator:
+    """The ASGI app with its lifespan (migrations, admin bootstrap) on the run's MariaDB database."""
+    from fastapi.testclient import TestClient
+
+    from api.main import app
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def admin_headers(client) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return login(client, "admin", ADMIN_PASSWORD)
+
+
+def login(client, username: str, password: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def make_user(client, admin_headers):  # type: ignore[no-untyped-def]
+    """Create a fresh user and return (user id, auth headers)."""
+
+    def _make(role: str = "user") -> tuple[int, dict[str, str]]:
+        username = f"u{uuid.uuid4().hex[:10]}"
+        password = secrets.token_urlsafe(12)
+        response = client.post(
+            "/api/v1/admin/users", json={"username": username, "password": password, "role": role},
+            headers=admin_headers,
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["id"], login(client, username, password)
+
+    return _make

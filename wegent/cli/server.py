@@ -1,0 +1,93 @@
+"""Server-side commands: api, worker, db upgrade, users create, executor build."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from wegent.cli.client import CLIError
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run("api.main:app", host=args.host, port=args.port, log_level="warning", proxy_headers=True)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from worker.main import main as worker_main
+
+    worker_main()
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from api.db.migrate import upgrade
+    from wegent.config import get_settings
+
+    upgrade(get_settings().resolved_database_url, args.revision)
+    print(f"database upgraded to {args.revision}")
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import IntegrityError
+
+    from api.db.migrate import upgrade
+    from api.db.session import get_sessionmaker
+    from api.services.users import create_user
+    from wegent.config import get_settings
+
+    upgrade(get_settings().resolved_database_url)
+    password = args.password or os.environ.get("WEGENT_NEW_USER_PASSWORD") or getpass.getpass("Password: ")
+    if len(password) < 8:
+        raise CLIError("password must have at least 8 characters")
+    with get_sessionmaker()() as db:
+        try:
+            user = create_user(db, args.username, password, "admin" if args.admin else "user")
+        except IntegrityError as exc:
+            raise CLIError(f"user '{args.username}' already exists") from exc
+    print(f"created {user.role} '{user.username}' (id {user.id})")
+    return 0
+
+
+def cmd_executor_build(args: argparse.Namespace) -> int:
+    script = Path(__file__).resolve().parents[2] / "scripts" / "build_executor_image.sh"
+    if not script.exists():
+        raise CLIError(f"build script not found at {script} (run from a source checkout)")
+    return subprocess.call(["bash", str(script)])
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("api", help="run the API server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("worker", help="run a Temporal worker")
+    p.set_defaults(func=cmd_worker)
+
+    db = sub.add_parser("db", help="database commands").add_subparsers(dest="db_command", required=True)
+    p = db.add_parser("upgrade", help="apply migrations (alembic upgrade)")
+    p.add_argument("revision", nargs="?", default="head")
+    p.set_defaults(func=cmd_db_upgrade)
+
+    users = sub.add_parser("users", help="user accounts").add_subparsers(dest="users_command", required=True)
+    p = users.add_parser("create", help="create a user directly in the database")
+    p.add_argument("username")
+    p.add_argument("--admin", action="store_true")
+    p.add_argument("--password", help="default: $WEGENT_NEW_USER_PASSWORD or a prompt")
+    p.set_defaults(func=cmd_users_create)
+
+    ex = sub.add_parser("executor", help="executor image").add_subparsers(dest="executor_command", required=True)
+    p = ex.add_parser("build", help="build the executor image offline")
+    p.set_defaults(func=cmd_executor_build)
+
+
+def stderr(message: str) -> None:
+    print(message, file=sys.stderr)

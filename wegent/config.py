@@ -1,0 +1,85 @@
+"""Configuration from environment variables (a ``.env`` file may set them), with documented defaults.
+
+Secrets that the embedded default needs (JWT key, encryption keys) are generated once into the state folder so
+a restart keeps tokens and encrypted data readable.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    state_dir: Path = Field(Path("./.wegent"), validation_alias=_alias("WEGENT_STATE_DIR"))
+    database_url: str | None = Field(None, validation_alias=_alias("WEGENT_DATABASE_URL"))
+    redis_url: str | None = Field(None, validation_alias=_alias("WEGENT_REDIS_URL"))
+    temporal_address: str = Field("127.0.0.1:7233", validation_alias=_alias("WEGENT_TEMPORAL_ADDRESS"))
+    temporal_namespace: str = Field("default", validation_alias=_alias("WEGENT_TEMPORAL_NAMESPACE"))
+    temporal_ui_url: str = Field("http://127.0.0.1:8233", validation_alias=_alias("WEGENT_TEMPORAL_UI_URL"))
+    task_queue: str = Field("wegent-tasks", validation_alias=_alias("WEGENT_TASK_QUEUE"))
+    secret_key: str | None = Field(None, validation_alias=_alias("WEGENT_SECRET_KEY"))
+    encryption_keys: str | None = Field(None, validation_alias=_alias("WEGENT_ENCRYPTION_KEYS"))
+    jwt_expire_minutes: int = Field(60 * 24, validation_alias=_alias("WEGENT_JWT_EXPIRE_MINUTES"))
+    admin_username: str = Field("admin", validation_alias=_alias("WEGENT_ADMIN_USERNAME"))
+    admin_password: str | None = Field(None, validation_alias=_alias("WEGENT_ADMIN_PASSWORD"))
+    executor_backend: str | None = Field(None, validation_alias=_alias("WEGENT_EXECUTOR_BACKEND"))
+    executor_image: str = Field("wegent-executor:latest", validation_alias=_alias("WEGENT_EXECUTOR_IMAGE"))
+    executor_host: str = Field("", validation_alias=_alias("WEGENT_EXECUTOR_HOST"))
+    port_range_min: int = Field(10001, validation_alias=_alias("EXECUTOR_PORT_RANGE_MIN"))
+    port_range_max: int = Field(10100, validation_alias=_alias("EXECUTOR_PORT_RANGE_MAX"))
+    max_concurrent_tasks: int = Field(5, validation_alias=_alias("MAX_CONCURRENT_TASKS"))
+    log_level: str = Field("INFO", validation_alias=_alias("WEGENT_LOG_LEVEL"))
+    log_format: str = Field("json", validation_alias=_alias("WEGENT_LOG_FORMAT"))
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.state_dir / 'wegent.db').resolve()}"
+
+    def _state_secret(self, filename: str, make: callable) -> str:  # type: ignore[valid-type]
+        path = self.state_dir / filename
+        if path.exists():
+            return path.read_text().strip()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        value = make()
+        # O_EXCL: two processes starting at once must agree on one key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value
+
+    @property
+    def jwt_secret(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        return self._state_secret("secret_key", lambda: secrets.token_urlsafe(48))
+
+    @property
+    def encryption_keyring_spec(self) -> str:
+        if self.encryption_keys:
+            return self.encryption_keys
+        return self._state_secret(
+            "encryption_keys", lambda: "k1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

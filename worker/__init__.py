@@ -1,0 +1,1 @@
+"""Temporal worker entry point: client, data converter, task queues, slot limits."""

@@ -1,0 +1,48 @@
+"""Register Wegent's search attributes on a Temporal namespace (idempotent; used by provisioning)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeIndexedValueType
+
+from workflows import search_attributes
+
+
+async def register(client: Client, namespace: str) -> list[str]:
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    wanted: dict[str, IndexedValueType.ValueType] = {}
+    for key in search_attributes.ALL:
+        if key.name in existing.custom_attributes:
+            continue
+        kind = key.indexed_value_type
+        wanted[key.name] = (
+            IndexedValueType.INDEXED_VALUE_TYPE_INT
+            if kind == SearchAttributeIndexedValueType.INT
+            else IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+        )
+    if wanted:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=wanted)
+        )
+    return sorted(wanted)
+
+
+async def _main(address: str, namespace: str) -> None:
+    client = await Client.connect(address, namespace=namespace)
+    added = await register(client, namespace)
+    print(f"[wegent] search attributes ready on {address}/{namespace}" + (f" (added {added})" if added else ""))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--address", default="127.0.0.1:7233")
+    parser.add_argument("--namespace", default="default")
+    args = parser.parse_args()
+    asyncio.run(_main(args.address, args.namespace))
