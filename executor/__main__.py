@@ -1,0 +1,51 @@
+"""``python -m executor``: serve the executor API (token from ``EXECUTOR_TOKEN``, required)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import structlog
+import uvicorn
+
+from executor.app import create_app
+from executor.logs import configure_logging
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m executor", description="Wegent executor HTTP server")
+    parser.add_argument("--host", default=os.environ.get("EXECUTOR_HOST", "0.0.0.0"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("EXECUTOR_PORT", "8080")))
+    parser.add_argument("--workdir", default=os.environ.get("EXECUTOR_WORKDIR") or os.getcwd())
+    parser.add_argument("--log-level", default=os.environ.get("EXECUTOR_LOG_LEVEL", "INFO"))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.log_level)
+    log = structlog.get_logger("executor")
+    token = os.environ.get("EXECUTOR_TOKEN", "")
+    if not token:
+        log.error("executor_token_missing", hint="set EXECUTOR_TOKEN")
+        return 2
+    workdir = Path(args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    app = create_app(token, workdir)
+    log.info("executor_listening", host=args.host, port=args.port, workdir=str(workdir))
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        log_config=None,  # keep the JSON logging configured above
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Shared test infrastructure (fake model provider, background servers)."""
