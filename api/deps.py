@@ -34,13 +34,9 @@ def user_from_token(db: Session, token: str) -> User:
     return user
 
 
-def get_current_user(
-    db: SessionDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> User:
+def get_current_user(db: SessionDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
     if creds is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, "missing bearer token", {"WWW-Authenticate": "Bearer"}
-        )
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", {"WWW-Authenticate": "Bearer"})
     return user_from_token(db, creds.credentials)
 
 

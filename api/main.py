@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import socketio
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -14,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.db.migrate import upgrade
 from api.db.session import get_sessionmaker
-from api.routers import auth, health, resources, users
+from api.realtime.server import create_socket_server
+from api.routers import auth, health, resources, tasks, users
 from api.services.resource_store import StoreError
 from api.services.users import ensure_admin, ensure_system_user
 from wegent.config import get_settings
@@ -52,9 +54,7 @@ def create_app() -> FastAPI:
     app = FastAPI(title="Wegent", version="0.1.0", lifespan=lifespan)
 
     @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -73,9 +73,18 @@ def create_app() -> FastAPI:
         return JSONResponse(exc.body(), status_code=exc.status)
 
     app.include_router(health.router)
-    for router in (auth.router, users.router, resources.router):
+    for router in (auth.router, users.router, resources.router, tasks.router):
         app.include_router(router, prefix="/api/v1")
     return app
 
 
-app = create_app()
+def create_asgi_app() -> socketio.ASGIApp:
+    """REST and Socket.IO (`/socket.io`, namespace `/chat`) in one ASGI app."""
+    fastapi_app = create_app()
+    sio, live = create_socket_server(get_settings())
+    fastapi_app.state.sio = sio
+    fastapi_app.state.live = live
+    return socketio.ASGIApp(sio, other_asgi_app=fastapi_app, socketio_path="socket.io")
+
+
+app = create_asgi_app()

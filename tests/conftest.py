@@ -5,6 +5,7 @@ The environment is set before any Wegent module is imported, because settings an
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import secrets
@@ -50,6 +51,9 @@ TEST_ENV = {
     "WEGENT_ADMIN_USERNAME": "admin",
     "WEGENT_ADMIN_PASSWORD": ADMIN_PASSWORD,
     "WEGENT_LOG_LEVEL": "WARNING",
+    "WEGENT_REDIS_PREFIX": f"wegent-test-{uuid.uuid4().hex[:8]}",
+    # A Temporal namespace per run: task ids restart with each fresh database, workflow ids must not collide.
+    "WEGENT_TEMPORAL_NAMESPACE": f"wegent-test-{uuid.uuid4().hex[:8]}",
 }
 os.environ.update(TEST_ENV)
 
@@ -59,6 +63,29 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     with conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{TEST_DB}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     conn.close()
+    asyncio.run(_prepare_temporal())
+
+
+async def _prepare_temporal() -> None:
+    from temporalio.client import Client
+
+    from worker.search_attributes import ensure_namespace, register
+
+    address = os.environ.get("WEGENT_TEMPORAL_ADDRESS", "127.0.0.1:7233")
+    namespace = TEST_ENV["WEGENT_TEMPORAL_NAMESPACE"]
+    try:
+        client = await Client.connect(address)
+    except Exception as exc:  # never skip: a missing service is a failure to provision
+        raise RuntimeError(f"Temporal is not reachable at {address} ({exc}); run `make test`") from exc
+    await ensure_namespace(client, namespace)
+    for attempt in range(100):  # a new namespace reaches every Temporal service a moment later
+        try:
+            await register(client, namespace)
+            return
+        except Exception:
+            if attempt == 99:
+                raise
+            await asyncio.sleep(0.2)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     state_dir: Path = Field(Path("./.wegent"), validation_alias=_alias("WEGENT_STATE_DIR"))
     database_url: str | None = Field(None, validation_alias=_alias("WEGENT_DATABASE_URL"))
     redis_url: str | None = Field(None, validation_alias=_alias("WEGENT_REDIS_URL"))
+    redis_prefix: str = Field("wegent", validation_alias=_alias("WEGENT_REDIS_PREFIX"))
     temporal_address: str = Field("127.0.0.1:7233", validation_alias=_alias("WEGENT_TEMPORAL_ADDRESS"))
     temporal_namespace: str = Field("default", validation_alias=_alias("WEGENT_TEMPORAL_NAMESPACE"))
     temporal_ui_url: str = Field("http://127.0.0.1:8233", validation_alias=_alias("WEGENT_TEMPORAL_UI_URL"))
@@ -41,6 +42,9 @@ class Settings(BaseSettings):
     port_range_min: int = Field(10001, validation_alias=_alias("EXECUTOR_PORT_RANGE_MIN"))
     port_range_max: int = Field(10100, validation_alias=_alias("EXECUTOR_PORT_RANGE_MAX"))
     max_concurrent_tasks: int = Field(5, validation_alias=_alias("MAX_CONCURRENT_TASKS"))
+    executor_idle_seconds: int = Field(300, validation_alias=_alias("WEGENT_EXECUTOR_IDLE_SECONDS"))
+    task_idle_seconds: int = Field(3600, validation_alias=_alias("WEGENT_TASK_IDLE_SECONDS"))
+    cors_origins: list[str] = Field(default_factory=list, validation_alias=_alias("WEGENT_CORS_ORIGINS"))
     log_level: str = Field("INFO", validation_alias=_alias("WEGENT_LOG_LEVEL"))
     log_format: str = Field("json", validation_alias=_alias("WEGENT_LOG_FORMAT"))
 
@@ -75,9 +79,7 @@ class Settings(BaseSettings):
     def encryption_keyring_spec(self) -> str:
         if self.encryption_keys:
             return self.encryption_keys
-        return self._state_secret(
-            "encryption_keys", lambda: "k1:" + base64.b64encode(secrets.token_bytes(32)).decode()
-        )
+        return self._state_secret("encryption_keys", lambda: "k1:" + base64.b64encode(secrets.token_bytes(32)).decode())
 
 
 @lru_cache

@@ -14,9 +14,7 @@ from workflows import search_attributes
 
 
 async def register(client: Client, namespace: str) -> list[str]:
-    existing = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
+    existing = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
     wanted: dict[str, IndexedValueType.ValueType] = {}
     for key in search_attributes.ALL:
         if key.name in existing.custom_attributes:
@@ -46,3 +44,35 @@ if __name__ == "__main__":
     parser.add_argument("--namespace", default="default")
     args = parser.parse_args()
     asyncio.run(_main(args.address, args.namespace))
+
+
+async def ensure_namespace(client: Client, namespace: str, retention_days: int = 1) -> None:
+    """Create a namespace if missing (used for isolated test runs); waits until it serves requests."""
+    from datetime import timedelta
+
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+        return
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    from google.protobuf.duration_pb2 import Duration
+
+    retention = Duration()
+    retention.FromTimedelta(timedelta(days=retention_days))
+    try:
+        await client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=retention)
+        )
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.ALREADY_EXISTS:
+            raise
+    for _ in range(100):
+        try:
+            await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+            return
+        except RPCError:
+            await asyncio.sleep(0.1)

@@ -41,9 +41,7 @@ class TokenError(Exception):
 
 def decode_access_token(token: str) -> dict[str, Any]:
     try:
-        return jwt.decode(
-            token, get_settings().jwt_secret, algorithms=[ALGORITHM], options={"require": ["exp"]}
-        )
+        return jwt.decode(token, get_settings().jwt_secret, algorithms=[ALGORITHM], options={"require": ["exp"]})
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("token expired") from exc
     except jwt.PyJWTError as exc:

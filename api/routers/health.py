@@ -21,7 +21,5 @@ def readyz(db: SessionDep) -> JSONResponse:
     try:
         db.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any DB failure means not ready
-        return JSONResponse(
-            {"status": "unavailable", "database": str(exc.__class__.__name__)}, status_code=503
-        )
+        return JSONResponse({"status": "unavailable", "database": str(exc.__class__.__name__)}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok"})

@@ -16,9 +16,7 @@ from wegent.resources import DNS_LABEL, FieldError, kind_from_plural, validate_d
 router = APIRouter(prefix="/namespaces/{namespace}", tags=["resources"])
 
 Namespace = Annotated[str, Path(pattern=DNS_LABEL.pattern, max_length=63)]
-Scope = Annotated[
-    Literal["user", "public"], Query(description="'public' (admins) targets system-owned resources")
-]
+Scope = Annotated[Literal["user", "public"], Query(description="'public' (admins) targets system-owned resources")]
 
 
 def get_store(db: SessionDep, user: CurrentUser) -> ResourceStore:
@@ -37,9 +35,7 @@ def _kind(kinds: str) -> str:
 
 def yaml_response(doc: dict[str, Any] | list[dict[str, Any]]) -> Response:
     docs = doc if isinstance(doc, list) else [doc]
-    return Response(
-        yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True), media_type="application/yaml"
-    )
+    return Response(yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True), media_type="application/yaml")
 
 
 async def _read_doc(request: Request, kind: str, namespace: str, name: str | None) -> dict[str, Any]:

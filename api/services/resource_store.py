@@ -99,9 +99,7 @@ class ResourceStore:
         query = select(Resource).where(Resource.kind == kind, or_(*(Resource.owner_id == o for o in owners)))
         if namespace is not None:
             query = query.where(Resource.namespace == namespace)
-        query = (
-            query.order_by(Resource.namespace, Resource.name, Resource.owner_id).limit(limit).offset(offset)
-        )
+        query = query.order_by(Resource.namespace, Resource.name, Resource.owner_id).limit(limit).offset(offset)
         return list(self.db.scalars(query))
 
     # ---- writes ------------------------------------------------------------------------------------
@@ -134,9 +132,7 @@ class ResourceStore:
         meta = doc.metadata
         ref_errors = self.check_references(doc.kind, spec, owner_id, pending)
         if ref_errors:
-            raise StoreError(
-                422, f"{doc.kind} '{meta.namespace}/{meta.name}' has missing references", ref_errors
-            )
+            raise StoreError(422, f"{doc.kind} '{meta.namespace}/{meta.name}' has missing references", ref_errors)
         existing = self._find(owner_id, doc.kind, meta.namespace, meta.name)
         if existing is None and update_only:
             raise StoreError(404, f"{doc.kind} '{meta.namespace}/{meta.name}' not found")
@@ -151,8 +147,7 @@ class ResourceStore:
                 [
                     FieldError(
                         field=str(exc),
-                        message="'***' "
-                        "keeps the stored secret, but this resource has none: send the real value",
+                        message="'***' keeps the stored secret, but this resource has none: send the real value",
                     )
                 ],
             ) from exc
@@ -176,11 +171,7 @@ class ResourceStore:
                 f"{doc.kind} '{meta.namespace}/{meta.name}' was modified: resourceVersion "
                 f"{meta.resourceVersion} is stale (current {existing.resource_version}); re-read and retry",
             )
-        if (
-            existing.spec == sealed
-            and existing.labels == meta.labels
-            and existing.display_name == meta.displayName
-        ):
+        if existing.spec == sealed and existing.labels == meta.labels and existing.display_name == meta.displayName:
             return existing, "unchanged"
         existing.spec = sealed
         existing.labels = meta.labels
@@ -188,9 +179,7 @@ class ResourceStore:
         try:
             self.db.flush()
         except StaleDataError as exc:
-            raise StoreError(
-                409, f"{doc.kind} '{meta.namespace}/{meta.name}' was modified concurrently"
-            ) from exc
+            raise StoreError(409, f"{doc.kind} '{meta.namespace}/{meta.name}' was modified concurrently") from exc
         return existing, "updated"
 
     def referrers(self, row: Resource) -> list[str]:
@@ -210,9 +199,7 @@ class ResourceStore:
                         break
         return found
 
-    def delete(
-        self, kind: str, namespace: str, name: str, public: bool = False, force: bool = False
-    ) -> Resource:
+    def delete(self, kind: str, namespace: str, name: str, public: bool = False, force: bool = False) -> Resource:
         owner_id = self.owner_for(public)
         row = self._find(owner_id, kind, namespace, name)
         if row is None:

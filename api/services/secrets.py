@@ -28,9 +28,7 @@ def _set(spec: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
         node[path[-1]] = value
 
 
-def seal(
-    kind: str, incoming: dict[str, Any], stored: dict[str, Any] | None, keyring: Keyring
-) -> dict[str, Any]:
+def seal(kind: str, incoming: dict[str, Any], stored: dict[str, Any] | None, keyring: Keyring) -> dict[str, Any]:
     """Spec to store: plaintext secrets encrypted, '***' replaced by the stored ciphertext.
 
     An unchanged plaintext keeps its existing ciphertext so re-applying the same document is a no-op.

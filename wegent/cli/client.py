@@ -36,9 +36,7 @@ def save_credentials(server: str, token: str, username: str) -> Path:
 
 def server_url(explicit: str | None = None) -> str:
     creds = load_credentials()
-    return (explicit or os.environ.get("WEGENT_API_URL") or creds.get("server") or "http://127.0.0.1:8000").rstrip(
-        "/"
-    )
+    return (explicit or os.environ.get("WEGENT_API_URL") or creds.get("server") or "http://127.0.0.1:8000").rstrip("/")
 
 
 class ApiClient:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wegent.cli import resources, server
+from wegent.cli import resources, server, tasks
 from wegent.cli.client import CLIError
 
 
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     server.register(sub)
     resources.register(sub)
+    tasks.register(sub)
     return parser
 
 

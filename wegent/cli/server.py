@@ -63,7 +63,21 @@ def cmd_executor_build(args: argparse.Namespace) -> int:
     return subprocess.call(["bash", str(script)])
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from worker.embedded import main as embedded_main
+
+    embedded_main(args.host, args.port, args.ui_port, Path(args.demo) if args.demo else None)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="run everything in one process (embedded default) with the Temporal dev server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--ui-port", type=int, default=8233, help="Temporal web console port")
+    p.add_argument("--demo", help="YAML of demo resources to apply at start")
+    p.set_defaults(func=cmd_up)
+
     p = sub.add_parser("api", help="run the API server")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

@@ -1,0 +1,243 @@
+"""run_agent_step: run one bot's turn on the task's executor, relay its events, persist its answer.
+
+Re-attach instead of re-run: the executor run id is fixed per (workflow, turn, step, attempt) and the last
+relayed sequence number is heartbeated, so a retried activity (worker crash, network blip) continues the
+same run from where the previous attempt stopped and the model is not called twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import WorkerContext
+from activities.task_records import (
+    InvalidModel,
+    StepMessage,
+    cost_of,
+    model_config,
+    save_step_message,
+    set_state,
+)
+from activities.tokens import executor_token
+from executor.client import ExecutorClient, ExecutorError, RunNotFound
+from wegent.events import EventType, RunEvent
+from wegent.executor_api import HistoryMessage, RunRequest, RunState
+from wegent.logging import get_logger
+from workflows.models import AgentStepInput, StepResult, TaskState
+
+log = get_logger("activities.agent")
+HEARTBEAT_SECONDS = 2.0
+
+
+def run_base_id(step: AgentStepInput) -> str:
+    return f"{step.workflow_id}-t{step.turn}-s{step.step}-a{step.attempt}"
+
+
+class AgentStepActivities:
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+
+    @activity.defn(name="run_agent_step")
+    async def run_agent_step(self, step: AgentStepInput) -> StepResult:
+        info = activity.info()
+        bound = log.bind(
+            task_id=step.task_id,
+            workflow_id=step.workflow_id,
+            turn=step.turn,
+            step=step.step,
+            bot=step.bot,
+            activity_attempt=info.attempt,
+        )
+        owner_id = await self.ctx.db(
+            lambda db: set_state(db, step.task_id, TaskState.RUNNING, None, step.step, step.bot, step.turn)
+        )
+        status = {
+            "task_id": step.task_id,
+            "state": TaskState.RUNNING,
+            "turn": step.turn,
+            "step": step.step,
+            "bot": step.bot,
+        }
+        await self.ctx.relay.publish(step.task_id, "task:status", status)
+        if owner_id is not None:
+            await self.ctx.relay.publish_user(owner_id, "task:status", status)
+        try:
+            model, pricing = await self.ctx.db(lambda db: model_config(db, step.model_id, self.ctx.keyring))
+        except InvalidModel as exc:
+            raise ApplicationError(str(exc), type="InvalidModel", non_retryable=True) from exc
+
+        message_id = await self.ctx.db(lambda db: save_step_message(db, self._message(step, "", "streaming")))
+        url = f"http://127.0.0.1:{step.executor.port}"
+        async with ExecutorClient(url, executor_token(step.workflow_id)) as client:
+            run_id, after = await self._attach_or_start(client, step, model, info.attempt)
+            bound = bound.bind(run_id=run_id, message_id=message_id)
+            bound.info("agent_step.streaming", after=after)
+            live = LiveMessage(self.ctx, step, message_id, run_id)
+            await live.emit("chat:start", {}, dedup=("start", 1))
+            progress = {"run_id": run_id, "seq": after}
+            beat = asyncio.create_task(_heartbeat(progress))
+            try:
+                done = await self._relay(client, live, run_id, after, progress)
+            except asyncio.CancelledError:
+                # The workflow was cancelled: make the agent really stop before we report back.
+                with contextlib.suppress(ExecutorError, asyncio.CancelledError):
+                    await asyncio.shield(client.cancel(run_id, reason="task cancelled"))
+                await self.ctx.db(lambda db: save_step_message(db, self._message(step, "", "cancelled")))
+                await live.emit("chat:cancelled", {"reason": "task cancelled"})
+                bound.info("agent_step.cancelled")
+                raise
+            except ApplicationError as exc:
+                failed = self._message(step, exc.message, "error")
+                await self.ctx.db(lambda db: save_step_message(db, failed))
+                await live.emit("chat:error", {"error": exc.message, "retryable": not exc.non_retryable})
+                raise
+            finally:
+                beat.cancel()
+
+        usage = done.get("usage") or {}
+        tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+        message = self._message(step, done.get("output", ""), "done", tokens_in, tokens_out, pricing)
+        message.meta = {"run_id": run_id, "session_id": done.get("session_id"), "shell": step.shell_type}
+        message_id = await self.ctx.db(lambda db: save_step_message(db, message))
+        await live.emit(
+            "chat:done",
+            {
+                "content": message.content,
+                "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost": message.cost},
+            },
+            dedup=("done", 1),
+        )
+        bound.info("agent_step.done", input_tokens=tokens_in, output_tokens=tokens_out)
+        return StepResult(
+            output=message.content,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            session_id=done.get("session_id"),
+            message_id=message_id,
+        )
+
+    @staticmethod
+    def _message(
+        step: AgentStepInput,
+        content: str,
+        status: str,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        pricing: dict[str, Any] | None = None,
+    ) -> StepMessage:
+        return StepMessage(
+            task_id=step.task_id,
+            turn=step.turn,
+            step=step.step,
+            attempt=step.attempt,
+            bot=step.bot,
+            content=content,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            cost=cost_of(pricing or {}, tokens_in, tokens_out),
+            status=status,
+            meta={"shell": step.shell_type},
+        )
+
+    async def _attach_or_start(
+        self, client: ExecutorClient, step: AgentStepInput, model: Any, attempt: int
+    ) -> tuple[str, int]:
+        """Continue a previous attempt's run if it is alive or finished well; otherwise start a fresh run."""
+        base = run_base_id(step)
+        details = activity.info().heartbeat_details
+        candidates: list[tuple[str, int]] = []
+        if details and isinstance(details[0], dict):
+            candidates.append((details[0]["run_id"], int(details[0]["seq"])))
+        # No heartbeat yet (crash right after starting)? Earlier attempts' runs may still exist.
+        candidates += [(f"{base}-r{n}", 0) for n in range(attempt - 1, 0, -1)]
+        seen: set[str] = set()
+        for run_id, seq in candidates:
+            if run_id in seen:
+                continue
+            seen.add(run_id)
+            try:
+                status = await client.status(run_id)
+            except RunNotFound:
+                continue
+            if status.state in (RunState.RUNNING, RunState.DONE):
+                return run_id, seq
+        run_id = f"{base}-r{attempt}"
+        request = RunRequest(
+            run_id=run_id,
+            runtime=step.shell_type,
+            model=model,
+            system_prompt=step.system_prompt,
+            prompt=step.prompt,
+            history=[HistoryMessage(role=h.role, content=h.content) for h in step.history],
+            session_id=step.session_id,
+        )
+        await client.start_run(request)
+        activity.heartbeat({"run_id": run_id, "seq": 0})
+        return run_id, 0
+
+    async def _relay(
+        self, client: ExecutorClient, live: LiveMessage, run_id: str, after: int, progress: dict[str, Any]
+    ) -> dict[str, Any]:
+        async for event in client.stream_events(run_id, after):
+            await live.relay(event)
+            progress["seq"] = event.seq
+            if event.type == EventType.DONE:
+                return event.data
+            if event.type == EventType.ERROR:
+                data = event.data
+                message = data.get("message") or "the agent run failed"
+                if data.get("retryable"):
+                    raise ApplicationError(message, type="ModelTransientError")
+                kind = "ModelAuthError" if data.get("code") == "model_auth" else "ModelError"
+                raise ApplicationError(message, type=kind, non_retryable=True)
+            if event.type == EventType.CANCELLED:
+                raise ApplicationError(
+                    "the agent run was cancelled in the executor", type="RunCancelled", non_retryable=True
+                )
+        raise ApplicationError("executor event stream ended without a result", type="ExecutorLost")
+
+
+class LiveMessage:
+    """Chat events for one assistant message; offsets are the run's event sequence numbers."""
+
+    def __init__(self, ctx: WorkerContext, step: AgentStepInput, message_id: int, run_id: str) -> None:
+        self.ctx, self.step, self.message_id, self.run_id = ctx, step, message_id, run_id
+
+    async def emit(self, event: str, extra: dict[str, Any], dedup: tuple[str, int] | None = None) -> None:
+        step = self.step
+        payload = {
+            "task_id": step.task_id,
+            "message_id": self.message_id,
+            "turn": step.turn,
+            "step": step.step,
+            "bot": step.bot,
+            "attempt": step.attempt,
+            "run_id": self.run_id,
+            **extra,
+        }
+        key = (f"{self.message_id}:{self.run_id}:{dedup[0]}", dedup[1]) if dedup else None
+        await self.ctx.relay.publish(step.task_id, event, payload, key)
+
+    async def relay(self, event: RunEvent) -> None:
+        if event.type == EventType.TEXT:
+            await self.emit(
+                "chat:chunk", {"offset": event.seq, "content": event.data.get("delta", "")}, dedup=("seq", event.seq)
+            )
+        elif event.type in (EventType.TOOL_CALL, EventType.TOOL_RESULT):
+            await self.emit(
+                "chat:tool",
+                {"offset": event.seq, "kind": event.type.value, "data": event.data},
+                dedup=("seq", event.seq),
+            )
+
+
+async def _heartbeat(progress: dict[str, Any]) -> None:
+    # Heartbeats carry the re-attach point and let cancellation reach a step that is waiting on a slow model.
+    while True:
+        activity.heartbeat(dict(progress))
+        await asyncio.sleep(HEARTBEAT_SECONDS)

@@ -1,0 +1,86 @@
+"""Executor lifecycle on one host's own queue: lease a port, start the sandbox, wait for health, release."""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import WorkerContext
+from activities.executors.base import ExecutorImageMissing, ExecutorSpec
+from activities.ports import NoFreePort, lease_port, release_ports
+from activities.tokens import executor_token
+from wegent.logging import get_logger
+from workflows.models import ExecutorRef, StartExecutorInput
+
+log = get_logger("activities.executor")
+
+
+class ExecutorActivities:
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+
+    @activity.defn(name="start_executor")
+    async def start_executor(self, request: StartExecutorInput) -> ExecutorRef:
+        settings = self.ctx.settings
+        bound = log.bind(task_id=request.task_id, workflow_id=request.workflow_id, host=self.ctx.host)
+        try:
+            port = await self.ctx.in_thread(
+                lease_port,
+                self.ctx.sessions,
+                self.ctx.host,
+                request.workflow_id,
+                settings.port_range_min,
+                settings.port_range_max,
+            )
+        except NoFreePort as exc:
+            raise ApplicationError(str(exc), type="NoFreePort", non_retryable=True) from exc
+        spec = ExecutorSpec(
+            task_id=request.task_id,
+            workflow_id=request.workflow_id,
+            port=port,
+            token=executor_token(request.workflow_id),
+            image=request.image or settings.executor_image,
+            env={},
+            cpu=request.cpu,
+            memory=request.memory,
+            pids=request.pids,
+            network=request.network,
+        )
+        heartbeat = asyncio.create_task(_heartbeat_every(5.0))
+        try:
+            handle = await self.ctx.backend.start(spec)
+            await self.ctx.backend.wait_healthy(handle, 90.0)
+        except ExecutorImageMissing as exc:
+            raise ApplicationError(
+                f"executor image '{spec.image}' is missing on host {self.ctx.host}: run `wegent executor build`",
+                type="ExecutorImageMissing",
+                non_retryable=True,
+            ) from exc
+        except Exception as exc:
+            bound.warning("executor.start_failed", error=str(exc))
+            raise
+        finally:
+            heartbeat.cancel()
+        bound.info("executor.started", backend=handle.backend, executor_id=handle.executor_id, port=handle.port)
+        return ExecutorRef(host=self.ctx.host, backend=handle.backend, executor_id=handle.executor_id, port=handle.port)
+
+    @activity.defn(name="stop_executor")
+    async def stop_executor(self, ref: ExecutorRef) -> None:
+        await self.ctx.backend.stop(ref.executor_id)
+        released = await self.ctx.in_thread(
+            release_ports, self.ctx.sessions, self.ctx.host, activity.info().workflow_id
+        )
+        log.info(
+            "executor.stopped",
+            executor_id=ref.executor_id,
+            workflow_id=activity.info().workflow_id,
+            ports_released=released,
+        )
+
+
+async def _heartbeat_every(seconds: float) -> None:
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(seconds)

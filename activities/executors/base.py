@@ -1,0 +1,175 @@
+"""The host-side contract for executor backends: what to start, what comes back, and how to manage it.
+
+A backend starts one executor (the ``python -m executor`` HTTP server) per task workflow on this host and
+reports on the ones it started, so activities can start/stop them and a reaper can find leftovers.
+Implementations: :mod:`activities.executors.docker_backend` (a hardened container per task) and
+:mod:`activities.executors.local_backend` (a subprocess in its own process group; no isolation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import time
+from abc import ABC, abstractmethod
+from typing import ClassVar, Literal
+
+import httpx
+from pydantic import BaseModel, Field, field_validator
+
+BackendName = Literal["docker", "local"]
+
+#: Port the executor listens on inside a container (the host side is ``ExecutorSpec.port``).
+CONTAINER_PORT = 8080
+
+_MEMORY_RE = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
+
+
+class ExecutorError(RuntimeError):
+    """Base class of the errors a backend raises."""
+
+
+class ExecutorImageMissing(ExecutorError):
+    """The executor image is not on this host. The message starts with Docker's own ``No such image``."""
+
+
+class ExecutorStartError(ExecutorError):
+    """The executor could not be created or started (port taken, bad limits, engine error...)."""
+
+
+class ExecutorUnhealthy(ExecutorError):
+    """The executor exited, or did not answer ``GET /health`` in time."""
+
+
+class ExecutorSpec(BaseModel):
+    """What to start for one task workflow."""
+
+    task_id: int
+    workflow_id: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535, description="host port on 127.0.0.1 the executor is reached on")
+    token: str = Field(min_length=1, description="EXECUTOR_TOKEN; never logged")
+    image: str = Field(min_length=1, description="container image (docker backend only)")
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment for the executor")
+    cpu: float | None = Field(default=None, gt=0, description="CPU cores, e.g. 1.5")
+    memory: str | None = Field(default=None, description='memory limit like "512m" or "2g"')
+    pids: int | None = Field(default=None, gt=0, description="max processes/threads in the sandbox")
+    network: bool = Field(default=True, description="outbound network access")
+    workdir_volume: str | None = Field(
+        default=None,
+        description="docker: a named volume (or an absolute host path) mounted at /workspace; "
+        "local: the working directory (absolute path)",
+    )
+
+    @field_validator("memory")
+    @classmethod
+    def _check_memory(cls, value: str | None) -> str | None:
+        if value is not None and not _MEMORY_RE.match(value):
+            raise ValueError(f"memory must look like 512m, 2g or a byte count, not {value!r}")
+        return value
+
+    def __repr__(self) -> str:  # keep the token out of logs and tracebacks
+        return f"ExecutorSpec(task_id={self.task_id}, workflow_id={self.workflow_id!r}, port={self.port})"
+
+    __str__ = __repr__
+
+
+class ExecutorHandle(BaseModel):
+    """How to reach a started executor: ``http://{host}:{port}``."""
+
+    backend: BackendName
+    executor_id: str
+    host: str
+    port: int
+
+
+class ExecutorInfo(BaseModel):
+    """The state of one executor this backend started."""
+
+    executor_id: str
+    running: bool
+    exit_code: int | None = None  # None while running, or when the backend cannot know it
+    oom_killed: bool = False
+    task_id: int | None = None
+    workflow_id: str | None = None
+    port: int | None = None
+    status: str = ""  # backend's own word: docker's State.Status, or running/exited for local
+
+
+def executor_name(task_id: int, workflow_id: str) -> str:
+    """Deterministic per workflow, so a retried start finds what an earlier attempt started."""
+    digest = hashlib.sha256(workflow_id.encode()).hexdigest()[:10]
+    return f"wegent-task-{task_id}-{digest}"
+
+
+class ExecutorBackend(ABC):
+    """Starts and manages executors on this host. Every method is safe to retry."""
+
+    name: ClassVar[BackendName]
+
+    @abstractmethod
+    async def start(self, spec: ExecutorSpec) -> ExecutorHandle:
+        """Start an executor for ``spec.workflow_id``; if a live one already exists for it, return that."""
+
+    @abstractmethod
+    async def stop(self, executor_id: str) -> None:
+        """Stop and remove the executor; a no-op (never an error) when it is already gone."""
+
+    @abstractmethod
+    async def inspect(self, executor_id: str) -> ExecutorInfo | None:
+        """The executor's state, or None when this backend knows no such executor."""
+
+    @abstractmethod
+    async def list_managed(self) -> list[ExecutorInfo]:
+        """Every executor this backend started on this host (running or not), for a reaper."""
+
+    async def logs(self, executor_id: str, tail: int = 50) -> str:
+        """The last lines of the executor's output, for diagnostics ('' when unavailable)."""
+        return ""
+
+    async def wait_healthy(self, handle: ExecutorHandle, timeout_s: float = 60.0) -> None:
+        """Poll ``GET /health`` until it answers ``{"status": "ok"}``.
+
+        Fails fast with :class:`ExecutorUnhealthy` when the executor exits meanwhile, and after
+        ``timeout_s`` otherwise; both messages carry the tail of the executor's output.
+        """
+        url = f"http://{handle.host}:{handle.port}/health"
+        deadline = time.monotonic() + timeout_s
+        last_error = "no answer yet"
+        delay = 0.1
+        # trust_env=False: a proxy from the environment must never sit between us and 127.0.0.1.
+        async with httpx.AsyncClient(timeout=httpx.Timeout(2.0), trust_env=False) as client:
+            while True:
+                try:
+                    response = await client.get(url)
+                    if response.status_code == 200 and response.json().get("status") == "ok":
+                        return
+                    last_error = f"HTTP {response.status_code}: {response.text[:200]}"
+                except (httpx.HTTPError, ValueError) as exc:
+                    last_error = f"{type(exc).__name__}: {exc}"
+                info = await self.inspect(handle.executor_id)
+                if info is None or not info.running:
+                    detail = "is gone" if info is None else _exit_detail(info)
+                    raise ExecutorUnhealthy(
+                        f"executor {handle.executor_id} {detail} before becoming healthy"
+                        f"{await self._logs_suffix(handle.executor_id)}"
+                    )
+                if time.monotonic() >= deadline:
+                    raise ExecutorUnhealthy(
+                        f"executor {handle.executor_id} not healthy at {url} after {timeout_s:.0f}s "
+                        f"({last_error}){await self._logs_suffix(handle.executor_id)}"
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, 1.0)
+
+    async def _logs_suffix(self, executor_id: str) -> str:
+        try:
+            text = (await self.logs(executor_id, tail=20)).strip()
+        except Exception:  # diagnostics only; never mask the real error
+            return ""
+        return f"; last output:\n{text}" if text else ""
+
+
+def _exit_detail(info: ExecutorInfo) -> str:
+    detail = f"exited (code {info.exit_code})" if info.exit_code is not None else "exited"
+    return detail + (", OOM-killed" if info.oom_killed else "")

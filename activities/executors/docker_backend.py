@@ -1,0 +1,412 @@
+"""Executors as hardened Docker containers, one per task workflow, reached on 127.0.0.1:<spec.port>.
+
+Every container: non-root (uid 10001), all capabilities dropped, ``no-new-privileges``, an init process
+(``--init``) to reap the agent's subprocesses, optional CPU/memory (swap off)/pids limits, bounded json-file
+logs, labels ``wegent.managed=true``, ``wegent.task``, ``wegent.workflow``; port 8080 published on
+127.0.0.1 only; never the Docker socket. Containers are not auto-removed: ``stop`` removes them, so
+``inspect`` can still read the exit code and the OOM flag of one that died.
+
+Networks:
+
+- ``network=True``: the user-defined bridge ``wegent-executors`` with inter-container traffic off
+  (``enable_icc=false``), so one task's sandbox cannot reach another's; ``host.docker.internal`` points
+  at the host.
+- ``network=False``: ``network_mode="none"`` cannot publish a port, and Docker does not publish ports of
+  containers on an ``internal`` network either (the engine silently ignores the mapping). So the executor
+  sits alone on the internal bridge ``wegent-isolated`` (no route off the host, no DNS for outside
+  names, no ``host.docker.internal``) and a small relay container (same image, our own fixed TCP
+  forwarding code, hardened the same way, read-only rootfs) joins both that network and
+  ``wegent-executors`` to publish 127.0.0.1:<port> and forward it to the executor's port 8080. The relay
+  carries ``wegent.role=relay`` and goes away with its executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import docker
+from docker.errors import APIError, ImageNotFound, NotFound
+from docker.models.containers import Container
+from docker.types import LogConfig, Mount
+
+from activities.executors.base import (
+    CONTAINER_PORT,
+    BackendName,
+    ExecutorBackend,
+    ExecutorHandle,
+    ExecutorImageMissing,
+    ExecutorInfo,
+    ExecutorSpec,
+    ExecutorStartError,
+    executor_name,
+)
+
+LABEL_MANAGED = "wegent.managed"
+LABEL_TASK = "wegent.task"
+LABEL_WORKFLOW = "wegent.workflow"
+LABEL_ROLE = "wegent.role"
+LABEL_EXECUTOR = "wegent.executor"  # on a relay: the executor container it forwards to
+LABEL_PORT = "wegent.port"  # the host port on 127.0.0.1
+LABEL_NETWORK = "wegent.network"  # "on" | "off"
+
+EXECUTOR_USER = "10001"
+WORKSPACE = "/workspace"
+RELAY_PORT = 8080
+
+# The relay's whole program: accept on 0.0.0.0:<listen>, pipe bytes both ways to <target>:<port>.
+# It only forwards inbound connections to one fixed target, so it gives the executor no way out.
+RELAY_CODE = r"""
+import asyncio, sys
+
+TARGET, TARGET_PORT, LISTEN_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+
+async def pipe(reader, writer):
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError):
+        writer.close()
+
+
+async def handle(client_reader, client_writer):
+    try:
+        up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(TARGET, TARGET_PORT), 5)
+    except (OSError, asyncio.TimeoutError):
+        client_writer.close()
+        return
+    await asyncio.gather(pipe(client_reader, up_writer), pipe(up_reader, client_writer))
+    for w in (up_writer, client_writer):
+        w.close()
+
+
+async def main():
+    server = await asyncio.start_server(handle, "0.0.0.0", LISTEN_PORT)
+    async with server:
+        await server.serve_forever()
+
+
+asyncio.run(main())
+"""
+
+
+class DockerBackend(ExecutorBackend):
+    """Executors as containers on the local Docker engine (blocking SDK calls run in threads)."""
+
+    name: ClassVar[BackendName] = "docker"
+
+    def __init__(
+        self,
+        client: docker.DockerClient | None = None,
+        *,
+        network_name: str = "wegent-executors",
+        isolated_network_name: str = "wegent-isolated",
+        stop_timeout_s: int = 5,
+        publish_ip: str = "127.0.0.1",
+        state_dir: Path | None = None,  # accepted for a uniform factory call; containers need no state
+        api_timeout_s: int = 60,
+    ) -> None:
+        self.client = client or docker.from_env(timeout=api_timeout_s)
+        self.network_name = network_name
+        self.isolated_network_name = isolated_network_name
+        self.stop_timeout_s = stop_timeout_s
+        self.publish_ip = publish_ip
+        self._network_lock = threading.Lock()
+        self._locks_guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._networks_ready: set[str] = set()
+
+    # ------------------------------------------------------------------------------------------ start
+    async def start(self, spec: ExecutorSpec) -> ExecutorHandle:
+        return await asyncio.to_thread(self._start, spec)
+
+    def _start(self, spec: ExecutorSpec) -> ExecutorHandle:
+        name = executor_name(spec.task_id, spec.workflow_id)
+        with self._name_lock(name):
+            return self._start_locked(name, spec)
+
+    @contextlib.contextmanager
+    def _name_lock(self, name: str) -> Iterator[None]:
+        """Serialize starts for one workflow within this process (other processes: see _settle)."""
+        with self._locks_guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            yield
+
+    def _settle(self, container: Container, wait_s: float = 10.0) -> Container:
+        """A container still in "created" may be another process's start in flight: give it a moment."""
+        deadline = time.monotonic() + wait_s
+        while container.status == "created" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                container.reload()
+            except NotFound:
+                break
+        return container
+
+    def _start_locked(self, name: str, spec: ExecutorSpec) -> ExecutorHandle:
+        existing = self._get(name)
+        if existing is not None:
+            existing = self._settle(existing)
+        if existing is not None:
+            if existing.labels.get(LABEL_WORKFLOW) != spec.workflow_id:
+                raise ExecutorStartError(
+                    f"container {name} belongs to workflow {existing.labels.get(LABEL_WORKFLOW)!r}, "
+                    f"not {spec.workflow_id!r}"
+                )
+            if existing.status == "running":
+                if existing.labels.get(LABEL_NETWORK) == "off":
+                    self._ensure_relay(existing)
+                return self._handle(name, _label_port(existing, spec.port))
+            # Dead (or half-made) leftover of an earlier attempt: replace it.
+            self._remove_all(name)
+
+        try:
+            self.client.images.get(spec.image)
+        except ImageNotFound as exc:
+            raise ExecutorImageMissing(
+                f"No such image: {spec.image} (build it with scripts/build_executor_image.sh)"
+            ) from exc
+
+        try:
+            container = self._create_executor(name, spec)
+        except APIError as exc:
+            if exc.status_code == 409:  # a concurrent start for the same workflow won the race
+                winner = self._get(name)
+                if winner is not None:
+                    return self._handle(name, _label_port(winner, spec.port))
+            raise ExecutorStartError(f"creating {name} failed: {_api_message(exc)}") from exc
+
+        try:
+            container.start()
+            if not spec.network:
+                container.reload()
+                self._ensure_relay(container)
+        except APIError as exc:
+            self._remove_all(name)
+            raise ExecutorStartError(f"starting {name} on port {spec.port} failed: {_api_message(exc)}") from exc
+        return self._handle(name, spec.port)
+
+    def _handle(self, name: str, port: int) -> ExecutorHandle:
+        return ExecutorHandle(backend="docker", executor_id=name, host=self.publish_ip, port=port)
+
+    def _create_executor(self, name: str, spec: ExecutorSpec) -> Container:
+        labels = {
+            LABEL_MANAGED: "true",
+            LABEL_ROLE: "executor",
+            LABEL_TASK: str(spec.task_id),
+            LABEL_WORKFLOW: spec.workflow_id,
+            LABEL_PORT: str(spec.port),
+            LABEL_NETWORK: "on" if spec.network else "off",
+        }
+        env = {**spec.env, "EXECUTOR_TOKEN": spec.token, "EXECUTOR_PORT": str(CONTAINER_PORT)}
+        kwargs: dict[str, Any] = {
+            "name": name,
+            "labels": labels,
+            "environment": env,
+            "user": EXECUTOR_USER,
+            "working_dir": WORKSPACE,
+            "detach": True,
+            "auto_remove": False,
+            "init": True,
+            **_hardening(),
+        }
+        if spec.cpu is not None:
+            kwargs["nano_cpus"] = int(spec.cpu * 1_000_000_000)
+        if spec.memory is not None:
+            kwargs["mem_limit"] = spec.memory
+            kwargs["memswap_limit"] = spec.memory  # no swap: over the limit means OOM, visibly
+        if spec.pids is not None:
+            kwargs["pids_limit"] = spec.pids
+        if spec.workdir_volume:
+            source = spec.workdir_volume
+            kind = "bind" if source.startswith("/") else "volume"
+            kwargs["mounts"] = [Mount(target=WORKSPACE, source=source, type=kind, read_only=False)]
+        if spec.network:
+            kwargs["network"] = self._ensure_network(self.network_name, internal=False)
+            kwargs["ports"] = {f"{CONTAINER_PORT}/tcp": (self.publish_ip, spec.port)}
+            kwargs["extra_hosts"] = {"host.docker.internal": "host-gateway"}
+        else:
+            kwargs["network"] = self._ensure_network(self.isolated_network_name, internal=True)
+        return self.client.containers.create(spec.image, **kwargs)
+
+    def _ensure_relay(self, executor: Container) -> None:
+        """Make sure the relay publishing an isolated executor's port runs."""
+        relay_name = f"{executor.name}-relay"
+        relay = self._get(relay_name)
+        if relay is not None and relay.status == "running":
+            return
+        if relay is not None:
+            _remove(relay)
+        port = int(executor.labels[LABEL_PORT])
+        outer = self._ensure_network(self.network_name, internal=False)
+        inner = self._ensure_network(self.isolated_network_name, internal=True)
+        relay = self.client.containers.create(
+            executor.attrs["Image"],  # the executor's own image id: no second image to trust
+            name=relay_name,
+            entrypoint=["python3", "-c", RELAY_CODE],
+            command=[executor.name, str(CONTAINER_PORT), str(RELAY_PORT)],
+            labels={
+                LABEL_MANAGED: "true",
+                LABEL_ROLE: "relay",
+                LABEL_EXECUTOR: executor.name,
+                LABEL_TASK: executor.labels.get(LABEL_TASK, ""),
+                LABEL_WORKFLOW: executor.labels.get(LABEL_WORKFLOW, ""),
+            },
+            user=EXECUTOR_USER,
+            detach=True,
+            auto_remove=False,
+            read_only=True,
+            mem_limit="64m",
+            memswap_limit="64m",
+            pids_limit=32,
+            network=outer,
+            ports={f"{RELAY_PORT}/tcp": (self.publish_ip, port)},
+            **_hardening(),
+        )
+        try:
+            self.client.networks.get(inner).connect(relay)
+            relay.start()
+        except APIError:
+            _remove(relay)
+            raise
+
+    # ----------------------------------------------------------------------------------- networks
+    def _ensure_network(self, name: str, *, internal: bool) -> str:
+        if name in self._networks_ready:
+            return name
+        with self._network_lock:
+            if name in self._networks_ready:
+                return name
+            if not self.client.networks.list(names=[name]):
+                options = {"com.docker.network.bridge.enable_icc": "false"} if not internal else {}
+                try:
+                    self.client.networks.create(
+                        name,
+                        driver="bridge",
+                        internal=internal,
+                        options=options,
+                        labels={LABEL_MANAGED: "true"},
+                        check_duplicate=True,
+                    )
+                except APIError as exc:
+                    if exc.status_code != 409:  # 409: another worker created it meanwhile
+                        raise
+            self._networks_ready.add(name)
+        return name
+
+    # ------------------------------------------------------------------------------- stop / inspect
+    async def stop(self, executor_id: str) -> None:
+        await asyncio.to_thread(self._remove_all, executor_id, self.stop_timeout_s)
+
+    def _remove_all(self, executor_id: str, timeout_s: int = 0) -> None:
+        """Remove the executor and its relay (if any); nothing is an error when already gone."""
+        container = self._get(executor_id)
+        name = container.name if container is not None else executor_id
+        if container is not None:
+            if timeout_s > 0 and container.status == "running":
+                try:
+                    container.stop(timeout=timeout_s)  # SIGTERM, then SIGKILL after the grace period
+                except (NotFound, APIError):
+                    pass
+            _remove(container)
+        relays = self.client.containers.list(
+            all=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_EXECUTOR}={name}"]}
+        )
+        for relay in relays:
+            _remove(relay)
+
+    async def inspect(self, executor_id: str) -> ExecutorInfo | None:
+        container = await asyncio.to_thread(self._get, executor_id)
+        return _info(container) if container is not None else None
+
+    async def list_managed(self) -> list[ExecutorInfo]:
+        def run() -> list[ExecutorInfo]:
+            containers = self.client.containers.list(
+                all=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}=executor"]}
+            )
+            return [_info(c) for c in containers]
+
+        return await asyncio.to_thread(run)
+
+    async def logs(self, executor_id: str, tail: int = 50) -> str:
+        def run() -> str:
+            container = self._get(executor_id)
+            if container is None:
+                return ""
+            raw = container.logs(tail=tail)
+            return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+        return await asyncio.to_thread(run)
+
+    def _get(self, executor_id: str) -> Container | None:
+        try:
+            return self.client.containers.get(executor_id)
+        except NotFound:
+            return None
+
+
+def _hardening() -> dict[str, Any]:
+    return {
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "log_config": LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
+    }
+
+
+def _remove(container: Container) -> None:
+    try:
+        container.remove(force=True, v=True)
+    except NotFound:
+        pass
+    except APIError as exc:
+        # "removal of container ... is already in progress": someone else is removing it.
+        if exc.status_code != 409:
+            raise
+
+
+def _published_port(container: Container, container_port: int = CONTAINER_PORT) -> int | None:
+    bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{container_port}/tcp")
+    for binding in bindings or []:
+        if binding.get("HostPort"):
+            return int(binding["HostPort"])
+    return None
+
+
+def _info(container: Container) -> ExecutorInfo:
+    state = container.attrs.get("State", {})
+    labels = container.labels
+    running = bool(state.get("Running"))
+    task = labels.get(LABEL_TASK, "")
+    port_label = labels.get(LABEL_PORT, "")
+    return ExecutorInfo(
+        executor_id=container.name,
+        running=running,
+        exit_code=None if running else state.get("ExitCode"),
+        oom_killed=bool(state.get("OOMKilled")),
+        task_id=int(task) if task.isdigit() else None,
+        workflow_id=labels.get(LABEL_WORKFLOW),
+        port=int(port_label) if port_label.isdigit() else _published_port(container),
+        status=state.get("Status", container.status),
+    )
+
+
+def _label_port(container: Container, default: int) -> int:
+    value = container.labels.get(LABEL_PORT, "")
+    return int(value) if value.isdigit() else (_published_port(container) or default)
+
+
+def _api_message(exc: APIError) -> str:
+    return str(exc.explanation or exc)

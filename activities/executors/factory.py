@@ -1,0 +1,47 @@
+"""Pick an executor backend by name: "docker", "local", or None for docker when an engine answers."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from activities.executors.base import ExecutorBackend
+from activities.executors.docker_backend import DockerBackend
+from activities.executors.local_backend import LocalBackend
+
+_BACKENDS: dict[str, type[ExecutorBackend]] = {"docker": DockerBackend, "local": LocalBackend}
+
+
+def docker_available(timeout_s: float = 3.0) -> bool:
+    """True when a Docker engine answers a ping within ``timeout_s``."""
+    import docker
+
+    try:
+        client = docker.from_env(timeout=max(1, int(timeout_s)))
+    except Exception:  # no socket, bad DOCKER_HOST, missing TLS files...
+        return False
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
+def get_backend(name: str | None = None, **kw: Any) -> ExecutorBackend:
+    """Build the named backend; keyword arguments a backend does not take are dropped for it.
+
+    ``name`` None (or "" / "auto") means docker when an engine answers, else local. The local backend
+    needs ``state_dir`` (where it keeps one JSON record per executor).
+    """
+    choice = (name or "auto").strip().lower()
+    if choice == "auto":
+        choice = "docker" if docker_available() else "local"
+    try:
+        cls = _BACKENDS[choice]
+    except KeyError:
+        raise ValueError(f"unknown executor backend {name!r}; use docker, local or leave it unset") from None
+    accepted = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+        kw = {key: value for key, value in kw.items() if key in accepted}
+    return cls(**kw)

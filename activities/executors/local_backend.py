@@ -1,0 +1,339 @@
+"""Executors as plain subprocesses on this host: ``<this interpreter> -m executor`` on 127.0.0.1.
+
+For development and machines without Docker. There is NO isolation: the agent runs as the worker's user
+with the worker's filesystem access (``cpu``/``memory``/``network`` of the spec are not enforced; ``pids``
+neither). What it does keep:
+
+- each executor in its own session and process group (``start_new_session``), stopped by SIGTERM to the
+  group and SIGKILL after a grace period. A descendant that moves itself into another session escapes that.
+- a minimal environment: PATH/HOME/locale/TMPDIR plus ``spec.env`` and ``EXECUTOR_*`` -- never the
+  worker's own secrets (database URL, keys).
+- a registry under ``state_dir``: one ``<executor_id>.json`` per executor (pid, process start time,
+  task_id, workflow_id, port), so ``list_managed``/``stop``/``inspect`` work across worker restarts. The
+  process start time guards against a recycled pid. Output goes to ``<executor_id>.log`` beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from activities.executors.base import (
+    BackendName,
+    ExecutorBackend,
+    ExecutorHandle,
+    ExecutorInfo,
+    ExecutorSpec,
+    ExecutorStartError,
+    executor_name,
+)
+
+_PASSTHROUGH_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+
+
+class LocalBackend(ExecutorBackend):
+    """Executors as subprocess groups of this host, tracked in JSON files under ``state_dir``."""
+
+    name: ClassVar[BackendName] = "local"
+
+    def __init__(
+        self,
+        state_dir: Path | str,
+        *,
+        python: str | None = None,
+        stop_grace_s: float = 5.0,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.python = python or sys.executable
+        self.stop_grace_s = stop_grace_s
+        self.host = host
+        # Our own children, so we can reap them (and read their exit code) instead of leaving zombies.
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+
+    # ------------------------------------------------------------------------------------ registry
+    def _record_path(self, executor_id: str) -> Path:
+        if "/" in executor_id or executor_id.startswith("."):
+            raise ValueError(f"bad executor id {executor_id!r}")
+        return self.state_dir / f"{executor_id}.json"
+
+    def _log_path(self, executor_id: str) -> Path:
+        return self.state_dir / f"{executor_id}.log"
+
+    def _read(self, executor_id: str) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._record_path(executor_id).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _write(self, executor_id: str, record: dict[str, Any]) -> None:
+        path = self._record_path(executor_id)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, path)
+
+    @contextlib.contextmanager
+    def _locked(self, executor_id: str) -> Iterator[None]:
+        """Serialize start/stop of one executor across threads and worker processes."""
+        with open(self.state_dir / f".{executor_id}.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # ------------------------------------------------------------------------------- process state
+    def _alive(self, executor_id: str, record: dict[str, Any]) -> bool:
+        child = self._children.get(executor_id)
+        if child is not None and child.pid == record.get("pid"):
+            return child.poll() is None
+        pid = int(record.get("pid", 0))
+        if pid <= 0:
+            return False
+        stat = _proc_stat(pid)
+        if stat is None or stat["state"] in ("Z", "X"):
+            return False
+        return record.get("start_time") is None or stat["start_time"] == record["start_time"]
+
+    def _owns_group(self, record: dict[str, Any]) -> bool:
+        """Whether ``record``'s process group still exists and is still the one we started.
+
+        While any member lives the kernel does not hand the group id out again; once the group is empty a
+        new process could get that number, so a present leader must have the recorded start time.
+        """
+        pgid = int(record.get("pgid", 0))
+        if pgid <= 1:
+            return False
+        leader = _proc_stat(pgid)
+        if leader is not None:
+            return record.get("start_time") is None or leader["start_time"] == record["start_time"]
+        return self._group_alive(pgid)
+
+    def _group_alive(self, pgid: int) -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        # Zombies still count for killpg; only a group with a live member is alive.
+        return any(stat["state"] not in ("Z", "X") for stat in _group_members(pgid))
+
+    # --------------------------------------------------------------------------------------- start
+    async def start(self, spec: ExecutorSpec) -> ExecutorHandle:
+        return await asyncio.to_thread(self._start, spec)
+
+    def _start(self, spec: ExecutorSpec) -> ExecutorHandle:
+        executor_id = executor_name(spec.task_id, spec.workflow_id)
+        with self._locked(executor_id):
+            record = self._read(executor_id)
+            if record is not None:
+                if record.get("workflow_id") != spec.workflow_id:
+                    raise ExecutorStartError(
+                        f"{executor_id} belongs to workflow {record.get('workflow_id')!r}, not {spec.workflow_id!r}"
+                    )
+                if self._alive(executor_id, record):
+                    return self._handle(executor_id, int(record["port"]))
+                if self._owns_group(record):
+                    self._kill_group(int(record["pgid"]), signal.SIGKILL)
+                self._forget(executor_id)
+
+            if not _port_free(self.host, spec.port):
+                raise ExecutorStartError(f"port {self.host}:{spec.port} is already in use")
+
+            workdir = Path(spec.workdir_volume) if spec.workdir_volume else self.state_dir / "work" / executor_id
+            if not workdir.is_absolute():
+                raise ExecutorStartError(f"local workdir must be an absolute path, not {workdir}")
+            workdir.mkdir(parents=True, exist_ok=True)
+            env = self._env(spec, workdir)
+            log_path = self._log_path(executor_id)
+            with open(log_path, "ab") as log:
+                try:
+                    child = subprocess.Popen(
+                        [self.python, "-m", "executor"],
+                        cwd=workdir,
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        close_fds=True,
+                    )
+                except OSError as exc:
+                    raise ExecutorStartError(f"spawning {self.python} -m executor failed: {exc}") from exc
+            self._children[executor_id] = child
+            stat = _proc_stat(child.pid)
+            self._write(
+                executor_id,
+                {
+                    "executor_id": executor_id,
+                    "pid": child.pid,
+                    "pgid": child.pid,  # start_new_session: the child leads its own group
+                    "start_time": stat["start_time"] if stat else None,
+                    "task_id": spec.task_id,
+                    "workflow_id": spec.workflow_id,
+                    "port": spec.port,
+                    "host": self.host,
+                    "workdir": str(workdir),
+                    "started_at": time.time(),
+                },
+            )
+            return self._handle(executor_id, spec.port)
+
+    def _handle(self, executor_id: str, port: int) -> ExecutorHandle:
+        return ExecutorHandle(backend="local", executor_id=executor_id, host=self.host, port=port)
+
+    def _env(self, spec: ExecutorSpec, workdir: Path) -> dict[str, str]:
+        env = {key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}
+        # The interpreter must find the `executor` package even when this checkout is not installed.
+        source_root = _executor_source_root()
+        if source_root is not None:
+            env["PYTHONPATH"] = str(source_root)
+        env.update(spec.env)
+        env.update(
+            {
+                "EXECUTOR_TOKEN": spec.token,
+                "EXECUTOR_PORT": str(spec.port),
+                "EXECUTOR_HOST": self.host,
+                "EXECUTOR_WORKDIR": str(workdir),
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    # ---------------------------------------------------------------------------------------- stop
+    async def stop(self, executor_id: str) -> None:
+        record = await asyncio.to_thread(self._read, executor_id)
+        if record is None:
+            return
+        pgid = int(record.get("pgid", 0))
+        if self._owns_group(record):
+            self._kill_group(pgid, signal.SIGTERM)
+            deadline = time.monotonic() + self.stop_grace_s
+            while time.monotonic() < deadline:
+                self._reap(executor_id)
+                if not self._group_alive(pgid):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                self._kill_group(pgid, signal.SIGKILL)
+                for _ in range(100):  # SIGKILL cannot be ignored; this is only the kernel's latency
+                    self._reap(executor_id)
+                    if not self._group_alive(pgid):
+                        break
+                    await asyncio.sleep(0.02)
+        self._reap(executor_id)
+        await asyncio.to_thread(self._forget, executor_id)
+
+    def _kill_group(self, pgid: int, sig: signal.Signals) -> None:
+        if pgid <= 1 or pgid == os.getpgrp():  # never signal our own group (or init's)
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+
+    def _reap(self, executor_id: str) -> None:
+        child = self._children.get(executor_id)
+        if child is not None:
+            child.poll()
+
+    def _forget(self, executor_id: str) -> None:
+        self._children.pop(executor_id, None)
+        for path in (self._record_path(executor_id), self.state_dir / f".{executor_id}.lock"):
+            path.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------------------------- inspect
+    async def inspect(self, executor_id: str) -> ExecutorInfo | None:
+        record = await asyncio.to_thread(self._read, executor_id)
+        return self._info(executor_id, record) if record is not None else None
+
+    async def list_managed(self) -> list[ExecutorInfo]:
+        def run() -> list[ExecutorInfo]:
+            infos = []
+            for path in sorted(self.state_dir.glob("*.json")):
+                record = self._read(path.stem)
+                if record is not None:
+                    infos.append(self._info(path.stem, record))
+            return infos
+
+        return await asyncio.to_thread(run)
+
+    def _info(self, executor_id: str, record: dict[str, Any]) -> ExecutorInfo:
+        running = self._alive(executor_id, record)
+        exit_code: int | None = None
+        child = self._children.get(executor_id)
+        if not running and child is not None and child.pid == record.get("pid"):
+            exit_code = child.returncode  # negative: killed by that signal (subprocess convention)
+        return ExecutorInfo(
+            executor_id=executor_id,
+            running=running,
+            exit_code=exit_code,
+            oom_killed=False,
+            task_id=record.get("task_id"),
+            workflow_id=record.get("workflow_id"),
+            port=record.get("port"),
+            status="running" if running else "exited",
+        )
+
+    async def logs(self, executor_id: str, tail: int = 50) -> str:
+        def run() -> str:
+            try:
+                with open(self._log_path(executor_id), "rb") as fh:
+                    fh.seek(0, os.SEEK_END)
+                    fh.seek(max(0, fh.tell() - 64 * 1024))
+                    lines = fh.read().decode("utf-8", "replace").splitlines()
+            except FileNotFoundError:
+                return ""
+            return "\n".join(lines[-tail:])
+
+        return await asyncio.to_thread(run)
+
+
+def _proc_stat(pid: int) -> dict[str, Any] | None:
+    """State, process group and start time (clock ticks since boot) of a pid, from /proc."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # The command name (field 2) may hold spaces and parens: split after its closing paren.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return {"state": fields[0], "pgid": int(fields[2]), "start_time": int(fields[19])}
+
+
+def _group_members(pgid: int) -> list[dict[str, Any]]:
+    members = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            stat = _proc_stat(int(entry.name))
+            if stat is not None and stat["pgid"] == pgid:
+                members.append(stat)
+    return members
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _executor_source_root() -> Path | None:
+    spec = importlib.util.find_spec("executor")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))).resolve().parent

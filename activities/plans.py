@@ -1,0 +1,97 @@
+"""Resolve a task's team into an immutable plan: Team -> Bots -> Ghost / Shell / Model (by reference)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.db.models import Message, Task, User
+from api.services.resource_store import ResourceStore
+from wegent.crypto import Keyring
+from workflows.models import HistoryItem, StepPlan, TaskPlan
+
+
+class InvalidTeam(Exception):
+    """The team cannot run as declared; the message says which reference is broken."""
+
+
+def build_plan(db: Session, task_id: int, keyring: Keyring) -> TaskPlan:
+    task = db.get(Task, task_id)
+    if task is None:
+        raise LookupError(f"task {task_id} not found")
+    owner = db.get(User, task.owner_id)
+    assert owner is not None
+    store = ResourceStore(db, owner, keyring)
+    team = store.resolve("Team", task.team_namespace, task.team_name)
+    if team is None:
+        raise InvalidTeam(f"team '{task.team_namespace}/{task.team_name}' no longer exists")
+    steps: list[StepPlan] = []
+    for index, member in enumerate(team.spec.get("members", [])):
+        ref = member["botRef"]
+        where = f"team '{team.name}' member {index}"
+        bot = store.resolve("Bot", ref.get("namespace", "default"), ref["name"], owner_id=team.owner_id)
+        if bot is None:
+            raise InvalidTeam(f"{where}: bot '{ref['name']}' does not exist")
+        parts = {}
+        for key, kind in (("ghostRef", "Ghost"), ("shellRef", "Shell"), ("modelRef", "Model")):
+            r = bot.spec[key]
+            found = store.resolve(kind, r.get("namespace", "default"), r["name"], owner_id=bot.owner_id)
+            if found is None:
+                raise InvalidTeam(f"{where}: bot '{bot.name}' refers to missing {kind} '{r['name']}'")
+            parts[kind] = found
+        ghost, shell, model = parts["Ghost"], parts["Shell"], parts["Model"]
+        prompt = ghost.spec["systemPrompt"]
+        if member.get("prompt"):
+            prompt = f"{prompt}\n\n{member['prompt']}"
+        limits = shell.spec.get("resources", {})
+        steps.append(
+            StepPlan(
+                index=index,
+                bot=bot.name,
+                role=member.get("role", "member"),
+                shell_type=shell.spec["shellType"],
+                system_prompt=prompt,
+                model_id=model.id,
+                context_passing=member.get("contextPassing", "previous"),
+                require_confirmation=bool(member.get("requireConfirmation", False)),
+                image=shell.spec.get("image"),
+                cpu=limits.get("cpu"),
+                memory=limits.get("memory"),
+                pids=limits.get("pids"),
+                network=limits.get("network", True),
+            )
+        )
+    if not steps:
+        raise InvalidTeam(f"team '{team.name}' has no members")
+    prompt, history = conversation(db, task)
+    return TaskPlan(
+        task_id=task.id,
+        owner=owner.username,
+        team=f"{team.namespace}/{team.name}",
+        collaboration_model=team.spec.get("collaborationModel", "pipeline"),
+        prompt=prompt,
+        steps=steps,
+        turn=task.turn,
+        history=history,
+    )
+
+
+def conversation(db: Session, task: Task) -> tuple[str, list[HistoryItem]]:
+    """The current turn's prompt and the earlier turns as history (each turn's final answer)."""
+    rows = db.scalars(
+        select(Message).where(Message.task_id == task.id).order_by(Message.turn, Message.step, Message.attempt)
+    )
+    prompts: dict[int, str] = {}
+    answers: dict[int, str] = {}
+    for m in rows:
+        if m.role == "user":
+            prompts[m.turn] = m.content
+        elif m.role == "assistant" and m.status == "done":
+            answers[m.turn] = m.content  # ordered by step: the last step's answer wins
+    history: list[HistoryItem] = []
+    for turn in range(1, task.turn):
+        if turn in prompts:
+            history.append(HistoryItem(role="user", content=prompts[turn]))
+        if turn in answers:
+            history.append(HistoryItem(role="assistant", content=answers[turn]))
+    return prompts.get(task.turn, task.prompt), history

@@ -1,0 +1,61 @@
+"""Bookkeeping activities on the shared `wegent-tasks` queue: plans, states, host selection."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import WorkerContext
+from activities.plans import InvalidTeam, build_plan
+from activities.task_records import set_state
+from wegent.logging import get_logger
+from workflows.models import StateUpdate, TaskPlan
+
+log = get_logger("activities.tasks")
+
+
+class TaskActivities:
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+
+    @activity.defn(name="resolve_plan")
+    async def resolve_plan(self, task_id: int) -> TaskPlan:
+        try:
+            return await self.ctx.db(lambda db: build_plan(db, task_id, self.ctx.keyring))
+        except InvalidTeam as exc:
+            raise ApplicationError(str(exc), type="InvalidTeam", non_retryable=True) from exc
+        except LookupError as exc:
+            raise ApplicationError(str(exc), type="TaskNotFound", non_retryable=True) from exc
+
+    @activity.defn(name="update_task_state")
+    async def update_task_state(self, update: StateUpdate) -> bool:
+        owner_id = await self.ctx.db(
+            lambda db: set_state(
+                db, update.task_id, update.state, update.error, update.current_step, update.current_bot
+            )
+        )
+        changed = owner_id is not None
+        log.info(
+            "task.state",
+            task_id=update.task_id,
+            state=update.state,
+            changed=changed,
+            workflow_id=activity.info().workflow_id,
+        )
+        if owner_id is not None:
+            payload = {
+                "task_id": update.task_id,
+                "state": update.state,
+                "turn": update.turn,
+                "error": update.error,
+                "step": update.current_step,
+                "bot": update.current_bot,
+            }
+            await self.ctx.relay.publish(update.task_id, "task:status", payload)
+            await self.ctx.relay.publish_user(owner_id, "task:status", payload)
+        return changed
+
+    @activity.defn(name="pick_host")
+    async def pick_host(self) -> str:
+        """Whichever live worker takes this from the shared queue offers its own host."""
+        return self.ctx.host

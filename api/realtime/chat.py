@@ -1,0 +1,239 @@
+"""The `/chat` Socket.IO namespace: live task streams, chat-driven tasks, resume without loss.
+
+Rooms: `user:{id}` (task list events) and `task:{id}` (a task's stream). Every client request is answered
+through its ack: `{"ok": true, ...}` or `{"ok": false, "error": "...", "field": ...}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import socketio
+from sqlalchemy.orm import Session
+
+from api.core.security import TokenError, decode_access_token
+from api.db.models import User
+from api.db.session import get_sessionmaker
+from api.realtime.live_store import LiveStore
+from api.services import task_ops
+from api.services import tasks as svc
+from api.services.resource_store import StoreError
+from wegent.logging import get_logger
+
+log = get_logger("chat")
+T = TypeVar("T")
+
+
+async def _db(fn: Callable[[Session], T]) -> T:
+    def run() -> T:
+        with get_sessionmaker()() as session:
+            return fn(session)
+
+    return await asyncio.to_thread(run)
+
+
+def _error(message: str, field: str | None = None, status: int = 400) -> dict[str, Any]:
+    body: dict[str, Any] = {"ok": False, "error": message, "status": status}
+    if field:
+        body["field"] = field
+    return body
+
+
+def _task_id(data: Any) -> int | None:
+    if isinstance(data, dict):
+        value = data.get("task_id")
+        if isinstance(value, int) and value > 0:
+            return value
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+    return None
+
+
+class ChatNamespace(socketio.AsyncNamespace):
+    def __init__(self, live: LiveStore, namespace: str = "/chat") -> None:
+        super().__init__(namespace)
+        self.live = live
+        self._expiry: dict[str, asyncio.Task[None]] = {}
+
+    # ---- connection -------------------------------------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not token:
+            raise socketio.exceptions.ConnectionRefusedError("authentication required: pass {token} in auth")
+        try:
+            claims = decode_access_token(token)
+        except TokenError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(str(exc)) from exc
+        user = await _db(lambda db: db.get(User, int(claims["sub"])))
+        if user is None or not user.is_active or user.role == "system":
+            raise socketio.exceptions.ConnectionRefusedError("user not found or disabled")
+        await self.save_session(sid, {"user_id": user.id, "exp": claims["exp"]})
+        await self.enter_room(sid, f"user:{user.id}")
+        self._expiry[sid] = asyncio.create_task(self._expire(sid, float(claims["exp"])))
+        log.info("chat.connected", sid=sid, user_id=user.id)
+
+    async def _expire(self, sid: str, exp: float) -> None:
+        await asyncio.sleep(max(0.0, exp - time.time()))
+        await self.emit("auth:error", {"error": "token expired"}, to=sid)
+        await self.disconnect(sid)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        task = self._expiry.pop(sid, None)
+        if task:
+            task.cancel()
+
+    async def _user(self, sid: str) -> User:
+        session = await self.get_session(sid)
+        if session["exp"] <= time.time():
+            await self.emit("auth:error", {"error": "token expired"}, to=sid)
+            await self.disconnect(sid)
+            raise StoreError(401, "token expired")
+        user = await _db(lambda db: db.get(User, session["user_id"]))
+        if user is None or not user.is_active:
+            raise StoreError(401, "user not found or disabled")
+        return user
+
+    async def trigger_event(self, event: str, *args: Any) -> Any:
+        # Event names use colons (`task:join`); handlers are `on_task_join`. Domain errors become acks instead
+        # of dropped events or server tracebacks.
+        if event in ("connect", "disconnect"):
+            return await super().trigger_event(event, *args)
+        handler = getattr(self, "on_" + event.replace(":", "_"), None)
+        if handler is None:
+            return _error(f"unknown event '{event}'", status=404)
+        try:
+            return await handler(*args)
+        except StoreError as exc:
+            field = exc.errors[0].field if exc.errors else None
+            return _error(exc.detail, field, exc.status)
+        except Exception:  # noqa: BLE001 - never let one bad event kill the connection
+            log.exception("chat.event_failed", event_name=event)
+            return _error("internal error", status=500)
+
+    # ---- task rooms -------------------------------------------------------------------------------
+
+    async def on_task_join(self, sid: str, data: Any = None) -> dict[str, Any]:
+        task_id = _task_id(data)
+        if task_id is None:
+            return _error("task_id must be a positive integer", "task_id", 422)
+        user = await self._user(sid)
+        await self.enter_room(sid, f"task:{task_id}")  # join first, then read: no gap, at worst a duplicate
+        try:
+            detail = await _db(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
+        except StoreError:
+            await self.leave_room(sid, f"task:{task_id}")
+            raise
+        live, offset = await self._live_snapshot(task_id, detail["messages"])
+        return {"ok": True, "task": detail, "live": live, "offset": offset}
+
+    async def on_task_leave(self, sid: str, data: Any = None) -> dict[str, Any]:
+        task_id = _task_id(data)
+        if task_id is None:
+            return _error("task_id must be a positive integer", "task_id", 422)
+        await self.leave_room(sid, f"task:{task_id}")
+        return {"ok": True}
+
+    async def on_history_sync(self, sid: str, data: Any = None) -> dict[str, Any]:
+        task_id = _task_id(data)
+        if task_id is None:
+            return _error("task_id must be a positive integer", "task_id", 422)
+        user = await self._user(sid)
+        detail = await _db(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
+        return {"ok": True, "task": detail}
+
+    async def _live_snapshot(
+        self, task_id: int, messages: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Text streamed so far for messages still in progress, with each one's last offset."""
+        streaming = {m["id"] for m in messages if m["status"] == "streaming"}
+        entries = await self.live.read(task_id)
+        live: dict[int, dict[str, Any]] = {}
+        for _, event, data in entries:
+            message_id = data.get("message_id")
+            if message_id not in streaming:
+                continue
+            current = live.setdefault(
+                message_id,
+                {
+                    "message_id": message_id,
+                    "bot": data.get("bot"),
+                    "step": data.get("step"),
+                    "run_id": data.get("run_id"),
+                    "content": "",
+                    "offset": 0,
+                },
+            )
+            if event == "chat:start" and data.get("run_id") != current["run_id"]:
+                current.update(run_id=data.get("run_id"), content="", offset=0)  # a fresh run restarts the text
+            elif (
+                event == "chat:chunk" and data.get("run_id") == current["run_id"] and data["offset"] > current["offset"]
+            ):
+                current["content"] += data["content"]
+                current["offset"] = data["offset"]
+        return list(live.values()), entries[-1][0] if entries else None
+
+    async def on_chat_resume(self, sid: str, data: Any = None) -> dict[str, Any]:
+        """Replay one message's chunks after `offset`, then keep streaming live (the room is joined first)."""
+        task_id = _task_id(data)
+        if task_id is None:
+            return _error("task_id must be a positive integer", "task_id", 422)
+        message_id, offset = data.get("message_id"), data.get("offset", 0)
+        if not isinstance(message_id, int):
+            return _error("message_id must be an integer", "message_id", 422)
+        if not isinstance(offset, int) or offset < 0:
+            return _error("offset must be a non-negative integer", "offset", 422)
+        user = await self._user(sid)
+        await self.enter_room(sid, f"task:{task_id}")
+        await _db(lambda db: svc.scoped_task(db, user, task_id))
+        replayed = 0
+        run_id = None
+        for entry, event, payload in await self.live.read(task_id):
+            if payload.get("message_id") != message_id:
+                continue
+            if event == "chat:start":
+                run_id = payload.get("run_id")
+            if event in ("chat:chunk", "chat:tool") and payload.get("run_id") == run_id and payload["offset"] > offset:
+                await self.emit(event, {**payload, "entry": entry}, to=sid)
+                replayed += 1
+            elif event in ("chat:done", "chat:error", "chat:cancelled"):
+                await self.emit(event, {**payload, "entry": entry}, to=sid)
+        return {"ok": True, "replayed": replayed}
+
+    # ---- chat-driven tasks ------------------------------------------------------------------------
+
+    async def on_chat_send(self, sid: str, data: Any = None) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            return _error("payload must be an object", status=422)
+        message = data.get("message")
+        if not isinstance(message, str) or not message.strip():
+            return _error("message must be a non-empty string", "message", 422)
+        user = await self._user(sid)
+        if data.get("task_id") is not None:
+            task_id = _task_id(data)
+            if task_id is None:
+                return _error("task_id must be a positive integer", "task_id", 422)
+            task, msg = await task_ops.follow_up(user, task_id, message)
+        else:
+            team = data.get("team")
+            if isinstance(team, str):
+                team = {"name": team}
+            if not isinstance(team, dict) or not isinstance(team.get("name"), str):
+                return _error("team (name or {name, namespace}) is required for a new task", "team", 422)
+            task, msg = await task_ops.create_task(
+                user, team["name"], team.get("namespace", "default"), message, data.get("title")
+            )
+            await self.emit("task:created", svc.task_summary(task), room=f"user:{user.id}")
+        await self.enter_room(sid, f"task:{task.id}")
+        return {"ok": True, "task_id": task.id, "message_id": msg.id, "turn": task.turn}
+
+    async def on_chat_cancel(self, sid: str, data: Any = None) -> dict[str, Any]:
+        task_id = _task_id(data)
+        if task_id is None:
+            return _error("task_id must be a positive integer", "task_id", 422)
+        user = await self._user(sid)
+        task = await task_ops.cancel_task(user, task_id)
+        return {"ok": True, "task_id": task.id, "state": task.state}

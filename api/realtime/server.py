@@ -1,0 +1,30 @@
+"""The Socket.IO server: rooms shared across API replicas through Redis when configured."""
+
+from __future__ import annotations
+
+import socketio
+
+from api.realtime.chat import ChatNamespace
+from api.realtime.live_store import LiveStore, MemoryLiveStore, RedisLiveStore
+from wegent.config import Settings
+
+
+def create_socket_server(settings: Settings) -> tuple[socketio.AsyncServer, LiveStore]:
+    if settings.redis_url:
+        # The channel is prefixed too, so several deployments can share one Redis without crosstalk.
+        manager: socketio.AsyncManager = socketio.AsyncRedisManager(
+            settings.redis_url, channel=f"{settings.redis_prefix}:socketio"
+        )
+        live: LiveStore = RedisLiveStore(settings.redis_url, settings.redis_prefix)
+    else:
+        manager = socketio.AsyncManager()
+        live = MemoryLiveStore()
+    server = socketio.AsyncServer(
+        async_mode="asgi",
+        client_manager=manager,
+        cors_allowed_origins=settings.cors_origins or [],
+        ping_interval=20,
+        ping_timeout=20,
+    )
+    server.register_namespace(ChatNamespace(live))
+    return server, live

@@ -1,0 +1,71 @@
+"""Tasks: a team working on a prompt, run as the Temporal workflow `task-{id}`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel, Field
+
+from api.deps import CurrentUser, SessionDep
+from api.services import task_ops
+from api.services import tasks as svc
+from wegent.resources import NameStr
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+
+class RefIn(BaseModel):
+    name: NameStr
+    namespace: NameStr = "default"
+
+
+class TaskCreate(BaseModel):
+    team: RefIn
+    prompt: str = Field(min_length=1, max_length=200_000)
+    title: str | None = Field(None, max_length=255)
+    workspace: RefIn | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class FollowUpIn(BaseModel):
+    message: str = Field(min_length=1, max_length=200_000)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_task(body: TaskCreate, user: CurrentUser) -> dict[str, Any]:
+    workspace = (body.workspace.namespace, body.workspace.name) if body.workspace else None
+    task, _ = await task_ops.create_task(
+        user, body.team.name, body.team.namespace, body.prompt, body.title, workspace, body.labels
+    )
+    return svc.task_summary(task)
+
+
+@router.get("")
+def list_tasks(
+    db: SessionDep,
+    user: CurrentUser,
+    state: str | None = None,
+    team: Annotated[str | None, Query(description="team name or namespace/name")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    rows, total = svc.list_tasks(db, user, state, team, limit, offset)
+    return {"items": [svc.task_summary(t) for t in rows], "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{task_id}")
+def get_task(task_id: int, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    return svc.task_detail(db, svc.scoped_task(db, user, task_id))
+
+
+@router.post("/{task_id}/messages", status_code=status.HTTP_202_ACCEPTED)
+async def follow_up(task_id: int, body: FollowUpIn, user: CurrentUser) -> dict[str, Any]:
+    """A follow-up turn on a finished task (refused with 409 while it runs)."""
+    task, message = await task_ops.follow_up(user, task_id, body.message)
+    return {**svc.task_summary(task), "messageId": message.id}
+
+
+@router.post("/{task_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+async def cancel_task(task_id: int, user: CurrentUser) -> dict[str, Any]:
+    return svc.task_summary(await task_ops.cancel_task(user, task_id))

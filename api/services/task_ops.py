@@ -1,0 +1,137 @@
+"""Task operations shared by the REST API and the Socket.IO chat: create, follow up, cancel.
+
+Each stores its change in the database first, then tells Temporal; a Temporal failure leaves the task in a
+clear state rather than silently PENDING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.task_records import set_state
+from api.db.models import Message, Task, User, utcnow
+from api.db.session import get_sessionmaker
+from api.services import tasks as svc
+from api.services.resource_store import StoreError
+from api.temporal import TemporalUnavailable, get_temporal
+from workflows.models import FollowUp, TaskState
+
+T = TypeVar("T")
+
+
+async def _db(fn: Callable[[Session], T]) -> T:
+    def run() -> T:
+        with get_sessionmaker()() as session:
+            return fn(session)
+
+    return await asyncio.to_thread(run)
+
+
+async def create_task(
+    user: User,
+    team: str,
+    team_namespace: str,
+    prompt: str,
+    title: str | None = None,
+    workspace: tuple[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> tuple[Task, Message]:
+    task, message = await _db(
+        lambda db: svc.create_task_row(db, user, team, team_namespace, prompt, title, workspace, labels)
+    )
+    try:
+        client = await get_temporal()
+        await svc.start_workflow(client, task, user.username)
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, the task must not stay PENDING
+        reason = f"could not start the task workflow: {exc}"
+        await _db(lambda db: set_state(db, task.id, TaskState.FAILED, reason))
+        raise StoreError(503, reason) from exc
+    return task, message
+
+
+def _reopen(db: Session, user: User, task_id: int, content: str) -> tuple[Task, Message]:
+    task = svc.scoped_task(db, user, task_id)
+    if task.state not in TaskState.TERMINAL:
+        raise StoreError(409, f"task {task_id} is {task.state}: wait until it finishes before sending a follow-up")
+    turn = task.turn + 1
+    # Guarded on the turn and terminal state so two concurrent follow-ups cannot both win.
+    result = db.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.turn == task.turn, Task.state.in_(TaskState.TERMINAL))
+        .values(turn=turn, state=TaskState.PENDING, error=None, finished_at=None, updated_at=utcnow())
+    )
+    if not result.rowcount:
+        db.rollback()
+        raise StoreError(409, f"task {task_id} changed concurrently; retry")
+    message = Message(task_id=task_id, turn=turn, step=0, role="user", content=content, status="done")
+    db.add(message)
+    db.commit()
+    db.refresh(task)
+    return task, message
+
+
+def _undo_reopen(db: Session, task: Task, message: Message, previous_state: str) -> None:
+    db.execute(
+        update(Task)
+        .where(Task.id == task.id, Task.turn == task.turn, Task.state == TaskState.PENDING)
+        .values(turn=task.turn - 1, state=previous_state)
+    )
+    db.execute(delete(Message).where(Message.id == message.id))
+    db.commit()
+
+
+async def follow_up(user: User, task_id: int, content: str) -> tuple[Task, Message]:
+    """A new turn on a finished task: the live workflow takes it as an update, or a new run starts."""
+    previous_state = await _db(lambda db: svc.scoped_task(db, user, task_id).state)
+    task, message = await _db(lambda db: _reopen(db, user, task_id, content))
+    try:
+        client = await get_temporal()
+        handle = client.get_workflow_handle(svc.workflow_id_for(task.id))
+        try:
+            await handle.execute_update("follow_up", FollowUp(turn=task.turn, content=content))
+        except (WorkflowUpdateFailedError, RPCError) as exc:
+            if isinstance(exc, RPCError) and exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            if isinstance(exc, WorkflowUpdateFailedError):
+                raise StoreError(409, f"task {task_id} refused the follow-up: {_cause(exc)}") from exc
+            # The workflow ended after its idle timeout: a new run of `task-{id}` continues the conversation.
+            await svc.start_workflow(client, task, user.username)
+    except StoreError:
+        await _db(lambda db: _undo_reopen(db, task, message, previous_state))
+        raise
+    except (TemporalUnavailable, Exception) as exc:  # noqa: BLE001
+        reason = f"could not deliver the follow-up: {exc}"
+        await _db(lambda db: set_state(db, task.id, TaskState.FAILED, reason))
+        raise StoreError(503, reason) from exc
+    return task, message
+
+
+async def cancel_task(user: User, task_id: int) -> Task:
+    task = await _db(lambda db: svc.scoped_task(db, user, task_id))
+    if task.state in TaskState.TERMINAL:
+        raise StoreError(409, f"task {task_id} is already {task.state}")
+    try:
+        client = await get_temporal()
+    except TemporalUnavailable as exc:
+        raise StoreError(503, str(exc)) from exc
+    known = await svc.cancel_workflow(client.get_workflow_handle(svc.workflow_id_for(task.id)))
+    state = TaskState.CANCELLING if known else TaskState.CANCELLED
+    await _db(lambda db: set_state(db, task.id, state, "cancelled by the user"))
+    return await _db(lambda db: svc.scoped_task(db, user, task_id))
+
+
+def _cause(exc: BaseException) -> str:
+    while getattr(exc, "cause", None) is not None:
+        exc = exc.cause  # type: ignore[attr-defined]
+    return getattr(exc, "message", None) or str(exc)
+
+
+def task_payload(task: Task) -> dict[str, Any]:
+    return svc.task_summary(task)

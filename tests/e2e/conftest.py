@@ -1,0 +1,96 @@
+"""Fixtures for end-to-end tests: the scripted model server and real Wegent stacks (API + worker)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import STATE_DIR
+from tests.support.model_server import ModelServer
+from tests.support.stack import Stack
+
+# Inside a container the host is host.docker.internal; a local executor reaches the host on loopback.
+DOCKER_HOST_ALIAS = "host.docker.internal"
+
+
+@pytest.fixture(scope="session")
+def model_server() -> Iterator[ModelServer]:
+    server = ModelServer(host="0.0.0.0").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def model(model_server: ModelServer) -> ModelServer:
+    model_server.reset()
+    model_server.api_key = None
+    return model_server
+
+
+def _stack(backend: str, **env: str) -> Stack:
+    log_dir = STATE_DIR / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return Stack(
+        {
+            "WEGENT_EXECUTOR_BACKEND": backend,
+            "WEGENT_EXECUTOR_IDLE_SECONDS": "0",
+            "WEGENT_TASK_IDLE_SECONDS": "0",
+            **env,
+        },
+        log_dir,
+        name=backend,
+    ).start()
+
+
+@pytest.fixture(scope="session")
+def docker_stack() -> Iterator[Stack]:
+    stack = _stack("docker")
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[Stack]:
+    stack = _stack("local")
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="module")
+def stack_factory_module() -> Iterator:
+    made: list[Stack] = []
+
+    def make(backend: str = "local", **env: str) -> Stack:
+        stack = _stack(backend, **env)
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in made:
+        stack.stop()
+
+
+@pytest.fixture
+def stack_factory() -> Iterator:
+    made: list[Stack] = []
+
+    def make(backend: str = "local", **env: str) -> Stack:
+        stack = _stack(backend, **env)
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in made:
+        stack.stop()
+
+
+def containers_for_task(task_id: int) -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "-a", "-q", "--filter", f"label=wegent.task={task_id}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.split()

@@ -1,0 +1,131 @@
+"""The worker process: one Temporal client, three task queues with their own slot limits.
+
+- `wegent-tasks`: workflows and bookkeeping activities (any worker).
+- `wegent-host-{host}`: sandbox start/stop on this host; generous slots so it is never starved.
+- `wegent-agent-{host}`: agent runs on this host; MAX_CONCURRENT_TASKS slots enforce the per-host limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.agent_step import AgentStepActivities
+from activities.context import WorkerContext, default_host
+from activities.executor_activities import ExecutorActivities
+from activities.executors.factory import get_backend
+from activities.relay import EventRelay, NullRelay, redis_relay
+from activities.task_activities import TaskActivities
+from api.db.session import get_sessionmaker
+from wegent.config import Settings, get_settings
+from wegent.crypto import get_keyring
+from wegent.logging import configure_logging, get_logger
+from worker.client import connect
+from workflows.models import agent_queue, host_queue
+from workflows.task_workflow import TaskWorkflow
+
+log = get_logger("worker")
+
+
+def build_context(settings: Settings, relay: EventRelay | None = None) -> WorkerContext:
+    backend = get_backend(settings.executor_backend, state_dir=settings.state_dir / "executors")
+    return WorkerContext(
+        settings=settings,
+        sessions=get_sessionmaker(),
+        keyring=get_keyring(),
+        backend=backend,
+        relay=relay or make_relay(settings),
+        host=default_host(settings),
+    )
+
+
+def make_relay(settings: Settings) -> EventRelay:
+    if settings.redis_url:
+        return redis_relay(settings.redis_url, settings.redis_prefix)
+    return NullRelay()
+
+
+@dataclass
+class WorkerSet:
+    workers: Sequence[Worker]
+    ctx: WorkerContext
+
+    async def run(self) -> None:
+        await asyncio.gather(*(w.run() for w in self.workers))
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(w.shutdown() for w in self.workers), return_exceptions=True)
+        await self.ctx.relay.close()
+
+
+def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = True) -> WorkerSet:
+    tasks = TaskActivities(ctx)
+    executors = ExecutorActivities(ctx)
+    agents = AgentStepActivities(ctx)
+    common = {
+        "max_heartbeat_throttle_interval": timedelta(seconds=1),
+        "graceful_shutdown_timeout": timedelta(seconds=5),
+    }
+    workers = [
+        Worker(
+            client,
+            task_queue=host_queue(ctx.host),
+            activities=[executors.start_executor, executors.stop_executor],
+            max_concurrent_activities=50,
+            **common,
+        ),
+        Worker(
+            client,
+            task_queue=agent_queue(ctx.host),
+            activities=[agents.run_agent_step],
+            max_concurrent_activities=ctx.settings.max_concurrent_tasks,
+            **common,
+        ),
+    ]
+    if serve_workflows:
+        workers.insert(
+            0,
+            Worker(
+                client,
+                task_queue=ctx.settings.task_queue,
+                workflows=[TaskWorkflow],
+                activities=[tasks.resolve_plan, tasks.update_task_state, tasks.pick_host],
+                **common,
+            ),
+        )
+    return WorkerSet(workers=workers, ctx=ctx)
+
+
+async def run_worker(settings: Settings | None = None) -> None:
+    settings = settings or get_settings()
+    client = await connect(settings)
+    ctx = build_context(settings)
+    workers = build_workers(client, ctx)
+    log.info(
+        "worker.started",
+        host=ctx.host,
+        backend=type(ctx.backend).__name__,
+        max_concurrent_tasks=settings.max_concurrent_tasks,
+        temporal=settings.temporal_address,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = asyncio.create_task(workers.run())
+    await stop.wait()
+    log.info("worker.stopping")
+    await workers.shutdown()
+    await runner
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(run_worker(settings))
