@@ -53,7 +53,7 @@ fi
 
 # A dockerd may already be starting (e.g. another invocation of this script, or the init system):
 # only start one when no dockerd process exists.
-if pgrep -x dockerd >/dev/null 2>&1; then
+if command -v pgrep >/dev/null 2>&1 && pgrep -x dockerd >/dev/null 2>&1; then
   log "a dockerd process exists but does not answer yet; waiting for it"
 else
   log "starting dockerd in the background (log: $log_file)"

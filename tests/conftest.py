@@ -53,7 +53,7 @@ TEST_ENV = {
     "WEGENT_LOG_LEVEL": "WARNING",
     "WEGENT_REDIS_PREFIX": f"wegent-test-{uuid.uuid4().hex[:8]}",
     # A Temporal namespace per run: task ids restart with each fresh database, workflow ids must not collide.
-    "WEGENT_TEMPORAL_NAMESPACE": f"wegent-test-{uuid.uuid4().hex[:8]}",
+    "WEGENT_TEMPORAL_NAMESPACE": os.environ.get("WEGENT_TEST_NAMESPACE") or f"wegent-test-{uuid.uuid4().hex[:8]}",
 }
 os.environ.update(TEST_ENV)
 

@@ -29,10 +29,19 @@ class TaskState:
 
 @dataclass
 class TaskInput:
+    # 0 when a Temporal Schedule started this run: the workflow then creates its task first.
     task_id: int
     # Seconds an idle executor is kept for follow-ups, and an idle task workflow waits for one.
     executor_idle_seconds: int = 300
     task_idle_seconds: int = 3600
+    schedule_id: int | None = None
+
+
+@dataclass
+class ScheduledRun:
+    schedule_id: int
+    workflow_id: str
+    scheduled_time: str | None  # ISO 8601 from TemporalScheduledStartTime; None when triggered by hand
 
 
 @dataclass

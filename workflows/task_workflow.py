@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 from workflows import search_attributes as sa
@@ -21,6 +21,7 @@ from workflows.models import (
     ExecutorRef,
     FollowUp,
     HistoryItem,
+    ScheduledRun,
     StartExecutorInput,
     StateUpdate,
     StepPlan,
@@ -40,6 +41,8 @@ PICK_HOST = "pick_host"
 START_EXECUTOR = "start_executor"
 STOP_EXECUTOR = "stop_executor"
 RUN_AGENT_STEP = "run_agent_step"
+CREATE_SCHEDULED_TASK = "create_scheduled_task"
+SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
 SUPPORTED_MODELS = ("solo", "pipeline")
 
@@ -106,6 +109,8 @@ class TaskWorkflow:
 
     @workflow.run
     async def run(self, task: TaskInput) -> dict[str, Any]:
+        if task.task_id == 0 and task.schedule_id is not None:
+            task.task_id = await self._create_scheduled_task(task.schedule_id)
         try:
             plan = await workflow.execute_activity(
                 RESOLVE_PLAN,
@@ -144,6 +149,22 @@ class TaskWorkflow:
             raise
         finally:
             await self._release_executor()
+
+    async def _create_scheduled_task(self, schedule_id: int) -> int:
+        """A Temporal Schedule started us: record the run as an ordinary task (prompt rendered from the
+        scheduled time, not from any worker's clock)."""
+        scheduled = workflow.info().typed_search_attributes.get(SCHEDULED_START_TIME)
+        return await workflow.execute_activity(
+            CREATE_SCHEDULED_TASK,
+            ScheduledRun(
+                schedule_id=schedule_id,
+                workflow_id=workflow.info().workflow_id,
+                scheduled_time=scheduled.isoformat() if scheduled else None,
+            ),
+            result_type=int,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DB_RETRY,
+        )
 
     async def _await_follow_up(self, task: TaskInput) -> FollowUp | None:
         """Keep the executor warm for a while, then release it and wait (for free) until the task idles out."""

@@ -93,7 +93,7 @@ async def follow_up(user: User, task_id: int, content: str) -> tuple[Task, Messa
     task, message = await _db(lambda db: _reopen(db, user, task_id, content))
     try:
         client = await get_temporal()
-        handle = client.get_workflow_handle(svc.workflow_id_for(task.id))
+        handle = client.get_workflow_handle(task.workflow_id or svc.workflow_id_for(task.id))
         try:
             await handle.execute_update("follow_up", FollowUp(turn=task.turn, content=content))
         except (WorkflowUpdateFailedError, RPCError) as exc:
@@ -121,7 +121,7 @@ async def cancel_task(user: User, task_id: int) -> Task:
         client = await get_temporal()
     except TemporalUnavailable as exc:
         raise StoreError(503, str(exc)) from exc
-    known = await svc.cancel_workflow(client.get_workflow_handle(svc.workflow_id_for(task.id)))
+    known = await svc.cancel_workflow(client.get_workflow_handle(task.workflow_id or svc.workflow_id_for(task.id)))
     state = TaskState.CANCELLING if known else TaskState.CANCELLED
     await _db(lambda db: set_state(db, task.id, state, "cancelled by the user"))
     return await _db(lambda db: svc.scoped_task(db, user, task_id))

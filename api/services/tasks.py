@@ -97,7 +97,7 @@ async def start_workflow(client: Client, task: Task, username: str) -> None:
     await client.start_workflow(
         "TaskWorkflow",
         task_input(task),
-        id=workflow_id_for(task.id),
+        id=task.workflow_id or workflow_id_for(task.id),
         task_queue=get_settings().task_queue,
         search_attributes=search_attributes(task, username),
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,

@@ -65,6 +65,7 @@ class RecordedRequest(BaseModel):
     status: int = 200
     completed: bool = False  # the whole response was sent
     disconnected: bool = False  # the client hung up before the response ended
+    ended: float | None = None  # when the response finished or the client hung up
     body: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -227,11 +228,11 @@ class ScriptedStream(Response):
             watcher.cancel()
             if player.exception() is not None:
                 raise player.exception()  # type: ignore[misc]  # a bug in the fake, not a hang-up
-            self.state.update(self.entry, completed=True)
+            self.state.update(self.entry, completed=True, ended=time.time())
             return
         player.cancel()
         watcher.cancel()
-        self.state.update(self.entry, disconnected=True)
+        self.state.update(self.entry, disconnected=True, ended=time.time())
 
     async def _play(self, send: Send) -> None:
         started = False
@@ -533,6 +534,16 @@ class ServerThread:
         self._server.should_exit = True
         self._thread.join(timeout)
         self._server = self._thread = None
+
+
+def max_concurrency(requests: list[RecordedRequest]) -> int:
+    """The most requests that were in flight at the same moment."""
+    edges = sorted([(r.time, 1) for r in requests] + [(r.ended or float("inf"), -1) for r in requests])
+    current = peak = 0
+    for _, delta in edges:
+        current += delta
+        peak = max(peak, current)
+    return peak
 
 
 class ModelServer:
