@@ -37,6 +37,23 @@ fi
 log() { printf '[build_executor_image %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# Temp dirs and mounts to undo on any exit, failure included.
+cleanup_mounts=()
+cleanup_paths=()
+cleanup() {
+  local m p
+  for m in "${cleanup_mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
+  for p in "${cleanup_paths[@]}"; do
+    # Whatever is still mounted below a rootfs (debootstrap may bind /dev or mount /proc, /sys) is
+    # unmounted first, deepest first, and rm never crosses into another filesystem.
+    awk -v p="$p/" 'index($2, p) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+      umount -l "$m" 2>/dev/null || true
+    done
+    rm -rf --one-file-system "$p"
+  done
+}
+trap cleanup EXIT
+
 mkdir -p "$cache_dir"
 # One build at a time on this checkout (tests and a developer may both call this).
 exec 9>"$cache_dir/build_executor_image.lock"
@@ -118,9 +135,8 @@ make_rootfs() {
   }
   local work
   work="$(mktemp -d "$cache_dir/rootfs.XXXXXX")"
+  cleanup_paths+=("$work")
   local root="$work/root"
-  # shellcheck disable=SC2064
-  trap "umount -l '$root/proc' 2>/dev/null || true; rm -rf '$work'" RETURN
   log "debootstrap --variant=minbase $apt_suite from $apt_mirror (+ $base_packages)"
   debootstrap --variant=minbase --include="$base_packages" "$apt_suite" "$root" "$apt_mirror" \
     >"$work/debootstrap.log" 2>&1 || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
@@ -133,6 +149,7 @@ make_rootfs() {
   } >"$root/etc/apt/sources.list"
   log "applying $apt_suite-updates/-security inside the rootfs"
   mount -t proc proc "$root/proc"
+  cleanup_mounts+=("$root/proc")
   chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
     sh -c 'apt-get update -qq && apt-get -y -qq -o Dpkg::Options::=--force-confold dist-upgrade >/dev/null \
            && apt-get clean' >>"$work/debootstrap.log" 2>&1 || {
@@ -199,7 +216,7 @@ fi
 t0=$SECONDS
 mkdir -p "$wheelhouse"
 ctx="$(mktemp -d "${TMPDIR:-/tmp}/wegent-executor-ctx.XXXXXX")"
-trap 'rm -rf "$ctx"' EXIT
+cleanup_paths+=("$ctx")
 mkdir -p "$ctx/wheels/deps" "$ctx/wheels/app"
 
 # Pin the runtime deps to what the host venv runs (so the image matches what the tests ran against);
@@ -246,7 +263,9 @@ SOURCE_DATE_EPOCH=315532800 pip_wheel --no-deps -w "$ctx/wheels/app" "$src" >"$c
 rm -rf "$src"
 rm -f "$wheelhouse"/wegent-*.whl
 cp -f "$ctx"/wheels/app/*.whl "$wheelhouse/"
-log "wheelhouse ready in $((SECONDS - t0))s ($(ls "$ctx/wheels/deps" | grep -c '\.whl$') dep wheels + $(ls "$ctx/wheels/app"))"
+dep_wheels=("$ctx"/wheels/deps/*.whl)
+app_wheels=("$ctx"/wheels/app/*.whl)
+log "wheelhouse ready in $((SECONDS - t0))s (${#dep_wheels[@]} dep wheels + ${app_wheels[*]##*/})"
 
 # ---------------------------------------------------------------------------------------------------------
 # (c) image
