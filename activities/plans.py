@@ -15,7 +15,7 @@ class InvalidTeam(Exception):
     """The team cannot run as declared; the message says which reference is broken."""
 
 
-def build_plan(db: Session, task_id: int, keyring: Keyring) -> TaskPlan:
+def build_plan(db: Session, task_id: int, keyring: Keyring, history_through_turn: int | None = None) -> TaskPlan:
     task = db.get(Task, task_id)
     if task is None:
         raise LookupError(f"task {task_id} not found")
@@ -63,7 +63,7 @@ def build_plan(db: Session, task_id: int, keyring: Keyring) -> TaskPlan:
         )
     if not steps:
         raise InvalidTeam(f"team '{team.name}' has no members")
-    prompt, history = conversation(db, task)
+    prompt, history = conversation(db, task, history_through_turn)
     return TaskPlan(
         task_id=task.id,
         owner=owner.username,
@@ -73,10 +73,25 @@ def build_plan(db: Session, task_id: int, keyring: Keyring) -> TaskPlan:
         steps=steps,
         turn=task.turn,
         history=history,
+        default_member=_default_member(team.spec.get("defaultMember"), steps),
+        max_rounds=int(team.spec.get("maxRounds", 3)),
+        fail_on_subtask_error=bool(team.spec.get("failOnSubtaskError", False)),
+        approval_timeout_seconds=team.spec.get("approvalTimeoutSeconds"),
+        approval_timeout_outcome=team.spec.get("approvalTimeoutOutcome", "reject"),
     )
 
 
-def conversation(db: Session, task: Task) -> tuple[str, list[HistoryItem]]:
+def _default_member(name: str | None, steps: list[StepPlan]) -> str | None:
+    """defaultMember names a bot; accept the bare bot name as written in the Team."""
+    if not name:
+        return None
+    for step in steps:
+        if step.bot == name:
+            return step.bot
+    return None
+
+
+def conversation(db: Session, task: Task, history_through_turn: int | None = None) -> tuple[str, list[HistoryItem]]:
     """The current turn's prompt and the earlier turns as history (each turn's final answer)."""
     rows = db.scalars(
         select(Message).where(Message.task_id == task.id).order_by(Message.turn, Message.step, Message.attempt)
@@ -89,7 +104,8 @@ def conversation(db: Session, task: Task) -> tuple[str, list[HistoryItem]]:
         elif m.role == "assistant" and m.status == "done":
             answers[m.turn] = m.content  # ordered by step: the last step's answer wins
     history: list[HistoryItem] = []
-    for turn in range(1, task.turn):
+    last = task.turn - 1 if history_through_turn is None else history_through_turn
+    for turn in range(1, last + 1):
         if turn in prompts:
             history.append(HistoryItem(role="user", content=prompts[turn]))
         if turn in answers:

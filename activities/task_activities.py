@@ -7,9 +7,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
 from activities.plans import InvalidTeam, build_plan
-from activities.task_records import set_state
+from activities.task_records import save_note, set_state
 from wegent.logging import get_logger
-from workflows.models import StateUpdate, TaskPlan
+from workflows.models import Note, PlanRequest, StateUpdate, TaskPlan
 
 log = get_logger("activities.tasks")
 
@@ -19,9 +19,10 @@ class TaskActivities:
         self.ctx = ctx
 
     @activity.defn(name="resolve_plan")
-    async def resolve_plan(self, task_id: int) -> TaskPlan:
+    async def resolve_plan(self, request: PlanRequest) -> TaskPlan:
+        task_id = request.task_id
         try:
-            return await self.ctx.db(lambda db: build_plan(db, task_id, self.ctx.keyring))
+            return await self.ctx.db(lambda db: build_plan(db, task_id, self.ctx.keyring, request.history_through_turn))
         except InvalidTeam as exc:
             raise ApplicationError(str(exc), type="InvalidTeam", non_retryable=True) from exc
         except LookupError as exc:
@@ -54,6 +55,29 @@ class TaskActivities:
             await self.ctx.relay.publish(update.task_id, "task:status", payload)
             await self.ctx.relay.publish_user(owner_id, "task:status", payload)
         return changed
+
+    @activity.defn(name="record_note")
+    async def record_note(self, note: Note) -> int:
+        meta = {"kind": note.kind, **note.data}
+        message_id = await self.ctx.db(
+            lambda db: save_note(db, note.task_id, note.turn, note.step, note.bot, note.content, meta)
+        )
+        await self.ctx.relay.publish(
+            note.task_id,
+            "chat:message",
+            {
+                "task_id": note.task_id,
+                "message_id": message_id,
+                "turn": note.turn,
+                "step": note.step,
+                "bot": note.bot,
+                "role": "system",
+                "content": note.content,
+                "meta": meta,
+            },
+            dedup=(f"note:{message_id}", 1),
+        )
+        return message_id
 
     @activity.defn(name="pick_host")
     async def pick_host(self) -> str:

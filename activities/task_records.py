@@ -127,3 +127,24 @@ def _refresh_totals(db: Session, task_id: int) -> None:
         .where(Task.id == task_id)
         .values(input_tokens=totals[0], output_tokens=totals[1], cost=float(totals[2]))
     )
+
+
+def save_note(
+    db: Session, task_id: int, turn: int, step: int, bot: str | None, content: str, meta: dict[str, Any]
+) -> int:
+    """A message the workflow records itself (routing decision, plan, notice); idempotent per step."""
+    row = db.scalar(
+        select(Message).where(
+            Message.task_id == task_id,
+            Message.turn == turn,
+            Message.step == step,
+            Message.role == "system",
+            Message.attempt == 1,
+        )
+    )
+    if row is None:
+        row = Message(task_id=task_id, turn=turn, step=step, attempt=1, role="system")
+        db.add(row)
+    row.bot, row.content, row.meta, row.status, row.finished_at = bot, content, meta, "done", utcnow()
+    db.commit()
+    return row.id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,7 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from api.db.migrate import upgrade
 from api.db.session import get_sessionmaker
 from api.realtime.server import create_socket_server
-from api.routers import auth, health, resources, tasks, users
+from api.routers import auth, health, resources, schedules, tasks, users
+from api.services import schedules as schedule_svc
 from api.services.resource_store import StoreError
 from api.services.users import ensure_admin, ensure_system_user
 from wegent.config import get_settings
@@ -44,8 +47,13 @@ def bootstrap_database() -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await run_in_threadpool(bootstrap_database)
+    # Repair drift between Schedule resources and Temporal Schedules; waits in the background for Temporal.
+    reconcile = asyncio.create_task(schedule_svc.reconcile_at_startup())
     log.info("api.started")
     yield
+    reconcile.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reconcile
 
 
 def create_app() -> FastAPI:
@@ -73,7 +81,7 @@ def create_app() -> FastAPI:
         return JSONResponse(exc.body(), status_code=exc.status)
 
     app.include_router(health.router)
-    for router in (auth.router, users.router, resources.router, tasks.router):
+    for router in (auth.router, users.router, resources.router, tasks.router, schedules.router):
         app.include_router(router, prefix="/api/v1")
     return app
 

@@ -43,10 +43,23 @@ class Settings(BaseSettings):
     port_range_max: int = Field(10100, validation_alias=_alias("EXECUTOR_PORT_RANGE_MAX"))
     max_concurrent_tasks: int = Field(5, validation_alias=_alias("MAX_CONCURRENT_TASKS"))
     executor_idle_seconds: int = Field(300, validation_alias=_alias("WEGENT_EXECUTOR_IDLE_SECONDS"))
+    max_history_events: int = Field(10_000, validation_alias=_alias("WEGENT_MAX_HISTORY_EVENTS"))
     task_idle_seconds: int = Field(3600, validation_alias=_alias("WEGENT_TASK_IDLE_SECONDS"))
     cors_origins: list[str] = Field(default_factory=list, validation_alias=_alias("WEGENT_CORS_ORIGINS"))
     log_level: str = Field("INFO", validation_alias=_alias("WEGENT_LOG_LEVEL"))
     log_format: str = Field("json", validation_alias=_alias("WEGENT_LOG_FORMAT"))
+    # `wegent up` only: the local model (llama.cpp's llama-server with SmolLM2-135M-Instruct) behind the
+    # public Model `local`; WEGENT_LOCAL_MODEL=0 opts out (then OPENAI_* below back that Model, if set).
+    local_model: bool = Field(True, validation_alias=_alias("WEGENT_LOCAL_MODEL"))
+    local_model_port: int = Field(8181, validation_alias=_alias("WEGENT_LOCAL_MODEL_PORT"))
+    local_model_threads: int = Field(2, gt=0, validation_alias=_alias("WEGENT_LOCAL_MODEL_THREADS"))
+    local_model_context: int = Field(2048, gt=0, validation_alias=_alias("WEGENT_LOCAL_MODEL_CONTEXT"))
+    local_model_max_tokens: int = Field(96, gt=0, validation_alias=_alias("WEGENT_LOCAL_MODEL_MAX_TOKENS"))
+    local_model_path: str | None = Field(None, validation_alias=_alias("WEGENT_LOCAL_MODEL_PATH"))
+    llama_server: str | None = Field(None, validation_alias=_alias("WEGENT_LLAMA_SERVER"))
+    openai_api_key: str | None = Field(None, validation_alias=_alias("OPENAI_API_KEY"))
+    openai_base_url: str = Field("https://api.openai.com/v1", validation_alias=_alias("OPENAI_BASE_URL"))
+    openai_model: str = Field("gpt-4o-mini", validation_alias=_alias("OPENAI_MODEL"))
 
     @property
     def resolved_database_url(self) -> str:

@@ -21,6 +21,7 @@ from activities.context import WorkerContext, default_host
 from activities.executor_activities import ExecutorActivities
 from activities.executors.factory import get_backend
 from activities.relay import EventRelay, NullRelay, redis_relay
+from activities.schedule_activities import ScheduleActivities
 from activities.task_activities import TaskActivities
 from api.db.session import get_sessionmaker
 from wegent.config import Settings, get_settings
@@ -68,6 +69,7 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
     tasks = TaskActivities(ctx)
     executors = ExecutorActivities(ctx)
     agents = AgentStepActivities(ctx)
+    schedules = ScheduleActivities(ctx)
     common = {
         "max_heartbeat_throttle_interval": timedelta(seconds=1),
         "graceful_shutdown_timeout": timedelta(seconds=5),
@@ -95,7 +97,13 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
                 client,
                 task_queue=ctx.settings.task_queue,
                 workflows=[TaskWorkflow],
-                activities=[tasks.resolve_plan, tasks.update_task_state, tasks.pick_host],
+                activities=[
+                    tasks.resolve_plan,
+                    tasks.update_task_state,
+                    tasks.record_note,
+                    tasks.pick_host,
+                    schedules.create_scheduled_task,
+                ],
                 **common,
             ),
         )

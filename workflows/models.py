@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def host_queue(host: str) -> str:
@@ -25,16 +26,6 @@ class TaskState:
     CANCELLED = "CANCELLED"
 
     TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
-
-
-@dataclass
-class TaskInput:
-    # 0 when a Temporal Schedule started this run: the workflow then creates its task first.
-    task_id: int
-    # Seconds an idle executor is kept for follow-ups, and an idle task workflow waits for one.
-    executor_idle_seconds: int = 300
-    task_idle_seconds: int = 3600
-    schedule_id: int | None = None
 
 
 @dataclass
@@ -78,6 +69,11 @@ class TaskPlan:
     turn: int = 1
     history: list[HistoryItem] = field(default_factory=list)
     workspace_id: int | None = None
+    default_member: str | None = None
+    max_rounds: int = 3
+    fail_on_subtask_error: bool = False
+    approval_timeout_seconds: int | None = None
+    approval_timeout_outcome: str = "reject"
 
 
 @dataclass
@@ -86,6 +82,22 @@ class ExecutorRef:
     backend: str
     executor_id: str
     port: int
+
+
+@dataclass
+class TaskInput:
+    # 0 when a Temporal Schedule started this run: the workflow then creates its task first.
+    task_id: int
+    # Seconds an idle executor is kept for follow-ups, and an idle task workflow waits for one.
+    executor_idle_seconds: int = 300
+    task_idle_seconds: int = 3600
+    schedule_id: int | None = None
+    # Continue-as-new carries these: the warm executor and "the current turn is done, wait for the next".
+    executor: ExecutorRef | None = None
+    resume_idle: bool = False
+    turn: int = 0  # with resume_idle: the turn that is already answered
+    # Continue-as-new once the history has this many events (Temporal's own suggestion also counts).
+    max_history_events: int = 10_000
 
 
 @dataclass
@@ -139,3 +151,33 @@ class StateUpdate:
 class FollowUp:
     turn: int
     content: str
+
+
+@dataclass
+class PlanRequest:
+    task_id: int
+    # After continue-as-new, turns up to this one are answered: all of them belong to the history.
+    history_through_turn: int | None = None
+
+
+@dataclass
+class Note:
+    """A message the workflow itself records: a routing decision, a plan, a notice."""
+
+    task_id: int
+    turn: int
+    step: int
+    bot: str | None
+    content: str
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Approval:
+    handoff: str | None = None  # an edited hand-off text that becomes the next stage's input
+
+
+@dataclass
+class Rejection:
+    reason: str = "rejected by the user"

@@ -1,7 +1,9 @@
 """TaskWorkflow: one task, one workflow `task-{id}`, its steps shaped by the team's collaboration model.
 
 Durable steps: resolve the plan, get an executor on some host, run each agent step there (re-attaching on
-retries), and always release the executor — on success, failure and cancellation.
+retries), and always release the executor — on success, failure and cancellation. A task is a conversation:
+after a turn the workflow waits (for free) for a follow-up, and continues as new before its history grows
+large.
 """
 
 from __future__ import annotations
@@ -11,16 +13,21 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
+from temporalio.common import SearchAttributeKey
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 from workflows import search_attributes as sa
-from workflows.handoff import stage_input
+from workflows import shapes
+from workflows.errors import TaskRejected, is_cancellation, root_message
 from workflows.models import (
     AgentStepInput,
+    Approval,
     ExecutorRef,
     FollowUp,
     HistoryItem,
+    Note,
+    PlanRequest,
+    Rejection,
     ScheduledRun,
     StartExecutorInput,
     StateUpdate,
@@ -37,6 +44,7 @@ from workflows.policies import AGENT_RETRY, CLEANUP_RETRY, DB_RETRY, EXECUTOR_RE
 # Activity names (strings keep this module free of activity imports and their side effects).
 RESOLVE_PLAN = "resolve_plan"
 UPDATE_STATE = "update_task_state"
+RECORD_NOTE = "record_note"
 PICK_HOST = "pick_host"
 START_EXECUTOR = "start_executor"
 STOP_EXECUTOR = "stop_executor"
@@ -44,55 +52,42 @@ RUN_AGENT_STEP = "run_agent_step"
 CREATE_SCHEDULED_TASK = "create_scheduled_task"
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
-SUPPORTED_MODELS = ("solo", "pipeline")
-
-
-def root_message(err: BaseException) -> str:
-    """The innermost failure's message: what actually went wrong, for the user."""
-    while isinstance(err, FailureError) and err.cause is not None:
-        err = err.cause
-    return getattr(err, "message", None) or str(err)
-
-
-def is_cancellation(err: BaseException) -> bool:
-    while isinstance(err, FailureError):
-        if isinstance(err, CancelledError):
-            return True
-        if err.cause is None:
-            return False
-        err = err.cause
-    return False
-
-
-def search_attributes_for(plan: TaskPlan | None, task_id: int, state: str) -> TypedSearchAttributes:
-    pairs: list[SearchAttributePair[Any]] = [
-        SearchAttributePair(sa.TASK_ID, task_id),
-        SearchAttributePair(sa.STATE, state),
-    ]
-    if plan is not None:
-        pairs += [
-            SearchAttributePair(sa.USER, plan.owner),
-            SearchAttributePair(sa.TEAM, plan.team),
-            SearchAttributePair(sa.COLLABORATION_MODEL, plan.collaboration_model),
-        ]
-    return TypedSearchAttributes(pairs)
-
 
 @workflow.defn(name="TaskWorkflow")
 class TaskWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, task: TaskInput) -> None:
+        # @workflow.init: update validators may run before `run` starts (an update that raced a
+        # continue-as-new is delivered with the new run's first task), so the input is read here.
+        self.task = task
+        self.plan: TaskPlan | None = None
         self._state = TaskState.PENDING
         self._turn = 1
+        self._step_counter = 0
         self._step: int | None = None
         self._bot: str | None = None
         self._executor: ExecutorRef | None = None
         self._history: list[HistoryItem] = []
         self._inbox: list[FollowUp] = []
         self._idle = False
+        self._awaiting_approval: str | None = None
+        self._decision: Approval | Rejection | None = None
+        if task.resume_idle:
+            # This run starts between turns: follow-ups are welcome while the plan loads.
+            self._turn, self._idle, self._state = task.turn, True, TaskState.COMPLETED
+
+    # ---- queries and updates -----------------------------------------------------------------------
 
     @workflow.query
     def progress(self) -> dict[str, Any]:
-        return {"state": self._state, "turn": self._turn, "step": self._step, "bot": self._bot, "idle": self._idle}
+        return {
+            "state": self._state,
+            "turn": self._turn,
+            "step": self._step,
+            "bot": self._bot,
+            "idle": self._idle,
+            "awaiting_approval": self._awaiting_approval,
+        }
 
     @workflow.update
     async def follow_up(self, message: FollowUp) -> dict[str, Any]:
@@ -107,48 +102,115 @@ class TaskWorkflow:
         if message.turn != self._turn + 1:
             raise ApplicationError(f"expected turn {self._turn + 1}, got {message.turn}")
 
+    @workflow.update
+    async def approve(self, approval: Approval) -> dict[str, Any]:
+        self._decision = approval
+        return {"approved": True}
+
+    @approve.validator
+    def _validate_approve(self, approval: Approval) -> None:
+        self._require_waiting()
+
+    @workflow.update
+    async def reject(self, rejection: Rejection) -> dict[str, Any]:
+        self._decision = rejection
+        return {"rejected": True}
+
+    @reject.validator
+    def _validate_reject(self, rejection: Rejection) -> None:
+        self._require_waiting()
+
+    def _require_waiting(self) -> None:
+        if self._awaiting_approval is None or self._decision is not None:
+            raise ApplicationError(f"the task is not waiting for approval (it is {self._state})")
+
+    # ---- the run -------------------------------------------------------------------------------------
+
     @workflow.run
     async def run(self, task: TaskInput) -> dict[str, Any]:
+        self._executor = task.executor
         if task.task_id == 0 and task.schedule_id is not None:
             task.task_id = await self._create_scheduled_task(task.schedule_id)
         try:
             plan = await workflow.execute_activity(
                 RESOLVE_PLAN,
-                task.task_id,
+                PlanRequest(task_id=task.task_id, history_through_turn=task.turn if task.resume_idle else None),
                 result_type=TaskPlan,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=DB_RETRY,
             )
-            if plan.collaboration_model not in SUPPORTED_MODELS:
-                raise ApplicationError(
-                    f"collaboration model '{plan.collaboration_model}' is not supported yet",
-                    type="InvalidTeam",
-                    non_retryable=True,
-                )
+            self.plan = plan
             self._history = list(plan.history)
-            turn, prompt = plan.turn, plan.prompt
-            while True:
-                self._turn = turn
-                outputs = await self._run_turn(task, plan, turn, prompt)
-                self._history += [HistoryItem("user", prompt), HistoryItem("assistant", outputs[-1])]
-                await self._set_state(task.task_id, TaskState.COMPLETED)
-                follow = await self._await_follow_up(task)
+            if not task.resume_idle:
+                self._turn = plan.turn
+            prompt = plan.prompt
+            if task.resume_idle:
+                follow = await self._between_turns()
                 if follow is None:
                     return {"state": TaskState.COMPLETED, "turns": self._turn}
-                turn, prompt = follow.turn, follow.content
+                self._turn, prompt = follow.turn, follow.content
+            while True:
+                self._step_counter = 0
+                answer = await shapes.run_turn(self, plan, prompt)
+                self._history += [HistoryItem("user", prompt), HistoryItem("assistant", answer)]
+                await self.set_state(TaskState.COMPLETED)
+                follow = await self._between_turns()
+                if follow is None:
+                    return {"state": TaskState.COMPLETED, "turns": self._turn}
+                self._turn, prompt = follow.turn, follow.content
                 self._state = TaskState.PENDING
+        except TaskRejected as rejected:
+            await self.set_state(TaskState.CANCELLED, error=f"rejected: {rejected.reason}")
+            return {"state": TaskState.CANCELLED, "reason": rejected.reason}
         except (ActivityError, ApplicationError) as err:
             if is_cancellation(err):
-                await self._set_state(task.task_id, TaskState.CANCELLED, error="cancelled by the user")
+                await self.set_state(TaskState.CANCELLED, error="cancelled by the user")
                 raise asyncio.CancelledError() from err
             message = root_message(err)
-            await self._set_state(task.task_id, TaskState.FAILED, error=message)
+            await self.set_state(TaskState.FAILED, error=message)
             raise ApplicationError(message, type="TaskFailed", non_retryable=True) from err
         except (asyncio.CancelledError, CancelledError):
-            await self._set_state(task.task_id, TaskState.CANCELLED, error="cancelled by the user")
+            await self.set_state(TaskState.CANCELLED, error="cancelled by the user")
             raise
         finally:
-            await self._release_executor()
+            if not self._continuing:
+                await self.release_executor()
+
+    _continuing = False
+
+    async def _between_turns(self) -> FollowUp | None:
+        """Continue as new when the history is long; else wait for a follow-up (executor warm, then released)."""
+        info = workflow.info()
+        if info.is_continue_as_new_suggested() or info.get_current_history_length() >= self.task.max_history_events:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            self._continuing = True
+            workflow.continue_as_new(
+                TaskInput(
+                    task_id=self.task.task_id,
+                    executor_idle_seconds=self.task.executor_idle_seconds,
+                    task_idle_seconds=self.task.task_idle_seconds,
+                    executor=self._executor,
+                    resume_idle=True,
+                    turn=self._turn,
+                    max_history_events=self.task.max_history_events,
+                )
+            )
+        self._idle = True
+        if self.task.executor_idle_seconds > 0:
+            await self._wait_inbox(self.task.executor_idle_seconds)
+        if not self._inbox:
+            await self.release_executor()
+            remaining = self.task.task_idle_seconds - max(self.task.executor_idle_seconds, 0)
+            if remaining > 0:
+                await self._wait_inbox(remaining)
+        self._idle = False
+        return self._inbox.pop(0) if self._inbox else None
+
+    async def _wait_inbox(self, seconds: int) -> None:
+        try:
+            await workflow.wait_condition(lambda: bool(self._inbox), timeout=timedelta(seconds=seconds))
+        except TimeoutError:
+            pass
 
     async def _create_scheduled_task(self, schedule_id: int) -> int:
         """A Temporal Schedule started us: record the run as an ordinary task (prompt rendered from the
@@ -166,65 +228,45 @@ class TaskWorkflow:
             retry_policy=DB_RETRY,
         )
 
-    async def _await_follow_up(self, task: TaskInput) -> FollowUp | None:
-        """Keep the executor warm for a while, then release it and wait (for free) until the task idles out."""
-        self._idle = True
-        if task.executor_idle_seconds > 0:
-            await self._wait_inbox(task.executor_idle_seconds)
-        if not self._inbox:
-            await self._release_executor()
-            remaining = task.task_idle_seconds - max(task.executor_idle_seconds, 0)
-            if remaining > 0:
-                await self._wait_inbox(remaining)
-        self._idle = False
-        return self._inbox.pop(0) if self._inbox else None
+    # ---- building blocks for the collaboration shapes --------------------------------------------------
 
-    async def _wait_inbox(self, seconds: int) -> None:
-        try:
-            await workflow.wait_condition(lambda: bool(self._inbox), timeout=timedelta(seconds=seconds))
-        except TimeoutError:
-            pass
+    @property
+    def turn(self) -> int:
+        return self._turn
 
-    async def _run_turn(self, task: TaskInput, plan: TaskPlan, turn: int, prompt: str) -> list[str]:
-        executor = await self._ensure_executor(task, plan.steps[0])
-        outputs: list[str] = []
-        previous: str | None = None
-        for step in plan.steps:
-            self._step, self._bot = step.index, step.bot
-            text = stage_input(step.context_passing, prompt, previous)
-            result = await self._agent_step(task, step, turn, text, executor, history=list(self._history))
-            outputs.append(result.output)
-            previous = result.output
-        return outputs
+    @property
+    def history(self) -> list[HistoryItem]:
+        return list(self._history)
 
-    async def _agent_step(
-        self,
-        task: TaskInput,
-        step: StepPlan,
-        turn: int,
-        prompt: str,
-        executor: ExecutorRef,
-        history: list[HistoryItem],
-        session_id: str | None = None,
+    def next_step(self) -> int:
+        step = self._step_counter
+        self._step_counter += 1
+        return step
+
+    async def agent_step(
+        self, member: StepPlan, prompt: str, *, with_history: bool = True, step: int | None = None
     ) -> StepResult:
+        """Run one bot on the task's executor; the step number orders its message in the turn."""
+        executor = await self.ensure_executor(member)
+        number = self.next_step() if step is None else step
+        self._step, self._bot = number, member.bot
         if self._state != TaskState.RUNNING:
             self._state = TaskState.RUNNING
             workflow.upsert_search_attributes([sa.STATE.value_set(TaskState.RUNNING)])
         return await workflow.execute_activity(
             RUN_AGENT_STEP,
             AgentStepInput(
-                task_id=task.task_id,
+                task_id=self.task.task_id,
                 workflow_id=workflow.info().workflow_id,
-                turn=turn,
-                step=step.index,
-                bot=step.bot,
-                shell_type=step.shell_type,
-                system_prompt=step.system_prompt,
-                model_id=step.model_id,
+                turn=self._turn,
+                step=number,
+                bot=member.bot,
+                shell_type=member.shell_type,
+                system_prompt=member.system_prompt,
+                model_id=member.model_id,
                 prompt=prompt,
                 executor=executor,
-                history=history,
-                session_id=session_id,
+                history=self.history if with_history else [],
             ),
             result_type=StepResult,
             task_queue=agent_queue(executor.host),
@@ -236,7 +278,54 @@ class TaskWorkflow:
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
 
-    async def _ensure_executor(self, task: TaskInput, first: StepPlan) -> ExecutorRef:
+    async def note(self, bot: str | None, content: str, kind: str, data: dict[str, Any] | None = None) -> None:
+        await workflow.execute_activity(
+            RECORD_NOTE,
+            Note(
+                task_id=self.task.task_id,
+                turn=self._turn,
+                step=self.next_step(),
+                bot=bot,
+                content=content,
+                kind=kind,
+                data=data or {},
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DB_RETRY,
+        )
+
+    async def await_approval(self, member: StepPlan, timeout_seconds: int | None, on_timeout: str) -> Approval:
+        """PENDING_CONFIRMATION until a person decides; the executor is released meanwhile (waiting is free)."""
+        self._awaiting_approval = member.bot
+        self._decision = None
+        await self.set_state(TaskState.PENDING_CONFIRMATION)
+        await self.release_executor()
+        try:
+            if timeout_seconds:
+                await workflow.wait_condition(
+                    lambda: self._decision is not None, timeout=timedelta(seconds=timeout_seconds)
+                )
+            else:
+                await workflow.wait_condition(lambda: self._decision is not None)
+        except TimeoutError:
+            if on_timeout == "approve":
+                self._decision = Approval()
+                await self.note(
+                    None,
+                    f"No decision within {timeout_seconds}s: approved automatically.",
+                    "approval_timeout",
+                    {"outcome": "approve"},
+                )
+            else:
+                self._decision = Rejection(reason=f"no decision within {timeout_seconds}s")
+        decision, self._awaiting_approval = self._decision, None
+        if isinstance(decision, Rejection):
+            raise TaskRejected(decision.reason)
+        assert decision is not None
+        self._state = TaskState.PENDING
+        return decision
+
+    async def ensure_executor(self, member: StepPlan) -> ExecutorRef:
         if self._executor is not None:
             return self._executor
         host = await workflow.execute_activity(
@@ -245,13 +334,13 @@ class TaskWorkflow:
         self._executor = await workflow.execute_activity(
             START_EXECUTOR,
             StartExecutorInput(
-                task_id=task.task_id,
+                task_id=self.task.task_id,
                 workflow_id=workflow.info().workflow_id,
-                image=first.image,
-                cpu=first.cpu,
-                memory=first.memory,
-                pids=first.pids,
-                network=first.network,
+                image=member.image,
+                cpu=member.cpu,
+                memory=member.memory,
+                pids=member.pids,
+                network=member.network,
             ),
             result_type=ExecutorRef,
             task_queue=host_queue(host),
@@ -262,7 +351,7 @@ class TaskWorkflow:
         )
         return self._executor
 
-    async def _release_executor(self) -> None:
+    async def release_executor(self) -> None:
         if self._executor is None:
             return
         executor, self._executor = self._executor, None
@@ -275,13 +364,13 @@ class TaskWorkflow:
             retry_policy=CLEANUP_RETRY,
         )
 
-    async def _set_state(self, task_id: int, state: str, error: str | None = None) -> None:
+    async def set_state(self, state: str, error: str | None = None) -> None:
         self._state = state
         workflow.upsert_search_attributes([sa.STATE.value_set(state)])
         await workflow.execute_activity(
             UPDATE_STATE,
             StateUpdate(
-                task_id=task_id,
+                task_id=self.task.task_id,
                 state=state,
                 turn=self._turn,
                 error=error,

@@ -208,6 +208,9 @@ class ChatNamespace(socketio.AsyncNamespace):
     async def on_chat_send(self, sid: str, data: Any = None) -> dict[str, Any]:
         if not isinstance(data, dict):
             return _error("payload must be an object", status=422)
+        action = data.get("action")
+        if action is not None:
+            return await self._decide(sid, data, action)
         message = data.get("message")
         if not isinstance(message, str) or not message.strip():
             return _error("message must be a non-empty string", "message", 422)
@@ -229,6 +232,20 @@ class ChatNamespace(socketio.AsyncNamespace):
             await self.emit("task:created", svc.task_summary(task), room=f"user:{user.id}")
         await self.enter_room(sid, f"task:{task.id}")
         return {"ok": True, "task_id": task.id, "message_id": msg.id, "turn": task.turn}
+
+    async def _decide(self, sid: str, data: dict[str, Any], action: Any) -> dict[str, Any]:
+        """`chat:send` with action approve/reject answers a pipeline stage waiting for confirmation."""
+        if action not in ("approve", "reject"):
+            return _error("action must be 'approve' or 'reject'", "action", 422)
+        task_id = _task_id(data)
+        if task_id is None:
+            return _error("task_id must be a positive integer", "task_id", 422)
+        text = data.get("message")
+        if text is not None and not isinstance(text, str):
+            return _error("message must be a string", "message", 422)
+        user = await self._user(sid)
+        task = await task_ops.decide(user, task_id, action == "approve", text or None)
+        return {"ok": True, "task_id": task.id, "state": task.state}
 
     async def on_chat_cancel(self, sid: str, data: Any = None) -> dict[str, Any]:
         task_id = _task_id(data)

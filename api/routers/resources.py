@@ -8,6 +8,7 @@ import yaml
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
 from api.deps import CurrentUser, SessionDep
+from api.services import schedules
 from api.services.apply import ApplyReport, apply_documents, parse_documents
 from api.services.resource_store import ResourceStore, StoreError
 from wegent.crypto import get_keyring
@@ -66,6 +67,8 @@ async def _read_doc(request: Request, kind: str, namespace: str, name: str | Non
 
 def _validated(store: ResourceStore, raw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     doc, spec, errors = validate_document(raw)
+    if not errors and doc is not None and spec is not None:
+        errors = schedules.spec_errors(doc.kind, spec)
     if errors or doc is None or spec is None:
         raise StoreError(422, f"invalid {raw.get('kind')}", errors)
     return doc, spec
@@ -81,6 +84,7 @@ async def apply(request: Request, store: StoreDep, namespace: Namespace, scope: 
     report = apply_documents(store, docs, namespace, public=scope == "public")
     if not report.applied:
         return Response(report.model_dump_json(), status_code=422, media_type="application/json")
+    await schedules.after_apply(store, report, public=scope == "public")
     return report
 
 
@@ -109,6 +113,9 @@ async def create_resource(
     doc, spec = _validated(store, await _read_doc(request, kind, namespace, None))
     row, _ = store.upsert(doc, spec, public=scope == "public", create_only=True)
     store.db.commit()
+    if kind == schedules.KIND:  # committed first, then Temporal; a failure shows in the returned status
+        await schedules.after_write(row.id)
+        store.db.refresh(row)
     return store.to_document(row)
 
 
@@ -133,13 +140,20 @@ async def update_resource(
     doc, spec = _validated(store, await _read_doc(request, kind, namespace, name))
     row, _ = store.upsert(doc, spec, public=scope == "public", update_only=True)
     store.db.commit()
+    if kind == schedules.KIND:
+        await schedules.after_write(row.id)
+        store.db.refresh(row)
     return store.to_document(row)
 
 
 @router.delete("/{kinds}/{name}")
-def delete_resource(
+async def delete_resource(
     store: StoreDep, namespace: Namespace, kinds: str, name: str, scope: Scope = "user", force: bool = False
 ) -> dict[str, Any]:
     row = store.delete(_kind(kinds), namespace, name, public=scope == "public", force=force)
+    row_id = row.id
     store.db.commit()
-    return {"deleted": {"kind": row.kind, "namespace": row.namespace, "name": row.name}}
+    body: dict[str, Any] = {"deleted": {"kind": row.kind, "namespace": row.namespace, "name": row.name}}
+    if row.kind == schedules.KIND:
+        body["temporal"] = await schedules.after_delete(row_id)
+    return body

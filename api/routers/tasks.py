@@ -66,6 +66,26 @@ async def follow_up(task_id: int, body: FollowUpIn, user: CurrentUser) -> dict[s
     return {**svc.task_summary(task), "messageId": message.id}
 
 
+class ApproveIn(BaseModel):
+    handoff: str | None = Field(None, max_length=200_000, description="edited input for the next stage")
+
+
+class RejectIn(BaseModel):
+    reason: str | None = Field(None, max_length=10_000)
+
+
+@router.post("/{task_id}/approve", status_code=status.HTTP_202_ACCEPTED)
+async def approve(task_id: int, user: CurrentUser, body: ApproveIn | None = None) -> dict[str, Any]:
+    """Let a pipeline waiting in PENDING_CONFIRMATION go on (409 when it is not waiting)."""
+    return svc.task_summary(await task_ops.decide(user, task_id, True, body.handoff if body else None))
+
+
+@router.post("/{task_id}/reject", status_code=status.HTTP_202_ACCEPTED)
+async def reject(task_id: int, user: CurrentUser, body: RejectIn | None = None) -> dict[str, Any]:
+    """End a pipeline waiting in PENDING_CONFIRMATION: the task becomes CANCELLED with the reason."""
+    return svc.task_summary(await task_ops.decide(user, task_id, False, body.reason if body else None))
+
+
 @router.post("/{task_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
 async def cancel_task(task_id: int, user: CurrentUser) -> dict[str, Any]:
     return svc.task_summary(await task_ops.cancel_task(user, task_id))

@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel
 
 from api.services.resource_store import ResourceStore, StoreError
+from api.services.schedules import spec_errors as schedule_spec_errors
 from wegent.resources import APPLY_ORDER, Document, FieldError, validate_document
 
 
@@ -62,6 +63,8 @@ def apply_documents(store: ResourceStore, raw_docs: list[Any], namespace: str, p
             if isinstance(raw["metadata"], dict):
                 raw["metadata"].setdefault("namespace", namespace)
         doc, spec, errors = validate_document(raw)
+        if not errors and doc is not None and spec is not None:
+            errors = schedule_spec_errors(doc.kind, spec)
         ident = _ident(raw)
         if errors or doc is None or spec is None:
             results[index] = ApplyResult(

@@ -21,7 +21,7 @@ from api.db.session import get_sessionmaker
 from api.services import tasks as svc
 from api.services.resource_store import StoreError
 from api.temporal import TemporalUnavailable, get_temporal
-from workflows.models import FollowUp, TaskState
+from workflows.models import Approval, FollowUp, Rejection, TaskState
 
 T = TypeVar("T")
 
@@ -111,6 +111,30 @@ async def follow_up(user: User, task_id: int, content: str) -> tuple[Task, Messa
         await _db(lambda db: set_state(db, task.id, TaskState.FAILED, reason))
         raise StoreError(503, reason) from exc
     return task, message
+
+
+async def decide(user: User, task_id: int, approve: bool, text: str | None) -> Task:
+    """Approve (optionally with an edited hand-off) or reject a stage waiting in PENDING_CONFIRMATION."""
+    task = await _db(lambda db: svc.scoped_task(db, user, task_id))
+    if task.state != TaskState.PENDING_CONFIRMATION:
+        raise StoreError(409, f"task {task_id} is not waiting for approval (it is {task.state})")
+    try:
+        client = await get_temporal()
+    except TemporalUnavailable as exc:
+        raise StoreError(503, str(exc)) from exc
+    handle = client.get_workflow_handle(task.workflow_id or svc.workflow_id_for(task.id))
+    try:
+        if approve:
+            await handle.execute_update("approve", Approval(handoff=text))
+        else:
+            await handle.execute_update("reject", Rejection(reason=text or "rejected by the user"))
+    except WorkflowUpdateFailedError as exc:
+        raise StoreError(409, f"task {task_id}: {_cause(exc)}") from exc
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise StoreError(409, f"task {task_id} is no longer running") from exc
+        raise StoreError(503, f"Temporal refused the decision: {exc}") from exc
+    return await _db(lambda db: svc.scoped_task(db, user, task_id))
 
 
 async def cancel_task(user: User, task_id: int) -> Task:

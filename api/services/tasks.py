@@ -90,6 +90,7 @@ def task_input(task: Task) -> TaskInput:
         task_id=task.id,
         executor_idle_seconds=settings.executor_idle_seconds,
         task_idle_seconds=settings.task_idle_seconds,
+        max_history_events=settings.max_history_events,
     )
 
 
@@ -169,8 +170,29 @@ def message_view(m: Message) -> dict[str, Any]:
 
 
 def task_detail(db: Session, task: Task) -> dict[str, Any]:
-    messages = db.scalars(select(Message).where(Message.task_id == task.id).order_by(Message.id))
-    return {**task_summary(task), "prompt": task.prompt, "messages": [message_view(m) for m in messages]}
+    messages = list(db.scalars(select(Message).where(Message.task_id == task.id).order_by(Message.id)))
+    return {
+        **task_summary(task),
+        "prompt": task.prompt,
+        "messages": [message_view(m) for m in messages],
+        "steps": [step_view(m) for m in messages if m.role != "user"],
+    }
+
+
+def step_view(m: Message) -> dict[str, Any]:
+    """The plan as it ran: one entry per step of each turn, with state, bot, timings and usage."""
+    return {
+        "turn": m.turn,
+        "step": m.step,
+        "attempt": m.attempt,
+        "bot": m.bot,
+        "kind": (m.meta or {}).get("kind", "answer"),
+        "state": m.status,
+        "startedAt": _iso(m.created_at),
+        "finishedAt": _iso(m.finished_at),
+        "usage": {"inputTokens": m.input_tokens, "outputTokens": m.output_tokens, "cost": m.cost},
+        "messageId": m.id,
+    }
 
 
 async def cancel_workflow(handle: WorkflowHandle) -> bool:

@@ -14,6 +14,7 @@ def team_yaml(
     collaboration: str = "pipeline",
     api_key: str = "sk-test",
     shell: dict[str, Any] | None = None,
+    team: dict[str, Any] | None = None,
 ) -> str:
     docs: list[dict[str, Any]] = [
         {
@@ -53,7 +54,7 @@ def team_yaml(
         {
             "kind": "Team",
             "metadata": {"name": f"{prefix}-team"},
-            "spec": {"collaborationModel": collaboration, "members": team_members},
+            "spec": {"collaborationModel": collaboration, "members": team_members, **(team or {})},
         }
     )
     return yaml.safe_dump_all(docs, sort_keys=False)

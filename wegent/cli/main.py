@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wegent.cli import resources, server, tasks
+from wegent.cli import resources, schedules, server, tasks
 from wegent.cli.client import CLIError
 
 
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.register(sub)
     resources.register(sub)
     tasks.register(sub)
+    schedules.register(sub)
     return parser
 
 

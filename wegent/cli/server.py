@@ -64,10 +64,20 @@ def cmd_executor_build(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from worker.demo import DEFAULT_DEMO
+    from worker.embedded import UpOptions
     from worker.embedded import main as embedded_main
 
-    embedded_main(args.host, args.port, args.ui_port, Path(args.demo) if args.demo else None)
-    return 0
+    demo = None if args.no_demo else Path(args.demo) if args.demo else DEFAULT_DEMO
+    options = UpOptions(
+        host=args.host,
+        port=args.port,
+        ui_port=args.ui_port,
+        demo=demo,
+        local_model=False if args.no_local_model else None,
+        model_port=args.model_port,
+    )
+    return embedded_main(options)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -75,7 +85,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--ui-port", type=int, default=8233, help="Temporal web console port")
-    p.add_argument("--demo", help="YAML of demo resources to apply at start")
+    p.add_argument("--demo", help="YAML of demo resources to apply at start (default: examples/demo.yaml)")
+    p.add_argument("--no-demo", action="store_true", help="do not apply demo resources")
+    p.add_argument(
+        "--no-local-model",
+        action="store_true",
+        help="do not start the local model (llama-server); the Model 'local' then uses $OPENAI_API_KEY if set",
+    )
+    p.add_argument("--model-port", type=int, help="local model port (default $WEGENT_LOCAL_MODEL_PORT or 8181)")
     p.set_defaults(func=cmd_up)
 
     p = sub.add_parser("api", help="run the API server")
