@@ -31,7 +31,7 @@ from wegent.logging import get_logger
 from workflows.models import AgentStepInput, StepResult, TaskState
 
 log = get_logger("activities.agent")
-HEARTBEAT_SECONDS = 2.0
+MAX_HEARTBEAT_INTERVAL = 2.0
 
 
 def run_base_id(step: AgentStepInput) -> str:
@@ -74,7 +74,11 @@ class AgentStepActivities:
         message_id = await self.ctx.db(lambda db: save_step_message(db, self._message(step, "", "streaming")))
         url = f"http://127.0.0.1:{step.executor.port}"
         async with ExecutorClient(url, executor_token(step.workflow_id)) as client:
-            run_id, after = await self._attach_or_start(client, step, model, info.attempt)
+            try:
+                run_id, after = await self._attach_or_start(client, step, model, info.attempt)
+            except ExecutorError as exc:
+                await self._raise_if_lost(step, exc)
+                raise
             bound = bound.bind(run_id=run_id, message_id=message_id)
             bound.info("agent_step.streaming", after=after)
             live = LiveMessage(self.ctx, step, message_id, run_id)
@@ -84,12 +88,19 @@ class AgentStepActivities:
             try:
                 done = await self._relay(client, live, run_id, after, progress)
             except asyncio.CancelledError:
+                if activity.is_worker_shutdown():
+                    # This worker is stopping: leave the run going; the next attempt re-attaches to it.
+                    bound.info("agent_step.handed_over", seq=progress["seq"])
+                    raise
                 # The workflow was cancelled: make the agent really stop before we report back.
                 with contextlib.suppress(ExecutorError, asyncio.CancelledError):
                     await asyncio.shield(client.cancel(run_id, reason="task cancelled"))
                 await self.ctx.db(lambda db: save_step_message(db, self._message(step, "", "cancelled")))
                 await live.emit("chat:cancelled", {"reason": "task cancelled"})
                 bound.info("agent_step.cancelled")
+                raise
+            except ExecutorError as exc:
+                await self._raise_if_lost(step, exc, live)
                 raise
             except ApplicationError as exc:
                 failed = self._message(step, exc.message, "error")
@@ -120,6 +131,25 @@ class AgentStepActivities:
             session_id=done.get("session_id"),
             message_id=message_id,
         )
+
+    async def _raise_if_lost(self, step: AgentStepInput, exc: Exception, live: LiveMessage | None = None) -> None:
+        """The executor stopped answering: if its sandbox is dead, say how it died (no point retrying here)."""
+        info = await self.ctx.backend.inspect(step.executor.executor_id)
+        if info is not None and info.running:
+            return  # alive but unreachable for now: let Temporal retry the activity
+        if info is None:
+            reason = "the sandbox disappeared"
+        elif info.oom_killed:
+            reason = f"the sandbox ran out of memory (exit code {info.exit_code})"
+        else:
+            reason = f"the sandbox exited with code {info.exit_code}"
+        failed = self._message(step, reason, "error")
+        failed.meta["lost"] = {"exit_code": info.exit_code if info else None, "oom": bool(info and info.oom_killed)}
+        await self.ctx.db(lambda db: save_step_message(db, failed))
+        if live is not None:
+            await live.emit("chat:error", {"error": reason, "retryable": True})
+        log.warning("agent_step.executor_lost", task_id=step.task_id, reason=reason, error=str(exc))
+        raise ApplicationError(reason, type="ExecutorLost", non_retryable=True) from exc
 
     @staticmethod
     def _message(
@@ -238,6 +268,9 @@ class LiveMessage:
 
 async def _heartbeat(progress: dict[str, Any]) -> None:
     # Heartbeats carry the re-attach point and let cancellation reach a step that is waiting on a slow model.
+    # Several per heartbeat timeout, so a busy event loop does not look like a dead worker.
+    timeout = activity.info().heartbeat_timeout
+    interval = min(MAX_HEARTBEAT_INTERVAL, timeout.total_seconds() / 4) if timeout else MAX_HEARTBEAT_INTERVAL
     while True:
         activity.heartbeat(dict(progress))
-        await asyncio.sleep(HEARTBEAT_SECONDS)
+        await asyncio.sleep(max(interval, 0.2))

@@ -68,7 +68,13 @@ class ExecutorActivities:
 
     @activity.defn(name="stop_executor")
     async def stop_executor(self, ref: ExecutorRef) -> None:
-        await self.ctx.backend.stop(ref.executor_id)
+        workflow_id = activity.info().workflow_id
+        if ref.executor_id:
+            await self.ctx.backend.stop(ref.executor_id)
+        else:  # a start was interrupted: find what it may have created
+            for info in await self.ctx.backend.list_managed():
+                if info.workflow_id == workflow_id:
+                    await self.ctx.backend.stop(info.executor_id)
         released = await self.ctx.in_thread(
             release_ports, self.ctx.sessions, self.ctx.host, activity.info().workflow_id
         )

@@ -8,14 +8,21 @@ from sqlalchemy.orm import Session
 from api.db.models import Message, Task, User
 from api.services.resource_store import ResourceStore
 from wegent.crypto import Keyring
-from workflows.models import HistoryItem, StepPlan, TaskPlan
+from workflows.models import CompletedStep, HistoryItem, StepPlan, TaskPlan
 
 
 class InvalidTeam(Exception):
     """The team cannot run as declared; the message says which reference is broken."""
 
 
-def build_plan(db: Session, task_id: int, keyring: Keyring, history_through_turn: int | None = None) -> TaskPlan:
+def build_plan(
+    db: Session,
+    task_id: int,
+    keyring: Keyring,
+    history_through_turn: int | None = None,
+    retry: bool = False,
+    model_override_id: int | None = None,
+) -> TaskPlan:
     task = db.get(Task, task_id)
     if task is None:
         raise LookupError(f"task {task_id} not found")
@@ -63,6 +70,10 @@ def build_plan(db: Session, task_id: int, keyring: Keyring, history_through_turn
         )
     if not steps:
         raise InvalidTeam(f"team '{team.name}' has no members")
+    if model_override_id is not None:
+        for step in steps:
+            step.model_id = model_override_id
+    completed, attempts = previous_attempts(db, task) if retry else ([], {})
     prompt, history = conversation(db, task, history_through_turn)
     return TaskPlan(
         task_id=task.id,
@@ -78,7 +89,27 @@ def build_plan(db: Session, task_id: int, keyring: Keyring, history_through_turn
         fail_on_subtask_error=bool(team.spec.get("failOnSubtaskError", False)),
         approval_timeout_seconds=team.spec.get("approvalTimeoutSeconds"),
         approval_timeout_outcome=team.spec.get("approvalTimeoutOutcome", "reject"),
+        completed=completed,
+        attempts=attempts,
     )
+
+
+def previous_attempts(db: Session, task: Task) -> tuple[list[CompletedStep], dict[str, int]]:
+    """For a retry: the current turn's steps whose latest attempt succeeded, and each step's last attempt."""
+    rows = db.scalars(
+        select(Message)
+        .where(Message.task_id == task.id, Message.turn == task.turn, Message.role == "assistant")
+        .order_by(Message.step, Message.attempt)
+    )
+    latest: dict[int, Message] = {}
+    for row in rows:
+        latest[row.step] = row  # ordered by attempt: the last one wins
+    completed = [
+        CompletedStep(step=step, output=row.content, message_id=row.id)
+        for step, row in sorted(latest.items())
+        if row.status == "done"
+    ]
+    return completed, {str(step): row.attempt for step, row in latest.items()}
 
 
 def _default_member(name: str | None, steps: list[StepPlan]) -> str | None:

@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 
 from activities.context import WorkerContext
 from api.services.resource_store import StoreError
-from api.services.schedules import RunTask, ScheduleGone, create_run_task, temporal_id
+from api.services.schedules import RunTask, ScheduleGone, create_run_task, record_run_error, temporal_id
 from wegent.logging import get_logger
 from workflows.models import ScheduledRun
 
@@ -37,6 +37,7 @@ class ScheduleActivities:
             reasons = "; ".join(f"{e.field}: {e.message}" for e in exc.errors) or exc.detail
             message = f"schedule {run.schedule_id} cannot start a task: {reasons}"
             log.warning("schedule.run_refused", schedule_id=run.schedule_id, workflow_id=run.workflow_id, error=message)
+            await self.ctx.db(lambda db: record_run_error(db, run.schedule_id, run.workflow_id, message))
             raise ApplicationError(message, type="InvalidSchedule", non_retryable=True) from exc
         log.info(
             "schedule.run_task",

@@ -22,7 +22,16 @@ class TaskActivities:
     async def resolve_plan(self, request: PlanRequest) -> TaskPlan:
         task_id = request.task_id
         try:
-            return await self.ctx.db(lambda db: build_plan(db, task_id, self.ctx.keyring, request.history_through_turn))
+            return await self.ctx.db(
+                lambda db: build_plan(
+                    db,
+                    task_id,
+                    self.ctx.keyring,
+                    request.history_through_turn,
+                    request.retry,
+                    request.model_override_id,
+                )
+            )
         except InvalidTeam as exc:
             raise ApplicationError(str(exc), type="InvalidTeam", non_retryable=True) from exc
         except LookupError as exc:

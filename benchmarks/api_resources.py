@@ -36,6 +36,7 @@ from benchmarks.common import (
     create_user,
     log,
     ms,
+    print_footer,
     print_header,
     process_cpu_seconds,
     ratio,
@@ -133,10 +134,16 @@ class Phase:
     label: str
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
     wall: float = 0.0
     api_cpu: float = 0.0
     load_cpu: float = 0.0
     timed_out: bool = False
+
+    def error(self, detail: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < 5:
+            self.error_samples.append(detail)
 
 
 def operation_paths(op: str) -> list[str]:
@@ -163,13 +170,13 @@ async def run_phase(
             try:
                 response = await client.get(path)
                 elapsed = time.perf_counter() - started
-            except httpx.HTTPError:
-                phase.errors += 1
+            except httpx.HTTPError as exc:
+                phase.error(f"{path}: {exc!r}")
                 continue
             if response.status_code == 200:
                 phase.latencies.append(elapsed)
             else:
-                phase.errors += 1
+                phase.error(f"{path}: HTTP {response.status_code} {response.text[:200]}")
 
     api_cpu0, load_cpu0 = process_cpu_seconds(api_pid), time.process_time()
     started = time.perf_counter()
@@ -256,6 +263,7 @@ async def main(args: argparse.Namespace) -> int:
                 f"{throughput:.0f}",
                 f"{100 * phase.api_cpu / phase.wall:.0f}%",
                 f"{100 * phase.load_cpu / phase.wall:.0f}%",
+                f"{1000 * phase.api_cpu / max(1, len(phase.latencies) + phase.errors):.2f}",
                 "yes" if phase.timed_out else "",
             ]
         )
@@ -272,14 +280,19 @@ async def main(args: argparse.Namespace) -> int:
     print("Latency per request (client side) and throughput")
     print(
         table(
-            [*STATS_HEADERS, "errors", "req/s", "API CPU", "load CPU", "time limit hit"],
+            [*STATS_HEADERS, "errors", "req/s", "API CPU", "load CPU", "API CPU ms/req", "time limit hit"],
             rows,
         )
     )
     print("\n(API CPU / load CPU: CPU time of the API process / of this load generator over the phase's wall time;")
-    print(f" 100% = one core. Response sizes: GET {get_bytes} bytes, LIST {list_bytes} bytes.)")
+    print(" 100% = one core; API CPU ms/req: API process CPU time per request, largely independent of")
+    print(f" other load on the machine. Response sizes: GET {get_bytes} bytes, LIST {list_bytes} bytes.)")
+    for _, phase in phases:
+        for sample in phase.error_samples:
+            print(f"error in {phase.label}: {sample}")
     print("\nAgainst the target")
     print(table(["operation", "p95 ms", "target ms", "p95/target", "verdict"], summary))
+    print_footer()
     # Exit status: 0 when every request succeeded (a missed target is a result, not an error).
     return 1 if any(phase.errors for _, phase in phases) else 0
 

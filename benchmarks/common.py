@@ -177,6 +177,12 @@ def print_header(title: str, parameters: dict[str, Any]) -> None:
     print(flush=True)
 
 
+def print_footer() -> None:
+    """Other work on the machine skews every number here: say how busy it was when the run ended."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"\nload average (1/5/15 min) at end: {load} on {len(os.sched_getaffinity(0))} CPUs", flush=True)
+
+
 def process_cpu_seconds(pid: int) -> float:
     """utime + stime of one process (not its children), from /proc."""
     try:
@@ -358,9 +364,17 @@ class BenchEnv:
             client = docker.from_env()
             removed = 0
             for container in client.containers.list(all=True, filters={"label": "wegent.managed=true"}):
-                task = container.labels.get("wegent.task", "")
-                ours = task.isdigit() and int(task) in self.task_ids
-                if ours and container.labels.get("wegent.workflow") == f"task-{task}":
+                labels = container.labels
+                task = labels.get("wegent.task", "")
+                if "wegent.scope" in labels:  # newer executors carry their deployment's Temporal namespace
+                    ours = labels["wegent.scope"] == self.namespace
+                else:
+                    ours = (
+                        task.isdigit()
+                        and int(task) in self.task_ids
+                        and labels.get("wegent.workflow") == f"task-{task}"
+                    )
+                if ours:
                     container.remove(force=True, v=True)
                     removed += 1
             client.close()

@@ -54,6 +54,7 @@ from benchmarks.common import (
     Stats,
     log,
     ms,
+    print_footer,
     print_header,
     process_cpu_seconds,
     ratio,
@@ -65,6 +66,7 @@ from benchmarks.common import (
 )
 from tests.e2e.teams import team_yaml
 from tests.support.model_server import ModelState, ScriptRule, ServerThread, create_app
+from tests.support.stack import Stack
 
 TARGET_P95_AT_100 = 0.050
 NAMESPACE = "/chat"
@@ -132,9 +134,11 @@ class GatedModel:
 
 @dataclass
 class Received:
-    latencies_ms: list[float] = field(default_factory=list)
-    offsets: set[int] = field(default_factory=set)
+    samples: list[tuple[int, float]] = field(default_factory=list)  # (chunk offset, latency ms)
     done: bool = False
+
+    def chunk_count(self) -> int:
+        return len({offset for offset, _ in self.samples})
 
 
 class LoadClients:
@@ -199,8 +203,7 @@ class LoadClients:
             now_ms = time.time() * 1000.0
             if data.get("task_id") != self.task_id:
                 return
-            received.latencies_ms.append(now_ms - int(str(data["entry"]).split("-", 1)[0]))
-            received.offsets.add(int(data["offset"]))
+            received.samples.append((int(data["offset"]), now_ms - int(str(data["entry"]).split("-", 1)[0])))
 
         return handler
 
@@ -255,13 +258,17 @@ class LoadClients:
         await asyncio.sleep(0.2)  # stragglers after chat:done (none expected: the room preserves order)
         stop.set()
         await probe
-        latencies = [x for r in self.received for x in r.latencies_ms]
+        samples = [sample for r in self.received for sample in r.samples]
+        offsets = [offset for offset, _ in samples]
+        first, last = (min(offsets), max(offsets)) if offsets else (0, 0)
         return {
             "clients": len(self.received),
             "done": sum(1 for r in self.received if r.done),
-            "all_chunks": sum(1 for r in self.received if len(r.offsets) >= expected_chunks),
-            "chunks_received": sum(len(r.offsets) for r in self.received),
-            "latencies_ms": latencies,
+            "all_chunks": sum(1 for r in self.received if r.chunk_count() >= expected_chunks),
+            "chunks_received": sum(r.chunk_count() for r in self.received),
+            "latencies_ms": [latency for _, latency in samples],
+            "first_chunk_ms": [latency for offset, latency in samples if offset == first],
+            "last_chunk_ms": [latency for offset, latency in samples if offset == last],
             "lag_ms": [x * 1000 for x in lags],
             "cpu": time.process_time() - cpu0,
             "seconds": seconds,
@@ -325,15 +332,19 @@ class LoadProcess:
         self.process.daemon = True
         self.process.start()
         child.close()
+        self.broken = False  # a command went unanswered: its late reply would be read as the next one's
 
     @property
     def pid(self) -> int:
         return int(self.process.pid or 0)
 
     async def call(self, cmd: str, answer_within: float, **kwargs: Any) -> dict[str, Any]:
+        if self.broken:
+            raise RuntimeError(f"load process {self.pid} is out of step after an unanswered command")
         self.conn.send({"cmd": cmd, **kwargs})
         ready = await asyncio.to_thread(self.conn.poll, answer_within)
         if not ready:
+            self.broken = True
             raise TimeoutError(f"load process {self.pid} did not answer {cmd} within {answer_within:.0f}s")
         reply: dict[str, Any] = self.conn.recv()
         if "error" in reply:
@@ -342,7 +353,7 @@ class LoadProcess:
 
     def stop(self) -> None:
         try:
-            if self.process.is_alive():
+            if self.process.is_alive() and not self.broken:
                 self.conn.send({"cmd": "exit"})
                 if self.conn.poll(30):
                     self.conn.recv()
@@ -367,12 +378,15 @@ class RoundResult:
     all_chunks: int = 0
     chunks_received: int = 0
     latency: Stats = field(default_factory=lambda: Stats.of([]))
+    first_chunk: Stats = field(default_factory=lambda: Stats.of([]))
+    last_chunk: Stats = field(default_factory=lambda: Stats.of([]))
     lag: Stats = field(default_factory=lambda: Stats.of([]))
     connect_seconds: float = math.nan
     join_seconds: float = math.nan
     stream_seconds: float = math.nan
-    api_cpu: float = math.nan
+    api_cpu: float = math.nan  # share of one core over the stream
     load_cpu: float = math.nan
+    api_cpu_per_delivery: float = math.nan  # API CPU seconds per chat:chunk delivered to one client
     error: str = ""
 
 
@@ -382,7 +396,7 @@ def split(total: int, parts: int) -> list[int]:
 
 async def run_round(
     env: BenchEnv,
-    stack: Any,
+    stack: Stack,
     model: GatedModel,
     loads: list[LoadProcess],
     team: str,
@@ -390,6 +404,7 @@ async def run_round(
     args: argparse.Namespace,
 ) -> RoundResult:
     result = RoundResult(clients)
+    assert stack.api is not None
     token = token_of(stack.headers)
     shares = split(clients, len(loads))
     active = [(load, share) for load, share in zip(loads, shares, strict=True) if share]
@@ -457,7 +472,11 @@ async def run_round(
             result.done = sum(r["done"] for r in replies)
             result.all_chunks = sum(r["all_chunks"] for r in replies)
             result.chunks_received = sum(r["chunks_received"] for r in replies)
+            if result.chunks_received:
+                result.api_cpu_per_delivery = result.api_cpu * cpu_window / result.chunks_received
             result.latency = Stats.of(x / 1000 for r in replies for x in r["latencies_ms"])
+            result.first_chunk = Stats.of(x / 1000 for r in replies for x in r["first_chunk_ms"])
+            result.last_chunk = Stats.of(x / 1000 for r in replies for x in r["last_chunk_ms"])
             result.lag = Stats.of(x / 1000 for r in replies for x in r["lag_ms"])
 
             # The task must finish and its workflow close before the next round.
@@ -540,12 +559,18 @@ async def main(args: argparse.Namespace) -> int:
             await asyncio.to_thread(load.stop)
         model.stop()
     report(results, args)
+    print_footer()
     return 1 if any(r.error for r in results) else 0
 
 
 def report(results: list[RoundResult], args: argparse.Namespace) -> None:
-    print("Chunk latency, worker relay (Redis XADD) → Socket.IO client handler")
-    print(table(STATS_HEADERS, [stats_row(f"{r.clients} clients", r.latency, 1) for r in results]))
+    print("Chunk latency, worker relay (Redis XADD) → Socket.IO client handler (all chunks of all clients)")
+    rows = [
+        [*stats_row(f"{r.clients} clients", r.latency, 1), ms(r.first_chunk.p50), ms(r.last_chunk.p50)] for r in results
+    ]
+    print(table([*STATS_HEADERS, "first chunk p50", "last chunk p50"], rows))
+    print("(first/last chunk p50: latency of the stream's first/last chunk across clients; a last chunk much later")
+    print(" than the first means deliveries fell behind the stream rate and queued up.)")
 
     print("\nClients and load")
     rows = []
@@ -562,6 +587,7 @@ def report(results: list[RoundResult], args: argparse.Namespace) -> None:
                 f"{r.stream_seconds:.1f}",
                 "-" if math.isnan(r.api_cpu) else f"{100 * r.api_cpu:.0f}%",
                 "-" if math.isnan(r.load_cpu) else f"{100 * r.load_cpu:.0f}%",
+                "-" if math.isnan(r.api_cpu_per_delivery) else f"{r.api_cpu_per_delivery * 1e6:.0f}",
                 ms(r.lag.p95),
                 ms(r.lag.max),
                 r.error[:60],
@@ -578,13 +604,16 @@ def report(results: list[RoundResult], args: argparse.Namespace) -> None:
         "stream s",
         "API CPU",
         "load CPU",
+        "API CPU µs/delivery",
         "lag p95 ms",
         "lag max ms",
         "error",
     ]
     print(table(headers, rows))
     print("(stream s: gate opened → every client had chat:done; API CPU / load CPU: CPU time of the API process /")
-    print(" of the load process(es) over the stream, 100% = one core; lag: the load loop's timer overshoot.)")
+    print(" of the load process(es) over the stream, 100% = one core; API CPU µs/delivery: API CPU time per chunk")
+    print(" delivered to one client, largely independent of other load on the machine; lag: the load loop's timer")
+    print(" overshoot, i.e. queueing inside the load generator.)")
 
     print("\nAgainst the targets")
     rows = []

@@ -53,6 +53,7 @@ from benchmarks.common import (
     Stats,
     log,
     ms,
+    print_footer,
     print_header,
     ratio,
     run_main,
@@ -64,7 +65,6 @@ from benchmarks.common import (
 from tests.e2e.teams import team_yaml
 from tests.support.chat_client import ChatClient
 from tests.support.model_server import ModelServer
-from tests.support.stack import Stack
 
 TARGET_FIRST_TOKEN = {"docker": 1.5, "local": 0.5}
 TARGET_STAGE_OVERHEAD = 0.150
@@ -181,7 +181,6 @@ async def history_phases(env: BenchEnv, workflow_id: str, t0: float) -> dict[str
 
 async def run_task(
     env: BenchEnv,
-    stack: Stack,
     http: httpx.AsyncClient,
     chat: TimedChatClient,
     model: ModelServer,
@@ -263,9 +262,12 @@ async def bench_backend(
                     log(f"{backend}: time limit reached after {round_index} rounds")
                     break
                 for kind in KINDS:
-                    result = await run_task(
-                        env, stack, http, chat, model, teams[kind], kind, args.task_timeout, kind == "solo"
-                    )
+                    try:
+                        result = await run_task(
+                            env, http, chat, model, teams[kind], kind, args.task_timeout, kind == "solo"
+                        )
+                    except Exception as exc:  # noqa: BLE001 - one broken run is reported, the others go on
+                        result = RunResult(kind, 0, False, f"run failed: {exc!r}")
                     if not result.ok:
                         log(f"{backend} {kind}: FAILED {result.error}")
                     if round_index >= 0:
@@ -383,6 +385,7 @@ async def main(args: argparse.Namespace) -> int:
     finally:
         model.stop()
     report(all_results)
+    print_footer()
     failures = sum(1 for results in all_results.values() for runs in results.values() for r in runs if not r.ok)
     return 1 if failures else 0
 

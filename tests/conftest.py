@@ -38,8 +38,7 @@ def _admin_connection() -> pymysql.connections.Connection:
         return pymysql.connect(host=MYSQL_HOST, port=MYSQL_PORT, user=MYSQL_USER, password=MYSQL_PASSWORD)
     except pymysql.MySQLError as exc:  # never skip: a missing service is a failure to provision
         raise RuntimeError(
-            f"MariaDB/MySQL is not reachable at {MYSQL_HOST}:{MYSQL_PORT} ({exc}); run `make test`, which "
-            "provisions it"
+            f"MariaDB/MySQL is not reachable at {MYSQL_HOST}:{MYSQL_PORT} ({exc}); run `make test`, which provisions it"
         ) from exc
 
 
@@ -66,6 +65,29 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     asyncio.run(_prepare_temporal())
 
 
+def _remove_executors() -> None:
+    """Executors are their own process groups / containers: remove whatever this run's stacks left."""
+    import subprocess
+
+    scope = TEST_ENV["WEGENT_TEMPORAL_NAMESPACE"]
+    state = STATE_DIR / "executors"
+    if state.exists():
+        from activities.executors.local_backend import LocalBackend
+
+        backend = LocalBackend(state, scope=scope)
+
+        async def stop_all() -> None:
+            for info in await backend.list_managed():
+                await backend.stop(info.executor_id)
+
+        asyncio.run(stop_all())
+    found = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=wegent.scope={scope}"], capture_output=True, text=True, check=False
+    )
+    if found.returncode == 0 and found.stdout.split():
+        subprocess.run(["docker", "rm", "-f", *found.stdout.split()], capture_output=True, check=False)
+
+
 async def _prepare_temporal() -> None:
     from temporalio.client import Client
 
@@ -89,10 +111,33 @@ async def _prepare_temporal() -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _remove_executors()
     conn = _admin_connection()
     with conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS `{TEST_DB}`")
     conn.close()
+    if not os.environ.get("WEGENT_TEST_NAMESPACE"):  # a named namespace is kept on purpose (recording)
+        # The run's namespace goes too, with its workflows and schedules (best effort).
+        import subprocess
+        import sys
+
+        temporal = Path(sys.executable).parent / "temporal"
+        subprocess.run(
+            [
+                str(temporal),
+                "operator",
+                "namespace",
+                "delete",
+                "--yes",
+                "--namespace",
+                TEST_ENV["WEGENT_TEMPORAL_NAMESPACE"],
+                "--address",
+                os.environ.get("WEGENT_TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+            ],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +170,8 @@ def make_user(client, admin_headers):  # type: ignore[no-untyped-def]
         username = f"u{uuid.uuid4().hex[:10]}"
         password = secrets.token_urlsafe(12)
         response = client.post(
-            "/api/v1/admin/users", json={"username": username, "password": password, "role": role},
+            "/api/v1/admin/users",
+            json={"username": username, "password": password, "role": role},
             headers=admin_headers,
         )
         assert response.status_code == 201, response.text

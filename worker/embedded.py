@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -80,6 +81,8 @@ class Embedded:
     endpoint: LocalModelEndpoint | None = None
     server: uvicorn.Server | None = None
     api_task: asyncio.Task[None] | None = None
+    backend: Any = None  # the executor backend (activities.executors.base.ExecutorBackend)
+    reviving: asyncio.Task[int] | None = None
     workers: Any = None  # worker.main.WorkerSet
     worker_task: asyncio.Task[None] | None = None
     demo_teams: list[str] = field(default_factory=list)
@@ -95,6 +98,12 @@ class Embedded:
         if port_open(options.host, options.port):
             raise RuntimeError(f"port {options.host}:{options.port} is already in use (see --port)")
         self.temporal = TemporalDevServer(settings.state_dir, settings.temporal_address, options.ui_port)
+        if settings.local_model and (settings.executor_backend or "local") != "local":
+            log.warning(
+                "embedded.local_model_unreachable",
+                reason="the local model listens on 127.0.0.1; executors outside this host's network cannot reach it",
+                executor_backend=settings.executor_backend,
+            )
         if settings.local_model:
             self.model = LocalModelServer(
                 settings.state_dir,
@@ -105,24 +114,30 @@ class Embedded:
                 model_path=settings.local_model_path,
             )
             self.model.start()  # spawned from this (main) thread: its parent-death signal follows us
-        self.started_temporal, self.endpoint = await asyncio.gather(
-            self.temporal.start(), self.model.wait_ready() if self.model else _none()
-        )
-        log.info("embedded.children_ready", seconds=round(time.monotonic() - began, 2))
+        children = asyncio.gather(self.temporal.start(), self.model.wait_ready() if self.model else _none())
+        await asyncio.sleep(0)  # lets the dev server spawn; the imports below then overlap both children's start-up
 
         from activities.relay import in_process_relay
         from api.main import app
         from worker.main import build_context, build_workers
 
+        self.started_temporal, self.endpoint = await children
+        log.info("embedded.children_ready", seconds=round(time.monotonic() - began, 2))
         client = await self._temporal_client()
         fastapi_app = app.other_asgi_app
         relay = None if settings.redis_url else in_process_relay(fastapi_app.state.sio, fastapi_app.state.live)
+        ctx = build_context(settings, relay)
+        self.backend = ctx.backend
+        # Executors suspended by the last Ctrl-C come back while the API starts, before the worker resumes.
+        self.reviving = asyncio.create_task(revive_executors(ctx.backend, client, settings), name="revive")
 
         config = uvicorn.Config(
             app, host=options.host, port=options.port, log_level="warning", lifespan="on", timeout_graceful_shutdown=5
         )
         self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # Signals are ours (a clean, ordered shutdown): keep uvicorn from taking them over.
+        self.server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        self.server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]  # uvicorn < 0.29
         self.api_task = asyncio.create_task(self.server.serve(), name="api")
         while not self.server.started:  # the lifespan (migrations, first admin) has run once this is set
             if self.api_task.done():
@@ -130,8 +145,7 @@ class Embedded:
                 raise RuntimeError(f"the API server stopped during start-up (is port {options.port} free?)")
             await asyncio.sleep(0.02)
 
-        ctx = build_context(settings, relay)
-        await revive_executors(ctx.backend, client, settings)
+        await self.reviving
         self.workers = build_workers(client, ctx)
         self.worker_task = asyncio.create_task(self.workers.run(), name="worker")
 
@@ -195,8 +209,12 @@ class Embedded:
                 await self.workers.shutdown()
             if self.worker_task is not None:
                 await asyncio.gather(self.worker_task, return_exceptions=True)
+        if self.reviving is not None and not self.reviving.done():
+            self.reviving.cancel()
+            await asyncio.gather(self.reviving, return_exceptions=True)
+        if self.backend is not None:
             with _logged("executors"):
-                await suspend_executors(self.workers.ctx.backend, self.settings.state_dir)
+                await suspend_executors(self.backend, self.settings.state_dir)
         if self.server is not None:
             self.server.should_exit = True
             if self.api_task is not None:
@@ -235,13 +253,26 @@ class Embedded:
         ]
         if self.demo_teams:
             lines.append(f"  Demo teams     {', '.join(self.demo_teams)}")
-        lines += ["", f"  Try:  wegent login --server {self.url} -u {settings.admin_username}"]
+        cli = _cli_command()
+        lines += ["", f"  Try:  {cli} login --server {self.url} -u {settings.admin_username}"]
         if "demo-pipeline" in self.demo_teams:
-            lines.append('        wegent run --team demo-pipeline "Plan a weekend trip to Lisbon"')
+            lines.append(f'        {cli} run --team demo-pipeline "Plan a weekend trip to Lisbon"')
         elif self.demo_teams:
-            lines.append(f'        wegent run --team {self.demo_teams[0]} "Say hello"')
+            lines.append(f'        {cli} run --team {self.demo_teams[0]} "Say hello"')
         lines += ["Press Ctrl-C to stop.", ""]
         return "\n".join(lines)
+
+
+def _cli_command() -> str:
+    """How the user runs the `wegent` CLI from here: plain `wegent` when it is ours on PATH, else its path."""
+    ours = Path(sys.executable).parent / "wegent"
+    found = shutil.which("wegent")
+    if not ours.exists() or (found and Path(found).resolve() == ours.resolve()):
+        return "wegent"
+    try:
+        return str(ours.relative_to(Path.cwd()))
+    except ValueError:
+        return str(ours)
 
 
 async def _none() -> None:
@@ -284,7 +315,7 @@ async def revive_executors(backend: Any, client: Any, settings: Settings) -> int
     """Re-create the executors that :func:`suspend_executors` stopped, for workflows that still run."""
     from temporalio.client import WorkflowExecutionStatus
 
-    from activities.executors.base import ExecutorSpec, executor_name
+    from activities.executors.base import ExecutorSpec
     from activities.tokens import executor_token
 
     path = settings.state_dir / SUSPENDED_EXECUTORS
@@ -298,8 +329,6 @@ async def revive_executors(backend: Any, client: Any, settings: Settings) -> int
     for record in records:
         workflow_id, task_id, port = record["workflow_id"], int(record["task_id"]), int(record["port"])
         bound = log.bind(workflow_id=workflow_id, task_id=task_id, port=port)
-        if executor_name(task_id, workflow_id) != record["executor_id"]:
-            continue
         try:
             description = await client.get_workflow_handle(workflow_id).describe()
             if description.status != WorkflowExecutionStatus.RUNNING:
@@ -311,7 +340,11 @@ async def revive_executors(backend: Any, client: Any, settings: Settings) -> int
                 token=executor_token(workflow_id),
                 image=settings.executor_image,
             )
-            await backend.wait_healthy(await backend.start(spec), 60.0)
+            handle = await backend.start(spec)
+            if handle.executor_id != record["executor_id"]:  # not the one the workflow knows: leave it to the workflow
+                await backend.stop(handle.executor_id)
+                continue
+            await backend.wait_healthy(handle, 60.0)
             revived += 1
         except Exception as exc:  # the workflow's own retries and failure handling take over from here
             bound.warning("embedded.executor_not_revived", error=str(exc))

@@ -189,7 +189,21 @@ class LocalModelServer:
             "--parallel",
             "1",
             "--no-webui",
+            # No extra CPU buffer types (weight repacking, AMX): a native build on a CPU that advertises AMX
+            # in a VM that does not enable it dies with SIGILL at warm-up; a 135M model gains nothing anyway.
+            "--no-repack",
         ]
+
+    @staticmethod
+    def environment() -> dict[str, str]:
+        """Ours minus Wegent's own settings and secrets (LLAMA_ARG_* tuning passes through).
+
+        OpenMP worker threads sleep instead of spinning while they wait: on a small machine the API, the worker
+        and the executors share the cores, and spinning threads then slow generation down several times.
+        """
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WEGENT_", "OPENAI_"))}
+        env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        return env
 
     def start(self) -> None:
         """Spawn the server (returns at once; :meth:`wait_ready` waits for the model to load)."""
@@ -205,6 +219,7 @@ class LocalModelServer:
             out.flush()
             self.proc = subprocess.Popen(
                 command,
+                env=self.environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

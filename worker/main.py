@@ -20,6 +20,7 @@ from activities.agent_step import AgentStepActivities
 from activities.context import WorkerContext, default_host
 from activities.executor_activities import ExecutorActivities
 from activities.executors.factory import get_backend
+from activities.reaper import ReaperActivities, reap_host, register_host
 from activities.relay import EventRelay, NullRelay, redis_relay
 from activities.schedule_activities import ScheduleActivities
 from activities.task_activities import TaskActivities
@@ -28,14 +29,18 @@ from wegent.config import Settings, get_settings
 from wegent.crypto import get_keyring
 from wegent.logging import configure_logging, get_logger
 from worker.client import connect
+from worker.reaper_schedule import ensure_reaper_schedule
 from workflows.models import agent_queue, host_queue
+from workflows.reaper_workflow import ReaperWorkflow
 from workflows.task_workflow import TaskWorkflow
 
 log = get_logger("worker")
 
 
 def build_context(settings: Settings, relay: EventRelay | None = None) -> WorkerContext:
-    backend = get_backend(settings.executor_backend, state_dir=settings.state_dir / "executors")
+    backend = get_backend(
+        settings.executor_backend, state_dir=settings.state_dir / "executors", scope=settings.temporal_namespace
+    )
     return WorkerContext(
         settings=settings,
         sessions=get_sessionmaker(),
@@ -56,9 +61,31 @@ def make_relay(settings: Settings) -> EventRelay:
 class WorkerSet:
     workers: Sequence[Worker]
     ctx: WorkerContext
+    client: Client
 
     async def run(self) -> None:
-        await asyncio.gather(*(w.run() for w in self.workers))
+        housekeeping = asyncio.create_task(self._housekeeping())
+        try:
+            await asyncio.gather(*(w.run() for w in self.workers))
+        finally:
+            housekeeping.cancel()
+
+    async def _housekeeping(self) -> None:
+        """Announce this host, clean up what earlier lives of this worker left, keep the reaper scheduled."""
+        ctx = self.ctx
+        try:
+            await ctx.db(lambda db: register_host(db, ctx.host))
+            report = await reap_host(ctx, self.client)
+            log.info("worker.reaped_at_start", host=ctx.host, **report)
+            await ensure_reaper_schedule(self.client, ctx.settings)
+        except Exception as exc:  # noqa: BLE001 - housekeeping must never stop the worker
+            log.warning("worker.housekeeping_failed", error=str(exc))
+        while True:
+            await asyncio.sleep(60)
+            try:
+                await ctx.db(lambda db: register_host(db, ctx.host))
+            except Exception as exc:  # noqa: BLE001
+                log.warning("worker.host_heartbeat_failed", error=str(exc))
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(w.shutdown() for w in self.workers), return_exceptions=True)
@@ -70,6 +97,7 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
     executors = ExecutorActivities(ctx)
     agents = AgentStepActivities(ctx)
     schedules = ScheduleActivities(ctx)
+    reaper = ReaperActivities(ctx)
     common = {
         "max_heartbeat_throttle_interval": timedelta(seconds=1),
         "graceful_shutdown_timeout": timedelta(seconds=5),
@@ -78,7 +106,7 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
         Worker(
             client,
             task_queue=host_queue(ctx.host),
-            activities=[executors.start_executor, executors.stop_executor],
+            activities=[executors.start_executor, executors.stop_executor, reaper.reap_host],
             max_concurrent_activities=50,
             **common,
         ),
@@ -96,18 +124,20 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
             Worker(
                 client,
                 task_queue=ctx.settings.task_queue,
-                workflows=[TaskWorkflow],
+                workflows=[TaskWorkflow, ReaperWorkflow],
                 activities=[
                     tasks.resolve_plan,
                     tasks.update_task_state,
                     tasks.record_note,
                     tasks.pick_host,
                     schedules.create_scheduled_task,
+                    reaper.list_executor_hosts,
+                    reaper.reconcile_tasks,
                 ],
                 **common,
             ),
         )
-    return WorkerSet(workers=workers, ctx=ctx)
+    return WorkerSet(workers=workers, ctx=ctx, client=client)
 
 
 async def run_worker(settings: Settings | None = None) -> None:

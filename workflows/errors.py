@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from temporalio.exceptions import ApplicationError, CancelledError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    RetryState,
+    TimeoutError,
+    TimeoutType,
+)
 
 
 class TaskRejected(Exception):
@@ -28,7 +36,33 @@ def is_cancellation(err: BaseException) -> bool:
     while isinstance(err, FailureError):
         if isinstance(err, CancelledError):
             return True
+        # An activity that timed out while its cancellation was pending (its worker died) ends this way.
+        if isinstance(err, ActivityError) and err.retry_state == RetryState.CANCEL_REQUESTED:
+            return True
         if err.cause is None:
             return False
         err = err.cause
     return False
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    chain = [err]
+    while isinstance(err, FailureError) and err.cause is not None:
+        err = err.cause
+        chain.append(err)
+    return chain
+
+
+def is_host_gone(err: BaseException) -> bool:
+    """The step's host queue went unserved: its worker (and probably its sandboxes) are gone."""
+    return any(isinstance(e, TimeoutError) and e.type == TimeoutType.SCHEDULE_TO_START for e in _causes(err))
+
+
+def executor_loss(err: BaseException) -> str | None:
+    """Why the sandbox was lost, when that is what failed the step; None for any other failure."""
+    for e in _causes(err):
+        if isinstance(e, ApplicationError) and e.type == "ExecutorLost":
+            return e.message
+    if is_host_gone(err):
+        return "its host stopped serving work"
+    return None

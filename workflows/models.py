@@ -59,6 +59,13 @@ class HistoryItem:
 
 
 @dataclass
+class CompletedStep:
+    step: int
+    output: str
+    message_id: int
+
+
+@dataclass
 class TaskPlan:
     task_id: int
     owner: str
@@ -74,6 +81,9 @@ class TaskPlan:
     fail_on_subtask_error: bool = False
     approval_timeout_seconds: int | None = None
     approval_timeout_outcome: str = "reject"
+    # Only for a retry: this turn's steps that already succeeded, and the last attempt number of each step.
+    completed: list[CompletedStep] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,6 +108,12 @@ class TaskInput:
     turn: int = 0  # with resume_idle: the turn that is already answered
     # Continue-as-new once the history has this many events (Temporal's own suggestion also counts).
     max_history_events: int = 10_000
+    # A worker that dies mid-step is noticed after this long without heartbeats; the step then re-attaches.
+    agent_heartbeat_seconds: int = 20
+    # Retry of a FAILED task: reuse the turn's completed steps, run the failed one again (optionally on
+    # another Model).
+    retry: bool = False
+    model_override_id: int | None = None
 
 
 @dataclass
@@ -158,6 +174,8 @@ class PlanRequest:
     task_id: int
     # After continue-as-new, turns up to this one are answered: all of them belong to the history.
     history_through_turn: int | None = None
+    retry: bool = False
+    model_override_id: int | None = None
 
 
 @dataclass

@@ -18,10 +18,11 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 from workflows import search_attributes as sa
 from workflows import shapes
-from workflows.errors import TaskRejected, is_cancellation, root_message
+from workflows.errors import TaskRejected, executor_loss, is_cancellation, is_host_gone, root_message
 from workflows.models import (
     AgentStepInput,
     Approval,
+    CompletedStep,
     ExecutorRef,
     FollowUp,
     HistoryItem,
@@ -51,6 +52,7 @@ STOP_EXECUTOR = "stop_executor"
 RUN_AGENT_STEP = "run_agent_step"
 CREATE_SCHEDULED_TASK = "create_scheduled_task"
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+MAX_EXECUTOR_LOSSES = 2
 
 
 @workflow.defn(name="TaskWorkflow")
@@ -72,6 +74,8 @@ class TaskWorkflow:
         self._idle = False
         self._awaiting_approval: str | None = None
         self._decision: Approval | Rejection | None = None
+        self._completed: dict[int, CompletedStep] = {}
+        self._attempts: dict[int, int] = {}
         if task.resume_idle:
             # This run starts between turns: follow-ups are welcome while the plan loads.
             self._turn, self._idle, self._state = task.turn, True, TaskState.COMPLETED
@@ -131,16 +135,26 @@ class TaskWorkflow:
         self._executor = task.executor
         if task.task_id == 0 and task.schedule_id is not None:
             task.task_id = await self._create_scheduled_task(task.schedule_id)
+            workflow.upsert_search_attributes([sa.TASK_ID.value_set(task.task_id)])
+            # A scheduled run must not hold the schedule's overlap slot while idle: follow-ups start a new run.
+            task.executor_idle_seconds = task.task_idle_seconds = 0
         try:
             plan = await workflow.execute_activity(
                 RESOLVE_PLAN,
-                PlanRequest(task_id=task.task_id, history_through_turn=task.turn if task.resume_idle else None),
+                PlanRequest(
+                    task_id=task.task_id,
+                    history_through_turn=task.turn if task.resume_idle else None,
+                    retry=task.retry,
+                    model_override_id=task.model_override_id,
+                ),
                 result_type=TaskPlan,
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=DB_RETRY,
             )
             self.plan = plan
             self._history = list(plan.history)
+            self._completed = {c.step: c for c in plan.completed}
+            self._attempts = {int(k): v for k, v in plan.attempts.items()}
             if not task.resume_idle:
                 self._turn = plan.turn
             prompt = plan.prompt
@@ -152,6 +166,7 @@ class TaskWorkflow:
             while True:
                 self._step_counter = 0
                 answer = await shapes.run_turn(self, plan, prompt)
+                self._completed, self._attempts = {}, {}  # a retry's reuse applies to its own turn only
                 self._history += [HistoryItem("user", prompt), HistoryItem("assistant", answer)]
                 await self.set_state(TaskState.COMPLETED)
                 follow = await self._between_turns()
@@ -172,6 +187,12 @@ class TaskWorkflow:
         except (asyncio.CancelledError, CancelledError):
             await self.set_state(TaskState.CANCELLED, error="cancelled by the user")
             raise
+        except Exception as err:
+            # A bug in workflow code: fail the task visibly (it can be retried once fixed) instead of leaving
+            # it RUNNING while Temporal retries the workflow task forever.
+            message = f"internal error in the task workflow: {type(err).__name__}: {err}"
+            await self.set_state(TaskState.FAILED, error=message)
+            raise ApplicationError(message, type="WorkflowBug", non_retryable=True) from err
         finally:
             if not self._continuing:
                 await self.release_executor()
@@ -246,13 +267,44 @@ class TaskWorkflow:
     async def agent_step(
         self, member: StepPlan, prompt: str, *, with_history: bool = True, step: int | None = None
     ) -> StepResult:
-        """Run one bot on the task's executor; the step number orders its message in the turn."""
-        executor = await self.ensure_executor(member)
+        """Run one bot on the task's executor; the step number orders its message in the turn.
+
+        A retried task reuses the steps that already succeeded. A lost sandbox (container killed, OOM, host
+        gone) is replaced and the step runs again as a new attempt, with a notice for the user.
+        """
         number = self.next_step() if step is None else step
-        self._step, self._bot = number, member.bot
-        if self._state != TaskState.RUNNING:
-            self._state = TaskState.RUNNING
-            workflow.upsert_search_attributes([sa.STATE.value_set(TaskState.RUNNING)])
+        cached = self._completed.get(number)
+        if cached is not None:
+            return StepResult(output=cached.output, message_id=cached.message_id)
+        attempt = self._attempts.get(number, 0) + 1
+        for losses in range(MAX_EXECUTOR_LOSSES + 1):
+            executor = await self.ensure_executor(member)
+            self._step, self._bot = number, member.bot
+            if self._state != TaskState.RUNNING:
+                self._state = TaskState.RUNNING
+                workflow.upsert_search_attributes([sa.STATE.value_set(TaskState.RUNNING)])
+            try:
+                return await self._run_step(member, prompt, number, attempt, executor, with_history)
+            except ActivityError as err:
+                reason = executor_loss(err)
+                if reason is None or losses == MAX_EXECUTOR_LOSSES:
+                    raise
+                host_gone = is_host_gone(err)
+                await self.note(
+                    member.bot,
+                    f"The sandbox running {member.bot} was lost ({reason}); running the step again in a fresh "
+                    f"one (attempt {attempt + 1}).",
+                    "executor_lost",
+                    {"attempt": attempt, "reason": reason},
+                    step=number,
+                )
+                await self.forget_executor(stop=not host_gone)
+                attempt += 1
+        raise AssertionError("unreachable")
+
+    async def _run_step(
+        self, member: StepPlan, prompt: str, number: int, attempt: int, executor: ExecutorRef, with_history: bool
+    ) -> StepResult:
         return await workflow.execute_activity(
             RUN_AGENT_STEP,
             AgentStepInput(
@@ -267,24 +319,29 @@ class TaskWorkflow:
                 prompt=prompt,
                 executor=executor,
                 history=self.history if with_history else [],
+                attempt=attempt,
             ),
             result_type=StepResult,
             task_queue=agent_queue(executor.host),
-            # Waiting for a free slot is expected (PENDING); a host whose queue nobody serves is not.
-            schedule_to_start_timeout=timedelta(hours=6),
+            # Waiting for a free slot is expected (PENDING); a host whose queue nobody serves for this long is
+            # treated as gone and the step moves to another host.
+            schedule_to_start_timeout=timedelta(hours=1),
             start_to_close_timeout=timedelta(hours=2),
-            heartbeat_timeout=timedelta(seconds=30),
+            heartbeat_timeout=timedelta(seconds=self.task.agent_heartbeat_seconds),
             retry_policy=AGENT_RETRY,
             cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
 
-    async def note(self, bot: str | None, content: str, kind: str, data: dict[str, Any] | None = None) -> None:
+    async def note(
+        self, bot: str | None, content: str, kind: str, data: dict[str, Any] | None = None, step: int | None = None
+    ) -> None:
+        """Record a workflow message (decision, plan, notice). Without `step` it takes the next step number."""
         await workflow.execute_activity(
             RECORD_NOTE,
             Note(
                 task_id=self.task.task_id,
                 turn=self._turn,
-                step=self.next_step(),
+                step=self.next_step() if step is None else step,
                 bot=bot,
                 content=content,
                 kind=kind,
@@ -331,30 +388,47 @@ class TaskWorkflow:
         host = await workflow.execute_activity(
             PICK_HOST, start_to_close_timeout=timedelta(seconds=10), retry_policy=DB_RETRY, result_type=str
         )
-        self._executor = await workflow.execute_activity(
-            START_EXECUTOR,
-            StartExecutorInput(
-                task_id=self.task.task_id,
-                workflow_id=workflow.info().workflow_id,
-                image=member.image,
-                cpu=member.cpu,
-                memory=member.memory,
-                pids=member.pids,
-                network=member.network,
-            ),
-            result_type=ExecutorRef,
-            task_queue=host_queue(host),
-            schedule_to_start_timeout=timedelta(seconds=60),
-            start_to_close_timeout=timedelta(seconds=120),
-            heartbeat_timeout=timedelta(seconds=20),
-            retry_policy=EXECUTOR_RETRY,
-        )
+        try:
+            self._executor = await workflow.execute_activity(
+                START_EXECUTOR,
+                StartExecutorInput(
+                    task_id=self.task.task_id,
+                    workflow_id=workflow.info().workflow_id,
+                    image=member.image,
+                    cpu=member.cpu,
+                    memory=member.memory,
+                    pids=member.pids,
+                    network=member.network,
+                ),
+                result_type=ExecutorRef,
+                task_queue=host_queue(host),
+                schedule_to_start_timeout=timedelta(seconds=60),
+                start_to_close_timeout=timedelta(seconds=120),
+                heartbeat_timeout=timedelta(seconds=20),
+                retry_policy=EXECUTOR_RETRY,
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            )
+        except BaseException:
+            # Cancelled or failed mid-start: whatever the attempt created on that host must not outlive us.
+            await self._stop(ExecutorRef(host=host, backend="", executor_id="", port=0))
+            raise
         return self._executor
+
+    async def forget_executor(self, stop: bool) -> None:
+        """Drop a lost executor; clean up what is left of it unless its host is gone (its reaper will)."""
+        if stop:
+            await self.release_executor()
+        else:
+            self._executor = None
 
     async def release_executor(self) -> None:
         if self._executor is None:
             return
         executor, self._executor = self._executor, None
+        await self._stop(executor)
+
+    async def _stop(self, executor: ExecutorRef) -> None:
+        """An empty executor_id means: every executor this workflow has on that host."""
         await workflow.execute_activity(
             STOP_EXECUTOR,
             executor,

@@ -96,9 +96,10 @@ class ExecutorInfo(BaseModel):
     status: str = ""  # backend's own word: docker's State.Status, or running/exited for local
 
 
-def executor_name(task_id: int, workflow_id: str) -> str:
-    """Deterministic per workflow, so a retried start finds what an earlier attempt started."""
-    digest = hashlib.sha256(workflow_id.encode()).hexdigest()[:10]
+def executor_name(task_id: int, workflow_id: str, scope: str = "") -> str:
+    """Deterministic per workflow, so a retried start finds what an earlier attempt started. The scope (the
+    Temporal namespace) keeps deployments sharing one engine apart: `task-1` exists in each of them."""
+    digest = hashlib.sha256(f"{scope}/{workflow_id}".encode()).hexdigest()[:10]
     return f"wegent-task-{task_id}-{digest}"
 
 

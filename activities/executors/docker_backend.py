@@ -54,6 +54,7 @@ LABEL_ROLE = "wegent.role"
 LABEL_EXECUTOR = "wegent.executor"  # on a relay: the executor container it forwards to
 LABEL_PORT = "wegent.port"  # the host port on 127.0.0.1
 LABEL_NETWORK = "wegent.network"  # "on" | "off"
+LABEL_SCOPE = "wegent.scope"  # the deployment (Temporal namespace) that owns the container
 
 EXECUTOR_USER = "10001"
 WORKSPACE = "/workspace"
@@ -117,8 +118,10 @@ class DockerBackend(ExecutorBackend):
         publish_ip: str = "127.0.0.1",
         state_dir: Path | None = None,  # accepted for a uniform factory call; containers need no state
         api_timeout_s: int = 60,
+        scope: str = "",
     ) -> None:
         self.client = client or docker.from_env(timeout=api_timeout_s)
+        self.scope = scope
         self.network_name = network_name
         self.isolated_network_name = isolated_network_name
         self.stop_timeout_s = stop_timeout_s
@@ -133,7 +136,7 @@ class DockerBackend(ExecutorBackend):
         return await asyncio.to_thread(self._start, spec)
 
     def _start(self, spec: ExecutorSpec) -> ExecutorHandle:
-        name = executor_name(spec.task_id, spec.workflow_id)
+        name = executor_name(spec.task_id, spec.workflow_id, self.scope)
         with self._name_lock(name):
             return self._start_locked(name, spec)
 
@@ -210,6 +213,7 @@ class DockerBackend(ExecutorBackend):
             LABEL_WORKFLOW: spec.workflow_id,
             LABEL_PORT: str(spec.port),
             LABEL_NETWORK: "on" if spec.network else "off",
+            LABEL_SCOPE: self.scope,
         }
         env = {**spec.env, "EXECUTOR_TOKEN": spec.token, "EXECUTOR_PORT": str(CONTAINER_PORT)}
         kwargs: dict[str, Any] = {
@@ -335,7 +339,8 @@ class DockerBackend(ExecutorBackend):
     async def list_managed(self) -> list[ExecutorInfo]:
         def run() -> list[ExecutorInfo]:
             containers = self.client.containers.list(
-                all=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}=executor"]}
+                all=True,
+                filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}=executor", f"{LABEL_SCOPE}={self.scope}"]},
             )
             return [_info(c) for c in containers]
 

@@ -55,7 +55,9 @@ class LocalBackend(ExecutorBackend):
         python: str | None = None,
         stop_grace_s: float = 5.0,
         host: str = "127.0.0.1",
+        scope: str = "",
     ) -> None:
+        self.scope = scope
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.python = python or sys.executable
@@ -137,7 +139,7 @@ class LocalBackend(ExecutorBackend):
         return await asyncio.to_thread(self._start, spec)
 
     def _start(self, spec: ExecutorSpec) -> ExecutorHandle:
-        executor_id = executor_name(spec.task_id, spec.workflow_id)
+        executor_id = executor_name(spec.task_id, spec.workflow_id, self.scope)
         with self._locked(executor_id):
             record = self._read(executor_id)
             if record is not None:
@@ -185,6 +187,7 @@ class LocalBackend(ExecutorBackend):
                     "start_time": stat["start_time"] if stat else None,
                     "task_id": spec.task_id,
                     "workflow_id": spec.workflow_id,
+                    "scope": self.scope,
                     "port": spec.port,
                     "host": self.host,
                     "workdir": str(workdir),
@@ -264,7 +267,7 @@ class LocalBackend(ExecutorBackend):
             infos = []
             for path in sorted(self.state_dir.glob("*.json")):
                 record = self._read(path.stem)
-                if record is not None:
+                if record is not None and record.get("scope", "") == self.scope:
                     infos.append(self._info(path.stem, record))
             return infos
 

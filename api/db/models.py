@@ -154,3 +154,12 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(255))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ExecutorHost(Base):
+    """Worker hosts that run executors, so the periodic reaper can visit each host's own queue."""
+
+    __tablename__ = "executor_hosts"
+
+    host: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

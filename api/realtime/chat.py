@@ -235,8 +235,8 @@ class ChatNamespace(socketio.AsyncNamespace):
 
     async def _decide(self, sid: str, data: dict[str, Any], action: Any) -> dict[str, Any]:
         """`chat:send` with action approve/reject answers a pipeline stage waiting for confirmation."""
-        if action not in ("approve", "reject"):
-            return _error("action must be 'approve' or 'reject'", "action", 422)
+        if action not in ("approve", "reject", "retry"):
+            return _error("action must be 'approve', 'reject' or 'retry'", "action", 422)
         task_id = _task_id(data)
         if task_id is None:
             return _error("task_id must be a positive integer", "task_id", 422)
@@ -244,7 +244,11 @@ class ChatNamespace(socketio.AsyncNamespace):
         if text is not None and not isinstance(text, str):
             return _error("message must be a string", "message", 422)
         user = await self._user(sid)
-        task = await task_ops.decide(user, task_id, action == "approve", text or None)
+        if action == "retry":
+            task = await task_ops.retry_task(user, task_id)
+            await self.enter_room(sid, f"task:{task.id}")
+        else:
+            task = await task_ops.decide(user, task_id, action == "approve", text or None)
         return {"ok": True, "task_id": task.id, "state": task.state}
 
     async def on_chat_cancel(self, sid: str, data: Any = None) -> dict[str, Any]:

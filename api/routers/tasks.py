@@ -86,6 +86,17 @@ async def reject(task_id: int, user: CurrentUser, body: RejectIn | None = None) 
     return svc.task_summary(await task_ops.decide(user, task_id, False, body.reason if body else None))
 
 
+class RetryIn(BaseModel):
+    model: RefIn | None = Field(None, description="run the failed and later steps on this Model instead")
+
+
+@router.post("/{task_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+async def retry(task_id: int, user: CurrentUser, body: RetryIn | None = None) -> dict[str, Any]:
+    """Continue a FAILED task from the failed step, reusing the outputs of the steps before it."""
+    model = (body.model.namespace, body.model.name) if body and body.model else None
+    return svc.task_summary(await task_ops.retry_task(user, task_id, model))
+
+
 @router.post("/{task_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
 async def cancel_task(task_id: int, user: CurrentUser) -> dict[str, Any]:
     return svc.task_summary(await task_ops.cancel_task(user, task_id))

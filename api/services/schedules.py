@@ -19,7 +19,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -202,14 +202,10 @@ def _end_at(spec: dict[str, Any]) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def task_input(schedule_id: int, settings: Settings) -> TaskInput:
-    return TaskInput(
-        task_id=0,
-        schedule_id=schedule_id,
-        executor_idle_seconds=settings.executor_idle_seconds,
-        task_idle_seconds=settings.task_idle_seconds,
-        max_history_events=settings.max_history_events,
-    )
+def task_input(schedule_id: int) -> TaskInput:
+    """The workflow input of a run: what an ordinary task's workflow gets from the settings (idle times,
+    heartbeats, history limit), with no task yet (`task_id=0`) and the schedule's id."""
+    return replace(task_svc.task_input(Task(id=0)), task_id=0, schedule_id=schedule_id)
 
 
 def desired_schedule(
@@ -221,7 +217,7 @@ def desired_schedule(
     end_at = _end_at(spec)
     catchup = parse_interval(spec["catchupWindow"]) if spec.get("catchupWindow") else None
     overlap = spec.get("overlap", "skip")
-    payload = task_input(schedule_id, settings)
+    payload = task_input(schedule_id)
     action_attributes = TypedSearchAttributes(
         [
             SearchAttributePair(sa.SCHEDULE_ID, schedule_id),
@@ -426,7 +422,7 @@ def compose_status(
         "consoleUrl": console_url(snap.id),
         **snap.stats,
     }
-    for kept in ("lastDrift", "temporal", "nextRunTimes", "paused", "syncedVersion", "syncedAt"):
+    for kept in ("lastDrift", "lastError", "temporal", "nextRunTimes", "paused", "syncedVersion", "syncedAt"):
         if kept in prev:
             status[kept] = prev[kept]
     if desc is not None:
@@ -742,17 +738,22 @@ async def reconcile_all(client: Client | None = None) -> ReconcileReport:
     return report
 
 
-async def reconcile_at_startup(max_delay: float = 60.0) -> None:
-    """Run once Temporal answers (retrying with backoff while it does not); never raises."""
-    delay = 1.0
+async def reconcile_at_startup(max_delay: float = 60.0, max_partial_passes: int = 10) -> None:
+    """Reconcile once Temporal answers, retrying with backoff while it does not (and, a bounded number of times,
+    while some schedules fail to converge). Never raises: the API serves regardless."""
+    delay, partial = 1.0, 0
     while True:
         try:
-            await reconcile_all()
-            return
+            report = await reconcile_all()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - Temporal down (or anything else) must not break the API
             log.warning("schedules.reconcile_deferred", error=_short(exc), retry_in_seconds=delay)
+        else:
+            partial += 1
+            if not report.failed or partial >= max_partial_passes:
+                return
+            log.warning("schedules.reconcile_incomplete", failed=sorted(report.failed), retry_in_seconds=delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, max_delay)
 
@@ -846,6 +847,16 @@ def create_run_task(db: Session, run: ScheduledRun, fallback_time: datetime) -> 
     summary = task_svc.task_summary(task)
     _refresh_run_status(db, schedule_id)
     return RunTask(task.id, task.owner_id, True, run_number, summary)
+
+
+def record_run_error(db: Session, schedule_id: int, workflow_id: str, message: str) -> None:
+    """A run that could not become a task (its team is gone, say) shows in the schedule's status."""
+    current = db.execute(select(Resource.status).where(Resource.id == schedule_id)).first()
+    if current is None:
+        return
+    status = dict(current[0] or {})
+    status["lastError"] = {"at": _iso(datetime.now(UTC)), "workflowId": workflow_id, "message": message}
+    _write_status(db, schedule_id, status)
 
 
 def _refresh_run_status(db: Session, schedule_id: int) -> None:

@@ -137,6 +137,50 @@ async def decide(user: User, task_id: int, approve: bool, text: str | None) -> T
     return await _db(lambda db: svc.scoped_task(db, user, task_id))
 
 
+def _reopen_for_retry(db: Session, user: User, task_id: int, model: tuple[str, str] | None) -> tuple[Task, int | None]:
+    task = svc.scoped_task(db, user, task_id)
+    if task.state != TaskState.FAILED:
+        raise StoreError(409, f"task {task_id} is {task.state}: only a FAILED task can be retried")
+    model_id = None
+    if model is not None:
+        from api.services.resource_store import ResourceStore
+        from wegent.crypto import get_keyring
+        from wegent.resources import FieldError
+
+        found = ResourceStore(db, user, get_keyring()).resolve("Model", model[0], model[1])
+        if found is None:
+            raise StoreError(
+                422,
+                "unknown model",
+                [FieldError(field="model.name", message=f"Model '{model[0]}/{model[1]}' does not exist")],
+            )
+        model_id = found.id
+    result = db.execute(
+        update(Task)
+        .where(Task.id == task_id, Task.state == TaskState.FAILED)
+        .values(state=TaskState.PENDING, error=None, finished_at=None, updated_at=utcnow())
+    )
+    if not result.rowcount:
+        db.rollback()
+        raise StoreError(409, f"task {task_id} changed concurrently; retry")
+    db.commit()
+    db.refresh(task)
+    return task, model_id
+
+
+async def retry_task(user: User, task_id: int, model: tuple[str, str] | None = None) -> Task:
+    """Continue a FAILED task from the step that failed; completed steps of the turn are reused, not re-run."""
+    task, model_id = await _db(lambda db: _reopen_for_retry(db, user, task_id, model))
+    try:
+        client = await get_temporal()
+        await svc.start_workflow(client, task, user.username, retry=True, model_override_id=model_id)
+    except Exception as exc:  # noqa: BLE001 - put the task back as it was, with the reason
+        reason = f"could not start the retry: {exc}"
+        await _db(lambda db: set_state(db, task.id, TaskState.FAILED, reason))
+        raise StoreError(503, reason) from exc
+    return task
+
+
 async def cancel_task(user: User, task_id: int) -> Task:
     task = await _db(lambda db: svc.scoped_task(db, user, task_id))
     if task.state in TaskState.TERMINAL:

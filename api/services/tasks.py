@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.db.models import Message, Task, User
@@ -84,25 +87,44 @@ def search_attributes(task: Task, username: str) -> TypedSearchAttributes:
     return TypedSearchAttributes(pairs)
 
 
-def task_input(task: Task) -> TaskInput:
+def task_input(task: Task, retry: bool = False, model_override_id: int | None = None) -> TaskInput:
     settings = get_settings()
     return TaskInput(
         task_id=task.id,
+        retry=retry,
+        model_override_id=model_override_id,
+        agent_heartbeat_seconds=settings.agent_heartbeat_seconds,
         executor_idle_seconds=settings.executor_idle_seconds,
         task_idle_seconds=settings.task_idle_seconds,
         max_history_events=settings.max_history_events,
     )
 
 
-async def start_workflow(client: Client, task: Task, username: str) -> None:
-    await client.start_workflow(
-        "TaskWorkflow",
-        task_input(task),
-        id=task.workflow_id or workflow_id_for(task.id),
-        task_queue=get_settings().task_queue,
-        search_attributes=search_attributes(task, username),
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-    )
+async def start_workflow(
+    client: Client, task: Task, username: str, retry: bool = False, model_override_id: int | None = None
+) -> None:
+    """Start (or, for a retry or a late follow-up, start again) the task's workflow `task-{id}`."""
+    workflow_id = task.workflow_id or workflow_id_for(task.id)
+
+    async def start() -> None:
+        await client.start_workflow(
+            "TaskWorkflow",
+            task_input(task, retry, model_override_id),
+            id=workflow_id,
+            task_queue=get_settings().task_queue,
+            search_attributes=search_attributes(task, username),
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+
+    try:
+        await start()
+    except WorkflowAlreadyStartedError:
+        if task.turn == 1 and not retry:
+            raise
+        # The previous run has recorded its end but is still releasing its sandbox: let it finish first.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), timeout=60)
+        await start()
 
 
 def scoped_task(db: Session, user: User, task_id: int) -> Task:

@@ -24,8 +24,13 @@ def test_apply_reports_updates(client, make_user):
     changed = bot_stack("b").replace("You are helpful.", "You are terse.")
     results = client.post(APPLY, content=changed, headers={**user, **YAML}).json()["results"]
     by_kind = {r["kind"]: r["result"] for r in results}
-    assert by_kind == {"Team": "unchanged", "Bot": "unchanged", "Shell": "unchanged", "Model": "unchanged",
-                       "Ghost": "updated"}
+    assert by_kind == {
+        "Team": "unchanged",
+        "Bot": "unchanged",
+        "Shell": "unchanged",
+        "Model": "unchanged",
+        "Ghost": "updated",
+    }
 
 
 def test_export_then_apply_round_trip_is_unchanged(client, make_user):
@@ -33,8 +38,7 @@ def test_export_then_apply_round_trip_is_unchanged(client, make_user):
     client.post(APPLY, content=bot_stack("c"), headers={**user, **YAML})
     exported = []
     for kinds in ("ghosts", "models", "shells", "bots", "teams"):
-        exported.append(client.get(f"/api/v1/namespaces/default/{kinds}", params={"format": "yaml"},
-                                   headers=user).text)
+        exported.append(client.get(f"/api/v1/namespaces/default/{kinds}", params={"format": "yaml"}, headers=user).text)
     text = "---\n".join(exported)
     assert "sk-test-secret-123" not in text
     results = client.post(APPLY, content=text, headers={**user, **YAML}).json()["results"]

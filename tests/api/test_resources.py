@@ -47,18 +47,25 @@ def test_crud_for_referring_kinds(client, make_user):
     assert client.post(f"{BASE}/tasks", json=task, headers=user).status_code == 201
     schedule = {
         "metadata": {"name": "daily"},
-        "spec": {"teamRef": {"name": "c-team"}, "promptTemplate": "report {{date}}", "cron": "0 9 * * 1-5",
-                 "timezone": "Asia/Shanghai"},
+        "spec": {
+            "teamRef": {"name": "c-team"},
+            "promptTemplate": "report {{date}}",
+            "cron": "0 9 * * 1-5",
+            "timezone": "Asia/Shanghai",
+        },
     }
     assert client.post(f"{BASE}/schedules", json=schedule, headers=user).status_code == 201
     for kinds, name in (("bots", "c-bot"), ("teams", "c-team"), ("tasks", "t1"), ("schedules", "daily")):
         assert client.get(f"{BASE}/{kinds}/{name}", headers=user).status_code == 200
+    # Deleting the schedule also removes its Temporal Schedule (it would otherwise keep firing).
+    assert client.delete(f"{BASE}/schedules/daily", headers=user).status_code == 200
 
 
 def test_stale_resource_version_is_a_conflict(client, make_user):
     _, user = make_user()
-    doc = client.post(f"{BASE}/ghosts", json={"metadata": {"name": "g"}, "spec": {"systemPrompt": "a"}},
-                      headers=user).json()
+    doc = client.post(
+        f"{BASE}/ghosts", json={"metadata": {"name": "g"}, "spec": {"systemPrompt": "a"}}, headers=user
+    ).json()
     first = {**doc, "spec": {"systemPrompt": "b"}}
     assert client.put(f"{BASE}/ghosts/g", json=first, headers=user).status_code == 200
     second = {**doc, "spec": {"systemPrompt": "c"}}  # still carries resourceVersion 1
@@ -74,13 +81,28 @@ def test_validation_errors_name_the_field(client, make_user):
         ({"metadata": {"name": "Bad_Name"}, "spec": {"systemPrompt": "x"}}, "ghosts", "metadata.name"),
         ({"metadata": {"name": "g"}, "spec": {}}, "ghosts", "spec.systemPrompt"),
         ({"metadata": {"name": "g"}, "spec": {"systemPrompt": "x", "tempreture": 1}}, "ghosts", "spec.tempreture"),
-        ({"metadata": {"name": "m"}, "spec": {"baseUrl": "http://x", "temperature": "hot"}}, "models",
-         "spec.temperature"),
+        (
+            {"metadata": {"name": "m"}, "spec": {"baseUrl": "http://x", "temperature": "hot"}},
+            "models",
+            "spec.temperature",
+        ),
         ({"metadata": {"name": "s"}, "spec": {"shellType": "Bash"}}, "shells", "spec.shellType"),
-        ({"metadata": {"name": "s"}, "spec": {"teamRef": {"name": "t"}, "promptTemplate": "x", "cron": "61 * * * *"}},
-         "schedules", "spec.cron"),
-        ({"metadata": {"name": "s"}, "spec": {"teamRef": {"name": "t"}, "promptTemplate": "x", "interval": "5m",
-                                              "timezone": "Mars/Olympus"}}, "schedules", "spec.timezone"),
+        (
+            {
+                "metadata": {"name": "s"},
+                "spec": {"teamRef": {"name": "t"}, "promptTemplate": "x", "cron": "61 * * * *"},
+            },
+            "schedules",
+            "spec.cron",
+        ),
+        (
+            {
+                "metadata": {"name": "s"},
+                "spec": {"teamRef": {"name": "t"}, "promptTemplate": "x", "interval": "5m", "timezone": "Mars/Olympus"},
+            },
+            "schedules",
+            "spec.timezone",
+        ),
     ]
     for doc, kinds, field in cases:
         response = client.post(f"{BASE}/{kinds}", json=doc, headers=user)
@@ -96,8 +118,10 @@ def test_unknown_kind_and_bad_namespace_are_4xx(client, make_user):
 
 def test_missing_reference_is_rejected(client, make_user):
     _, user = make_user()
-    bot = {"metadata": {"name": "b"}, "spec": {"ghostRef": {"name": "nope"}, "shellRef": {"name": "nope"},
-                                              "modelRef": {"name": "nope"}}}
+    bot = {
+        "metadata": {"name": "b"},
+        "spec": {"ghostRef": {"name": "nope"}, "shellRef": {"name": "nope"}, "modelRef": {"name": "nope"}},
+    }
     response = client.post(f"{BASE}/bots", json=bot, headers=user)
     assert response.status_code == 422
     assert "Ghost 'default/nope' does not exist" in [e["message"] for e in response.json()["errors"]]
@@ -121,12 +145,20 @@ def test_public_resources_are_readable_by_all_and_a_fallback(client, admin_heade
     assert seen["metadata"]["public"] is True
     # A user's bot may reference the public ghost...
     client.post(f"{BASE}/apply", content=bot_stack("e"), headers={**user, **YAML})
-    bot = {"metadata": {"name": "pub-bot"}, "spec": {"ghostRef": {"name": "shared-ghost"},
-                                                    "shellRef": {"name": "e-shell"}, "modelRef": {"name": "e-model"}}}
+    bot = {
+        "metadata": {"name": "pub-bot"},
+        "spec": {
+            "ghostRef": {"name": "shared-ghost"},
+            "shellRef": {"name": "e-shell"},
+            "modelRef": {"name": "e-model"},
+        },
+    }
     assert client.post(f"{BASE}/bots", json=bot, headers=user).status_code == 201
     # ...but cannot change or delete it.
-    assert client.put(f"{BASE}/ghosts/shared-ghost", json=ghost, params={"scope": "public"},
-                      headers=user).status_code == 403
+    assert (
+        client.put(f"{BASE}/ghosts/shared-ghost", json=ghost, params={"scope": "public"}, headers=user).status_code
+        == 403
+    )
     assert client.delete(f"{BASE}/ghosts/shared-ghost", params={"scope": "public"}, headers=user).status_code == 403
     # The admin cannot delete it while the user's bot falls back to it.
     response = client.delete(f"{BASE}/ghosts/shared-ghost", params={"scope": "public"}, headers=admin_headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 
@@ -87,8 +88,19 @@ def stack_factory() -> Iterator:
 
 
 def containers_for_task(task_id: int) -> list[str]:
+    # Task ids restart with every test database: only this run's deployment (its namespace) counts.
+    scope = os.environ["WEGENT_TEMPORAL_NAMESPACE"]
     out = subprocess.run(
-        ["docker", "ps", "-a", "-q", "--filter", f"label=wegent.task={task_id}"],
+        [
+            "docker",
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            f"label=wegent.task={task_id}",
+            "--filter",
+            f"label=wegent.scope={scope}",
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -312,11 +312,13 @@ def test_up_serves_the_demo_pipeline_on_the_local_model(up: Up) -> None:
 
 
 def test_restart_mid_task_finishes_the_task(up: Up) -> None:
+    # Longer answers, so the step that streams at Ctrl-C outlasts the worker's grace period and runs again later.
+    up.env["WEGENT_LOCAL_MODEL_MAX_TOKENS"] = "256"
     up.start()
     admin = up.login()
     response = httpx.post(
         f"{up.url}/api/v1/tasks",
-        json={"team": {"name": "demo-pipeline"}, "prompt": "Plan a weekend trip to Lisbon"},
+        json={"team": {"name": "demo-pipeline"}, "prompt": "Write a long story about a trip to Lisbon"},
         headers=admin,
         timeout=30,
     )

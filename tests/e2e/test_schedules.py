@@ -227,6 +227,8 @@ def test_every_two_seconds_runs_tasks_then_pause_and_resume(stack, schedules, te
     paused = schedules.post(sid, "pause")
     assert paused["enabled"] is False and paused["status"]["state"] == "Paused"
     assert describe(sid).schedule.state.paused is True  # type: ignore[union-attr]
+    # Once Temporal has no run of it open and no run's task is active, nothing else may start.
+    wait_for(lambda: not describe(sid).info.running_actions, "no run open in Temporal")  # type: ignore[union-attr]
     wait_for(lambda: schedules.runs(sid)["runs"]["active"] == 0, "in-flight run finished")
     before = schedules.runs(sid)["total"]
     time.sleep(5)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 
+from api.db.models import Task
 from api.services.schedules import (
     Snapshot,
     backfill_times,
@@ -16,15 +18,14 @@ from api.services.schedules import (
     spec_errors,
     temporal_id,
 )
-from wegent.config import Settings
+from api.services.tasks import task_input
+from wegent.config import Settings, get_settings
 from wegent.resources import validate_document
 from workflows import search_attributes as sa
 from workflows.models import TaskInput
 
 SETTINGS = Settings(
     task_queue="queue-a",
-    executor_idle_seconds=7,
-    task_idle_seconds=9,
     temporal_ui_url="http://ui.example:8233/",
     temporal_namespace="ns1",
 )
@@ -47,13 +48,13 @@ def test_interval_schedule_starts_task_workflow_on_the_task_queue():
     assert action.id == "schedule-42-run"
     assert action.task_queue == "queue-a"
     (payload,) = action.args
-    assert payload == TaskInput(
-        task_id=0,
-        schedule_id=42,
-        executor_idle_seconds=7,
-        task_idle_seconds=9,
-        max_history_events=SETTINGS.max_history_events,
-    )
+    # Like an ordinary task's input (idle times from the settings), but with no task yet and the schedule's id.
+    current = get_settings()
+    assert isinstance(payload, TaskInput)
+    assert (payload.task_id, payload.schedule_id) == (0, 42)
+    assert payload.executor_idle_seconds == current.executor_idle_seconds
+    assert payload.task_idle_seconds == current.task_idle_seconds
+    assert payload == replace(task_input(Task(id=7)), task_id=0, schedule_id=42)
     assert action.typed_search_attributes.get(sa.SCHEDULE_ID) == 42
     assert action.typed_search_attributes.get(sa.USER) == "alice"
     assert action.typed_search_attributes.get(sa.TEAM) == "default/review"

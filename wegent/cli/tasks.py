@@ -22,6 +22,8 @@ class Printer:
         self.out = out
         self.offsets: dict[int, int] = {}
         self.runs: dict[int, str] = {}
+        self.texts: dict[int, str] = {}
+        self.finished: set[int] = set()
         self.usage = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
         self.state: str | None = None
         self.error: str | None = None
@@ -40,6 +42,7 @@ class Printer:
             self.write("\n[retrying this step]\n")
         self.runs[message] = data.get("run_id", "")
         self.offsets[message] = 0
+        self.texts[message] = ""
         self.write(f"\n── {data.get('bot')} (step {data.get('step', 0) + 1}) ──\n")
 
     def on_chunk(self, data: dict[str, Any]) -> None:
@@ -47,9 +50,13 @@ class Printer:
         if data.get("run_id") != self.runs.get(message) or data["offset"] <= self.offsets.get(message, 0):
             return  # an old run's chunk or one we already showed
         self.offsets[message] = data["offset"]
+        self.texts[message] = self.texts.get(message, "") + data["content"]
         self.write(data["content"])
 
     def on_done(self, data: dict[str, Any]) -> None:
+        if data["message_id"] in self.finished:
+            return
+        self.finished.add(data["message_id"])
         usage = data.get("usage") or {}
         for key in self.usage:
             self.usage[key] += usage.get(key, 0) or 0
@@ -92,6 +99,15 @@ async def _stream(api: ApiClient, start: dict[str, Any] | None, task_id: int | N
 
     for kind in ("chat:start", "chat:chunk", "chat:done", "task:status"):
         sio.on(kind, handler(kind), namespace="/chat")
+    connections = 0
+
+    async def on_connect() -> None:
+        nonlocal connections
+        connections += 1
+        if connections > 1 and printer is not None:
+            asyncio.get_running_loop().create_task(_catch_up(sio, printer))
+
+    sio.on("connect", on_connect, namespace="/chat")
     try:
         await sio.connect(
             api.server, auth={"token": api.token}, namespaces=["/chat"], transports=["websocket"], wait_timeout=10
@@ -143,6 +159,45 @@ async def _stream(api: ApiClient, start: dict[str, Any] | None, task_id: int | N
         await sio.disconnect()
 
 
+async def _catch_up(sio: Any, printer: Printer) -> None:
+    """After a reconnect: re-join the room, print what was missed, and notice if the task ended meanwhile."""
+    joined = await sio.call("task:join", {"task_id": printer.task_id}, namespace="/chat", timeout=60)
+    if not joined.get("ok"):
+        return
+    for m in joined["task"]["messages"]:
+        if m["role"] != "assistant" or m["status"] != "done" or m["id"] in printer.finished:
+            continue
+        shown = printer.texts.get(m["id"])
+        if shown is None:
+            printer.write(f"\n── {m['bot']} (step {m['step'] + 1}) ──\n")
+            shown = ""
+        printer.write(m["content"][len(shown) :] if m["content"].startswith(shown) else "\n" + m["content"])
+        printer.on_done(
+            {
+                "message_id": m["id"],
+                "usage": {
+                    "input_tokens": m["usage"]["inputTokens"],
+                    "output_tokens": m["usage"]["outputTokens"],
+                    "cost": m["usage"]["cost"],
+                },
+            }
+        )
+    for live in joined["live"]:
+        if live["message_id"] in printer.offsets and live["run_id"] == printer.runs.get(live["message_id"]):
+            await sio.call(
+                "chat:resume",
+                {
+                    "task_id": printer.task_id,
+                    "message_id": live["message_id"],
+                    "offset": printer.offsets[live["message_id"]],
+                },
+                namespace="/chat",
+            )
+    state = joined["task"]["state"]
+    if state in TERMINAL:
+        printer.on_status({"task_id": printer.task_id, "state": state, "error": joined["task"].get("error")})
+
+
 def dispatch(printer: Printer, kind: str, data: dict[str, Any]) -> None:
     if kind == "task:status":
         printer.on_status(data)
@@ -189,7 +244,23 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_retry(args: argparse.Namespace) -> int:
+    body = {"model": {"name": args.model, "namespace": args.namespace}} if args.model else {}
+    task = ApiClient().json("POST", f"/api/v1/tasks/{args.task}/retry", json=body)
+    print(f"task {task['id']} {task['state']}: retrying from the failed step")
+    if args.follow:
+        return asyncio.run(_stream(ApiClient(), None, args.task))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("retry", help="retry a FAILED task from the step that failed")
+    p.add_argument("task", type=int)
+    p.add_argument("--model", help="run the failed and later steps on this Model")
+    p.add_argument("-n", "--namespace", default="default")
+    p.add_argument("-f", "--follow", action="store_true", help="stream the retried steps")
+    p.set_defaults(func=cmd_retry)
+
     p = sub.add_parser("run", help="start a task and stream its answers")
     p.add_argument("--team", required=True)
     p.add_argument("-n", "--namespace", default="default")

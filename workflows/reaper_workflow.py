@@ -1,0 +1,45 @@
+"""ReaperWorkflow: started every minute by the Temporal Schedule `wegent-reaper`; visits each host's queue."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+from workflows.models import host_queue
+
+REAPER_SCHEDULE_ID = "wegent-reaper"
+
+
+@workflow.defn(name="ReaperWorkflow")
+class ReaperWorkflow:
+    @workflow.run
+    async def run(self) -> dict[str, Any]:
+        once = RetryPolicy(maximum_attempts=1)
+        hosts = await workflow.execute_activity(
+            "list_executor_hosts",
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=once,
+            result_type=list[str],
+        )
+        report: dict[str, Any] = {}
+        for host in hosts:
+            try:
+                report[host] = await workflow.execute_activity(
+                    "reap_host",
+                    task_queue=host_queue(host),
+                    # A host nobody serves is skipped; its own worker reaps at start-up when it returns.
+                    schedule_to_start_timeout=timedelta(seconds=20),
+                    start_to_close_timeout=timedelta(seconds=120),
+                    retry_policy=once,
+                    result_type=dict[str, int],
+                )
+            except ActivityError as err:
+                report[host] = {"skipped": str(err.cause or err)}
+        report["tasks_reconciled"] = await workflow.execute_activity(
+            "reconcile_tasks", start_to_close_timeout=timedelta(seconds=120), retry_policy=once, result_type=int
+        )
+        return report
