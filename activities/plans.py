@@ -91,7 +91,18 @@ def build_plan(
         approval_timeout_outcome=team.spec.get("approvalTimeoutOutcome", "reject"),
         completed=completed,
         attempts=attempts,
+        sessions=sessions_of(db, task),
     )
+
+
+def sessions_of(db: Session, task: Task) -> dict[str, str]:
+    """The latest runtime session id each bot reported in this task's earlier turns."""
+    rows = db.scalars(
+        select(Message)
+        .where(Message.task_id == task.id, Message.role == "assistant", Message.status == "done")
+        .order_by(Message.id)
+    )
+    return {m.bot: m.meta["session_id"] for m in rows if m.bot and (m.meta or {}).get("session_id")}
 
 
 def previous_attempts(db: Session, task: Task) -> tuple[list[CompletedStep], dict[str, int]]:

@@ -8,17 +8,19 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import socketio
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.db.migrate import upgrade
 from api.db.session import get_sessionmaker
 from api.realtime.server import create_socket_server
-from api.routers import auth, health, resources, schedules, tasks, users
+from api.routers import auth, codec, health, resources, schedules, tasks, usage, users
 from api.services import schedules as schedule_svc
 from api.services.resource_store import StoreError
 from api.services.users import ensure_admin, ensure_system_user
@@ -80,8 +82,25 @@ def create_app() -> FastAPI:
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
 
+    # The Temporal console calls the codec endpoint from the browser; other origins only when configured.
+    ui = urlsplit(settings.temporal_ui_url)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=[f"{ui.scheme}://{ui.netloc}", *settings.cors_origins],
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace", "X-Request-ID"],
+    )
     app.include_router(health.router)
-    for router in (auth.router, users.router, resources.router, tasks.router, schedules.router):
+    for router in (
+        auth.router,
+        users.router,
+        usage.router,
+        resources.router,
+        tasks.router,
+        schedules.router,
+        codec.router,
+    ):
         app.include_router(router, prefix="/api/v1")
     return app
 

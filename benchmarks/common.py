@@ -326,6 +326,24 @@ class BenchEnv:
             cur.execute(f"ALTER TABLE tasks AUTO_INCREMENT = {self.task_id_base}")
         self._ids_bumped = True
 
+    async def wait_workflow_closed(self, workflow_id: str, timeout: float) -> str:
+        """Poll until the workflow is no longer running; return its final status (COMPLETED, FAILED, ...).
+
+        Polls `describe` instead of awaiting the result: results are encrypted by Wegent's payload codec and
+        this client has no business decoding them.
+        """
+        from temporalio.client import WorkflowExecutionStatus
+
+        handle = self.temporal.get_workflow_handle(workflow_id)
+        deadline = time.monotonic() + timeout
+        while True:
+            status = (await handle.describe()).status
+            if status is not None and status != WorkflowExecutionStatus.RUNNING:
+                return status.name
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workflow {workflow_id} still running after {timeout:.0f}s")
+            await asyncio.sleep(0.05)
+
     def track_task(self, task_id: int) -> None:
         self.task_ids.add(task_id)
 

@@ -480,8 +480,7 @@ async def run_round(
             result.lag = Stats.of(x / 1000 for r in replies for x in r["lag_ms"])
 
             # The task must finish and its workflow close before the next round.
-            handle = env.temporal.get_workflow_handle(f"task-{task_id}")
-            await asyncio.wait_for(handle.result(), 120)
+            await env.wait_workflow_closed(f"task-{task_id}", 120)
             state = (await http.get(f"/api/v1/tasks/{task_id}")).json()["state"]
             if state != "COMPLETED":
                 result.error = f"task {task_id} ended {state}"

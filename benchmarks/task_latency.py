@@ -211,11 +211,12 @@ async def run_task(
     await chat.call("task:leave", {"task_id": task_id})
 
     # Runs must not overlap: wait for the workflow to close (the executor is released just before).
-    handle = env.temporal.get_workflow_handle(f"task-{task_id}")
     try:
-        await asyncio.wait_for(handle.result(), timeout)
-    except Exception as exc:  # noqa: BLE001 - a failed run is reported, not fatal
-        result.error = result.error or f"workflow task-{task_id} did not complete: {exc!r}"
+        status = await env.wait_workflow_closed(f"task-{task_id}", timeout)
+        if status != "COMPLETED":
+            result.error = result.error or f"workflow task-{task_id} ended {status}"
+    except TimeoutError as exc:
+        result.error = result.error or str(exc)
 
     requests = model.requests()
     mine = [r for r in requests if r.path.endswith("/chat/completions")]

@@ -14,7 +14,7 @@
 #   WEGENT_DEBIAN_MIRROR    override the mirror read from /etc/apt/sources.list{,.d/*}
 #   WEGENT_DEBIAN_SUITE     override the suite (default: the machine's)
 #   WEGENT_REBUILD_BASE=1   rebuild the base image and its rootfs tarball from scratch
-#   WEGENT_EXECUTOR_DEPS    space-separated requirement names for the wheelhouse (default below)
+#   WEGENT_EXECUTOR_DEPS    space-separated requirement names for the wheelhouse (default: executor/requirements.in)
 #   PYTHON                  host interpreter for pip (default: the repo's .venv, else python3)
 set -euo pipefail
 
@@ -24,7 +24,7 @@ cd "$repo_root"
 image_tag="${WEGENT_EXECUTOR_IMAGE:-wegent-executor:latest}"
 cache_dir="$repo_root/.cache"
 wheelhouse="$cache_dir/wheelhouse"
-deps="${WEGENT_EXECUTOR_DEPS:-fastapi uvicorn httpx pydantic structlog pyyaml}"
+deps="${WEGENT_EXECUTOR_DEPS:-$(grep -v '^[[:space:]]*#' "$(dirname "$0")/../executor/requirements.in" | xargs)}"
 base_packages="python3,python3-venv,ca-certificates,git,passwd"
 if [[ -n "${PYTHON:-}" ]]; then
   py="$PYTHON"

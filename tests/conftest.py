@@ -25,7 +25,8 @@ MYSQL_PASSWORD = os.environ.get("WEGENT_TEST_MYSQL_PASSWORD", "")
 TEST_DB = f"wegent_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 STATE_DIR = Path(tempfile.mkdtemp(prefix="wegent-test-"))
 ADMIN_PASSWORD = "admin-" + secrets.token_urlsafe(8)
-ENCRYPTION_KEYS = "t1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+# A fixed, test-only key (it protects nothing real): recorded workflow histories stay decodable for replay.
+ENCRYPTION_KEYS = "t1:" + base64.b64encode(b"wegent-test-key-not-a-secret-32b").decode()
 
 
 def mysql_url(database: str = TEST_DB) -> str:

@@ -10,6 +10,11 @@ Endpoints (all but /health need ``Authorization: Bearer <EXECUTOR_TOKEN>``):
   terminal event (done, error, cancelled)
 - ``POST /runs/{id}/cancel``            -> ``RunStatus``; the runtime's work stops (HTTP stream closed,
   subprocess group killed)
+- ``POST /workspace`` (``WorkspaceRequest``) -> ``WorkspaceStatus``; clones the repository into the executor's
+  working directory. Idempotent: an existing clone of the same repository just reports its status (a different
+  repository is a 409). A failed clone is a 422 whose detail is git's message without any credential.
+- ``GET  /workspace?max_diff_bytes=N``  -> ``WorkspaceStatus``: branch, head, porcelain status and the diff of
+  the working tree (untracked files included) against the commit that was cloned
 """
 
 from __future__ import annotations
@@ -46,6 +51,29 @@ class RunRequest(BaseModel):
     mcp_servers: dict[str, Any] = Field(default_factory=dict)
     workdir: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkspaceRequest(BaseModel):
+    git_url: str = Field(min_length=1, max_length=2000)  # http(s), ssh, git or scp-like user@host:path
+    branch: str | None = None  # None: the remote's default branch
+    depth: int = Field(1, ge=0)  # 0: full history
+    # HTTP credentials, used for this clone only: never written to .git/config, logged or echoed back.
+    token: str | None = Field(default=None, repr=False)
+    username: str | None = None  # the user name sent with the token (default "x-access-token")
+    timeout: float = Field(600.0, gt=0, le=3600)  # seconds the clone may take
+
+
+class WorkspaceStatus(BaseModel):
+    cloned: bool
+    path: str
+    git_url: str | None = None  # without credentials
+    branch: str | None = None  # None when HEAD is detached
+    head: str | None = None
+    base: str | None = None  # the commit that was cloned; diffs are taken against it
+    status: str = ""  # git status --porcelain
+    diff_stat: str = ""
+    diff: str = ""
+    diff_truncated: bool = False
 
 
 class RunState(StrEnum):

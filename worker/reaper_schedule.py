@@ -13,24 +13,31 @@ from temporalio.client import (
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
 )
 
 from wegent.config import Settings
-from workflows.reaper_workflow import REAPER_SCHEDULE_ID, ReaperWorkflow
+from workflows.reaper_workflow import ReaperWorkflow, reaper_schedule_id
 
 
 async def ensure_reaper_schedule(client: Client, settings: Settings) -> None:
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(
             ReaperWorkflow.run,
-            id=f"{REAPER_SCHEDULE_ID}-run",
+            id=f"{reaper_schedule_id(settings.task_queue)}-run",
             task_queue=settings.task_queue,
             execution_timeout=timedelta(minutes=10),
         ),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reaper_interval_seconds))]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
+    schedule_id = reaper_schedule_id(settings.task_queue)
     try:
-        await client.create_schedule(REAPER_SCHEDULE_ID, schedule)
+        await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
-        pass
+        # Keep it in step with this deployment's settings (the interval may have changed).
+        async def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(update)

@@ -84,6 +84,8 @@ class TaskPlan:
     # Only for a retry: this turn's steps that already succeeded, and the last attempt number of each step.
     completed: list[CompletedStep] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
+    # Each bot's runtime session from earlier turns (Claude Code, Agno, Dify resume them on follow-ups).
+    sessions: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

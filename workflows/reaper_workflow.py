@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +13,11 @@ from temporalio.exceptions import ActivityError
 from workflows.models import host_queue
 
 REAPER_SCHEDULE_ID = "wegent-reaper"
+
+
+def reaper_schedule_id(task_queue: str) -> str:
+    """One reaper per deployment (task queue): `wegent-reaper` for the default queue."""
+    return REAPER_SCHEDULE_ID if task_queue == "wegent-tasks" else f"{REAPER_SCHEDULE_ID}-{task_queue}"
 
 
 @workflow.defn(name="ReaperWorkflow")
@@ -26,7 +32,8 @@ class ReaperWorkflow:
             result_type=list[str],
         )
         report: dict[str, Any] = {}
-        for host in hosts:
+
+        async def visit(host: str) -> None:
             try:
                 report[host] = await workflow.execute_activity(
                     "reap_host",
@@ -39,6 +46,8 @@ class ReaperWorkflow:
                 )
             except ActivityError as err:
                 report[host] = {"skipped": str(err.cause or err)}
+
+        await asyncio.gather(*(visit(host) for host in hosts))
         report["tasks_reconciled"] = await workflow.execute_activity(
             "reconcile_tasks", start_to_close_timeout=timedelta(seconds=120), retry_policy=once, result_type=int
         )

@@ -76,6 +76,7 @@ class TaskWorkflow:
         self._decision: Approval | Rejection | None = None
         self._completed: dict[int, CompletedStep] = {}
         self._attempts: dict[int, int] = {}
+        self._sessions: dict[str, str] = {}
         if task.resume_idle:
             # This run starts between turns: follow-ups are welcome while the plan loads.
             self._turn, self._idle, self._state = task.turn, True, TaskState.COMPLETED
@@ -155,6 +156,7 @@ class TaskWorkflow:
             self._history = list(plan.history)
             self._completed = {c.step: c for c in plan.completed}
             self._attempts = {int(k): v for k, v in plan.attempts.items()}
+            self._sessions = dict(plan.sessions)
             if not task.resume_idle:
                 self._turn = plan.turn
             prompt = plan.prompt
@@ -284,7 +286,7 @@ class TaskWorkflow:
                 self._state = TaskState.RUNNING
                 workflow.upsert_search_attributes([sa.STATE.value_set(TaskState.RUNNING)])
             try:
-                return await self._run_step(member, prompt, number, attempt, executor, with_history)
+                result = await self._run_step(member, prompt, number, attempt, executor, with_history)
             except ActivityError as err:
                 reason = executor_loss(err)
                 if reason is None or losses == MAX_EXECUTOR_LOSSES:
@@ -300,6 +302,11 @@ class TaskWorkflow:
                 )
                 await self.forget_executor(stop=not host_gone)
                 attempt += 1
+                continue
+            if with_history and result.session_id:
+                # Conversational steps keep their runtime session across turns; pipeline stages start fresh.
+                self._sessions[member.bot] = result.session_id
+            return result
         raise AssertionError("unreachable")
 
     async def _run_step(
@@ -319,6 +326,7 @@ class TaskWorkflow:
                 prompt=prompt,
                 executor=executor,
                 history=self.history if with_history else [],
+                session_id=self._sessions.get(member.bot) if with_history else None,
                 attempt=attempt,
             ),
             result_type=StepResult,

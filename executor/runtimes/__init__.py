@@ -1,12 +1,16 @@
-"""Runtimes by the shell type a Bot names: ``Chat`` today; ``Agno``, ``ClaudeCode``, ``Dify`` later."""
+"""Runtimes by the shell type a Bot names: ``Chat``, ``Agno``, ``Dify`` (``ClaudeCode`` is added separately)."""
 
 from __future__ import annotations
 
+from executor.runtimes.agno_agent import AgnoRuntime
 from executor.runtimes.base import Emitted, RunFailed, Runtime
 from executor.runtimes.chat import ChatRuntime
+from executor.runtimes.dify import DifyRuntime
 
 RUNTIMES: dict[str, type[Runtime]] = {
     "Chat": ChatRuntime,
+    "Agno": AgnoRuntime,
+    "Dify": DifyRuntime,
 }
 
 
@@ -21,4 +25,4 @@ def runtime_class(name: str) -> type[Runtime]:
     )
 
 
-__all__ = ["RUNTIMES", "ChatRuntime", "Emitted", "RunFailed", "Runtime", "runtime_class"]
+__all__ = ["RUNTIMES", "AgnoRuntime", "ChatRuntime", "DifyRuntime", "Emitted", "RunFailed", "Runtime", "runtime_class"]

@@ -147,3 +147,29 @@ def _wait(predicate, what: str, timeout: float = 30.0) -> None:  # type: ignore[
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for: {what}")
+
+
+def test_temporal_history_holds_no_plaintext_prompts_or_secrets(local_stack, model):
+    import asyncio
+
+    from temporalio.client import Client
+
+    prefix = _prefix()
+    local_stack.apply(
+        team_yaml(
+            prefix, model.openai_base_url, [{"bot": "quiet"}], collaboration="solo", api_key="sk-never-in-history"
+        )
+    )
+    created = local_stack.create_task(f"{prefix}-team", "the launch code is TOPSECRET-42")
+    assert local_stack.wait_state(created["id"], {"COMPLETED", "FAILED"})["state"] == "COMPLETED"
+
+    async def raw_history() -> bytes:
+        # A plain client (no codec), as anyone with access to Temporal's storage would see it.
+        client = await Client.connect("127.0.0.1:7233", namespace=local_stack.env["WEGENT_TEMPORAL_NAMESPACE"])
+        events = [e async for e in client.get_workflow_handle(f"task-{created['id']}").fetch_history_events()]
+        return b"".join(e.SerializeToString() for e in events)
+
+    history = asyncio.run(raw_history())
+    assert b"binary/encrypted" in history
+    for secret in (b"sk-never-in-history", b"TOPSECRET-42", b"echo: the launch code"):
+        assert secret not in history

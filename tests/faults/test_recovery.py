@@ -258,3 +258,19 @@ def test_reaper_removes_the_sandbox_of_a_terminated_workflow(stack_factory, mode
     _wait(lambda: _leases([f"task-{created['id']}"]) == [], "reaper released the lease", 30)
     task = stack.wait_state(created["id"], {"CANCELLED", "FAILED"}, timeout=90)
     assert "terminated" in task["error"]
+
+
+def test_graceful_worker_stop_hands_the_step_over_without_a_second_model_call(stack_factory, model):
+    stack = stack_factory("local", **FAST_FAILOVER)
+    prefix = _prefix()
+    model.script([{"match": "*", "text": SLOW, "chunk_size": 6, "chunk_delay": 0.08}])
+    stack.apply(team_yaml(prefix, model.openai_base_url, [{"bot": "relay"}], collaboration="solo"))
+    created = stack.create_task(f"{prefix}-team", "hand me over")
+    _wait(lambda: len(model.requests()) == 1, "model streaming")
+    time.sleep(1.0)
+    stack.workers[0].stop()  # SIGTERM: a deploy or scale-down
+    stack.start_worker()
+    task = stack.wait_state(created["id"], {"COMPLETED", "FAILED"}, timeout=90)
+    assert task["state"] == "COMPLETED", task["error"]
+    assert [m["content"] for m in task["messages"] if m["role"] == "assistant"] == [SLOW]
+    assert len(model.requests()) == 1

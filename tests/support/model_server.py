@@ -11,6 +11,11 @@ In process::
     server.openai_base_url   # http://127.0.0.1:<port>/v1
     server.stop()
 
+Tool calls (OpenAI protocol): a rule with ``tool_calls=[{"name": ..., "arguments": {...}}]`` answers a request whose
+last message is not a tool result with those calls, streamed as ``tool_calls`` deltas ending with
+``finish_reason: "tool_calls"``; the follow-up request carrying the ``tool`` results (visible in the request log)
+is answered with the rule's ``text`` (or the default echo).
+
 Out of process: ``python -m tests.support.model_server --port 9999 [--api-key K]``, driven over HTTP with
 ``POST /_control/script``, ``POST /_control/reset``, ``GET /_control/requests`` (or ``ModelServerClient``).
 """
@@ -39,6 +44,15 @@ STALL = None  # a frame that blocks until the client disconnects
 Frame = bytes | float | None  # bytes to send, seconds to sleep, or STALL
 
 
+class ScriptToolCall(BaseModel):
+    name: str
+    arguments: dict[str, Any] | str = Field(default_factory=dict)  # a dict is sent JSON-encoded
+    id: str | None = None  # default: call_<n>
+
+    def arguments_json(self) -> str:
+        return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
+
+
 class ScriptRule(BaseModel):
     match: str = "*"  # substring of the last user message, or "*" for any
     text: str | None = None  # the answer; None means the default echo
@@ -48,6 +62,8 @@ class ScriptRule(BaseModel):
     error_message: str | None = None
     stall: bool = False  # send the first text chunk, then hang until the client disconnects
     times: int | None = Field(None, ge=1)  # apply this many times, then fall through; None = always
+    # OpenAI only: ask the client to call these tools, unless the request already ends with a tool result.
+    tool_calls: list[ScriptToolCall] | None = None
 
     def matches(self, last_user: str) -> bool:
         return self.match == "*" or self.match in last_user
@@ -287,6 +303,70 @@ def openai_frames(
     return frames
 
 
+def ends_with_tool_result(messages: list[dict[str, Any]]) -> bool:
+    return bool(messages) and messages[-1].get("role") == "tool"
+
+
+def tool_call_ids(calls: list[ScriptToolCall]) -> list[str]:
+    return [call.id or f"call_{uuid.uuid4().hex[:8]}_{index}" for index, call in enumerate(calls)]
+
+
+def openai_tool_call_frames(
+    rule: ScriptRule, calls: list[ScriptToolCall], model: str, body: dict[str, Any], usage: dict[str, int]
+) -> list[Frame]:
+    """A streamed assistant turn that only calls tools: for each call a header delta (id, name) and its
+    arguments in ``chunk_size`` pieces, then ``finish_reason: "tool_calls"``, as OpenAI streams them."""
+    completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        payload: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        if include_usage:
+            payload["usage"] = None
+        payload.update(extra)
+        return sse(payload)
+
+    frames: list[Frame] = [chunk({"role": "assistant", "content": None})]
+    for index, (call, call_id) in enumerate(zip(calls, tool_call_ids(calls), strict=True)):
+        header = {"index": index, "id": call_id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+        frames.append(chunk({"tool_calls": [header]}))
+        for piece in split_chunks(call.arguments_json(), rule.chunk_size):
+            frames.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
+            if rule.chunk_delay:
+                frames.append(rule.chunk_delay)
+    frames.append(chunk({}, "tool_calls"))
+    if include_usage:
+        frames.append(chunk({}, choices=[], usage=usage))
+    frames.append(sse("[DONE]"))
+    return frames
+
+
+def openai_tool_call_completion(calls: list[ScriptToolCall], model: str, usage: dict[str, int]) -> dict[str, Any]:
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": call_id, "type": "function", "function": {"name": call.name, "arguments": call.arguments_json()}}
+            for call, call_id in zip(calls, tool_call_ids(calls), strict=True)
+        ],
+    }
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+        "usage": usage,
+    }
+
+
 def openai_completion(answer: str, model: str, usage: dict[str, int]) -> dict[str, Any]:
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -402,14 +482,26 @@ def create_app(state: ModelState) -> FastAPI:
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
         }
+        calls = rule.tool_calls if rule.tool_calls and not ends_with_tool_result(messages) else None
+        if calls:
+            usage["completion_tokens"] = sum(word_count(call.arguments_json()) + 1 for call in calls)
+            usage["total_tokens"] = prompt_tokens + usage["completion_tokens"]
         if stream:
-            frames = openai_frames(rule, answer, body["model"], body, usage)
+            if calls:
+                frames = openai_tool_call_frames(rule, calls, body["model"], body, usage)
+            else:
+                frames = openai_frames(rule, answer, body["model"], body, usage)
             return ScriptedStream(frames, state, entry, "text/event-stream")
         stalled = hold_stall(rule, entry, "application/json")
         if stalled:
             return stalled
         frames = [rule.chunk_delay] if rule.chunk_delay else []
-        completion = json.dumps(openai_completion(answer, body["model"], usage)).encode()
+        document = (
+            openai_tool_call_completion(calls, body["model"], usage)
+            if calls
+            else openai_completion(answer, body["model"], usage)
+        )
+        completion = json.dumps(document).encode()
         return ScriptedStream([*frames, completion], state, entry, "application/json")
 
     @app.post("/v1/messages")

@@ -11,6 +11,9 @@ import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from tests.conftest import ENCRYPTION_KEYS
+from wegent.crypto import Keyring
+from worker.codec import data_converter
 from workflows.task_workflow import TaskWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -23,4 +26,5 @@ def test_there_are_histories_to_replay():
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays_against_current_code(path: Path):
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    await Replayer(workflows=[TaskWorkflow]).replay_workflow(history)
+    converter = data_converter(Keyring.parse(ENCRYPTION_KEYS))  # newer histories carry encrypted payloads
+    await Replayer(workflows=[TaskWorkflow], data_converter=converter).replay_workflow(history)
