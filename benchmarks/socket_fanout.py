@@ -32,9 +32,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import multiprocessing
 import resource
+import signal
 import sys
 import threading
 import time
@@ -298,11 +300,15 @@ def load_process_main(conn: Connection) -> None:
     async def serve() -> None:
         load = LoadClients()
         while True:
-            command: dict[str, Any] = await asyncio.to_thread(conn.recv)
+            try:
+                command: dict[str, Any] = await asyncio.to_thread(conn.recv)
+            except EOFError:  # the main process is gone
+                command = {"cmd": "exit"}
             name = command.pop("cmd")
             if name == "exit":
                 await load.disconnect(100)
-                conn.send({"ok": True})
+                with contextlib.suppress(OSError):
+                    conn.send({"ok": True})
                 return
             try:
                 if name == "connect":
@@ -320,6 +326,8 @@ def load_process_main(conn: Connection) -> None:
                 reply = {"error": repr(exc)}
             conn.send(reply)
 
+    # Ctrl-C reaches the whole process group: the main process handles it and tells this one to exit.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise_fd_limit(4096)
     asyncio.run(serve())
 

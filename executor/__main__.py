@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    # Runtimes keep per-executor state (e.g. Agno's session store) here even when a run works elsewhere.
+    os.environ["EXECUTOR_WORKDIR"] = str(workdir)
     app = create_app(token, workdir)
     log.info("executor_listening", host=args.host, port=args.port, workdir=str(workdir))
     uvicorn.run(

@@ -6,12 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from executor.auth import bearer_auth
 from executor.runs import Run, RunRegistry
-from wegent.executor_api import RunRequest, RunStatus
+from executor.workspace import DEFAULT_MAX_DIFF_BYTES, Workspace, WorkspaceError
+from wegent.executor_api import RunRequest, RunStatus, WorkspaceRequest, WorkspaceStatus
 
 MAX_HEARTBEAT_SECONDS = 300.0
 
@@ -20,6 +23,7 @@ def create_app(token: str, workdir: Path | None = None) -> FastAPI:
     if not token:
         raise ValueError("an executor token is required")
     registry = RunRegistry(workdir or Path.cwd())
+    workspace = Workspace(registry.workdir)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -28,6 +32,15 @@ def create_app(token: str, workdir: Path | None = None) -> FastAPI:
 
     app = FastAPI(title="Wegent executor", lifespan=lifespan)
     app.state.registry = registry
+    app.state.workspace = workspace
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI echoes the offending input by default, which for a missing field is the whole body:
+        # model keys and git tokens. Report where and what, never the values.
+        errors = [{k: v for k, v in error.items() if k not in ("input", "ctx", "url")} for error in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
+
     runs = APIRouter(dependencies=[Depends(bearer_auth(token))])
     # Run ids are chosen by the worker and may contain "/", hence the ``:path`` convertors below.
 
@@ -76,6 +89,19 @@ def create_app(token: str, workdir: Path | None = None) -> FastAPI:
     @runs.get("/runs/{run_id:path}")
     async def run_status(run_id: str) -> RunStatus:
         return find(run_id).status()
+
+    @runs.post("/workspace")
+    async def prepare_workspace(request: WorkspaceRequest) -> WorkspaceStatus:
+        try:
+            return await workspace.prepare(request)
+        except WorkspaceError as exc:
+            raise HTTPException(status_code=exc.status, detail=exc.message) from None
+
+    @runs.get("/workspace")
+    async def workspace_status(
+        max_diff_bytes: int = Query(DEFAULT_MAX_DIFF_BYTES, ge=0, le=10_000_000),
+    ) -> WorkspaceStatus:
+        return await workspace.status(max_diff_bytes)
 
     app.include_router(runs)
     return app

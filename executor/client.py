@@ -11,16 +11,17 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from wegent.events import RunEvent
-from wegent.executor_api import RunRequest, RunState, RunStatus
+from wegent.executor_api import RunRequest, RunState, RunStatus, WorkspaceRequest, WorkspaceStatus
 
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
+M = TypeVar("M", bound=BaseModel)
 
 
 class ExecutorError(Exception):
@@ -44,6 +45,14 @@ class ExecutorHTTPError(ExecutorError):
         super().__init__(message)
         self.status_code = status_code
         self.detail = detail
+
+
+class WorkspaceCloneError(ExecutorHTTPError):
+    """The executor could not clone the repository (HTTP 422); the message is git's, without credentials."""
+
+
+class WorkspaceConflict(ExecutorHTTPError):
+    """The executor's workspace already holds a clone of another repository (HTTP 409)."""
 
 
 class ExecutorProtocolError(ExecutorError):
@@ -127,6 +136,43 @@ class ExecutorClient:
         response = await self._request("POST", f"{self._run_path(run_id)}/cancel", params=params)
         return self._parse(RunStatus, response)
 
+    async def prepare_workspace(
+        self,
+        git_url: str,
+        *,
+        branch: str | None = None,
+        depth: int = 1,
+        token: str | None = None,
+        username: str | None = None,
+        timeout: float = 600.0,
+    ) -> WorkspaceStatus:
+        """Clone the repository into the executor's working directory (a no-op when it already is).
+
+        Raises ``WorkspaceCloneError`` when git fails (bad URL, branch or credentials) and ``WorkspaceConflict``
+        when another repository is already there.
+        """
+        request = WorkspaceRequest(
+            git_url=git_url, branch=branch, depth=depth, token=token, username=username, timeout=timeout
+        )
+        try:
+            # The executor bounds the clone by ``timeout``; the HTTP call waits a little longer for its answer.
+            response = await self._request(
+                "POST", "/workspace", json=request.model_dump(mode="json"), timeout=timeout + 30.0
+            )
+        except ExecutorHTTPError as exc:
+            kind = {422: WorkspaceCloneError, 409: WorkspaceConflict}.get(exc.status_code)
+            if kind is None:
+                raise
+            detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+            raise kind(detail, exc.status_code, exc.detail) from None
+        return self._parse(WorkspaceStatus, response)
+
+    async def workspace_status(self, max_diff_bytes: int | None = None) -> WorkspaceStatus:
+        """Branch, head, porcelain status and the (truncated) diff of what changed since the clone."""
+        params = {"max_diff_bytes": max_diff_bytes} if max_diff_bytes is not None else None
+        response = await self._request("GET", "/workspace", params=params, timeout=120.0)
+        return self._parse(WorkspaceStatus, response)
+
     async def stream_events(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
         """Yield events with ``seq > after`` in order, ending after the terminal event."""
         last_seq = after
@@ -180,12 +226,22 @@ class ExecutorClient:
         return f"/runs/{quote(run_id, safe='')}"
 
     async def _request(
-        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> httpx.Response:
         attempt = 0
+        # httpx's default (the client-wide timeout) unless the call needs longer, e.g. a clone.
+        request_timeout: Any = (
+            httpx.Timeout(timeout, connect=self._connect_timeout) if timeout is not None else httpx.USE_CLIENT_DEFAULT
+        )
         while True:
             try:
-                response = await self._http.request(method, path, json=json, params=params)
+                response = await self._http.request(method, path, json=json, params=params, timeout=request_timeout)
             except httpx.TransportError as exc:
                 if attempt >= self.retries:
                     raise ExecutorUnavailable(
@@ -213,7 +269,7 @@ class ExecutorClient:
         raise ExecutorHTTPError(f"executor answered HTTP {status} ({where}): {detail}", status, detail)
 
     @staticmethod
-    def _parse(model: type[RunStatus], response: httpx.Response) -> RunStatus:
+    def _parse(model: type[M], response: httpx.Response) -> M:
         try:
             return model.model_validate_json(response.content)
         except ValidationError as exc:

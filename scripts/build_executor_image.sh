@@ -4,7 +4,9 @@
 #       `docker import`ed (the rootfs tarball is cached under .cache/ so a re-import is fast);
 #   (b) a wheelhouse built on the host into .cache/wheelhouse: the executor's runtime deps plus the wegent
 #       project itself (--no-deps);
-#   (c) `docker build` of executor/Dockerfile on that base, from a build context assembled in a temp dir.
+#   (c) `docker build` of executor/Dockerfile on that base, from a build context assembled in a temp dir,
+#       which also gets the Claude Code CLI and its Node.js (scripts/ensure_claude.sh: npm registry, cached
+#       under .cache/claude) for the ClaudeCode runtime.
 # Idempotent; a rebuild with nothing changed is a full layer-cache hit (our wheel is built reproducibly).
 #
 # Env:
@@ -272,6 +274,9 @@ log "wheelhouse ready in $((SECONDS - t0))s (${#dep_wheels[@]} dep wheels + ${ap
 # ---------------------------------------------------------------------------------------------------------
 t0=$SECONDS
 cp "$repo_root/executor/Dockerfile" "$ctx/Dockerfile"
+claude_tree="$("$repo_root/scripts/ensure_claude.sh" --no-link)"
+# Hard links when the temp dir shares the cache's filesystem (no 140 MB copy), a copy otherwise.
+cp -al "$claude_tree" "$ctx/claude-code" 2>/dev/null || { rm -rf "$ctx/claude-code"; cp -a "$claude_tree" "$ctx/claude-code"; }
 previous_id="$(docker image inspect "$image_tag" --format '{{.Id}}' 2>/dev/null || true)"
 log "docker build -> $image_tag (base $base_image)"
 docker build --pull=false --build-arg "BASE_IMAGE=$base_image" -t "$image_tag" \
@@ -291,6 +296,8 @@ fi
 # Smoke check: the image's interpreter imports the executor package.
 docker run --rm --network none --entrypoint /opt/venv/bin/python "$image_tag" -c 'import executor' \
   || die "the image cannot import the executor package"
+docker run --rm --network none --entrypoint claude "$image_tag" --version >/dev/null \
+  || die "the image's claude CLI does not run"
 
 docker image inspect "$image_tag" --format '{{.Id}} {{.Size}}' | {
   read -r id size

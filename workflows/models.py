@@ -130,6 +130,24 @@ class StartExecutorInput:
 
 
 @dataclass
+class WorkspaceInput:
+    """Clone a task's Workspace into its executor (activity ``prepare_workspace``, on the executor's host)."""
+
+    task_id: int
+    workflow_id: str
+    workspace_id: int  # the Workspace resource row; the activity decrypts its token at use
+    executor: ExecutorRef
+
+
+@dataclass
+class WorkspaceResult:
+    workspace_id: int
+    git_url: str | None = None  # without credentials
+    branch: str | None = None
+    head: str | None = None
+
+
+@dataclass
 class AgentStepInput:
     task_id: int
     workflow_id: str

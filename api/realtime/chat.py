@@ -109,7 +109,8 @@ class ChatNamespace(socketio.AsyncNamespace):
             return await handler(*args)
         except StoreError as exc:
             field = exc.errors[0].field if exc.errors else None
-            return _error(exc.detail, field, exc.status)
+            message = f"{exc.detail}: {exc.errors[0].message}" if exc.errors else exc.detail
+            return _error(message, field, exc.status)
         except Exception:  # noqa: BLE001 - never let one bad event kill the connection
             log.exception("chat.event_failed", event_name=event)
             return _error("internal error", status=500)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from executor.runtimes.agno_agent import AgnoRuntime
 from executor.runtimes.base import Emitted, RunFailed, Runtime
 from executor.runtimes.chat import ChatRuntime
+from executor.runtimes.claude_code import ClaudeCodeRuntime
 from executor.runtimes.dify import DifyRuntime
 
 RUNTIMES: dict[str, type[Runtime]] = {
     "Chat": ChatRuntime,
     "Agno": AgnoRuntime,
     "Dify": DifyRuntime,
+    "ClaudeCode": ClaudeCodeRuntime,
 }
 
 

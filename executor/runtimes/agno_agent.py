@@ -11,7 +11,8 @@
   run (closing it on cancel tears the model connection down), and a watch on its traffic so a failure is
   classified from the HTTP status or network error (``model_auth``, ``model_config``, ``model_unavailable``…).
 - Session: Agno's own session storage, a SQLite file under the executor's workdir
-  (``$EXECUTOR_WORKDIR/.wegent/agno-sessions.db``), so it lives as long as the executor. The session id is
+  (``$EXECUTOR_WORKDIR/.wegent/agno-sessions.db``, in a folder that git ignores, since a task's repository is
+  cloned into the same workdir), so it lives as long as the executor. The session id is
   ``RunRequest.session_id`` or a new one, reported in ``start`` and ``done``; a follow-up with it gets the earlier
   runs replayed by Agno (``options.num_history_runs``, default 50). When the store has no such session (a new
   executor, or the bot's first turn), ``RunRequest.history`` seeds the context instead.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -55,6 +57,8 @@ SESSION_DB = Path(".wegent") / "agno-sessions.db"
 _MAX_OUTPUT_CHARS = 20_000  # a tool result is an event on the wire, not a file transfer
 
 _agno: SimpleNamespace | None = None
+# One store (one SQLAlchemy engine and its pool) per database file for the process, shared by all runs.
+_session_dbs: dict[Path, Any] = {}
 
 
 def load_agno() -> SimpleNamespace:
@@ -62,8 +66,9 @@ def load_agno() -> SimpleNamespace:
     global _agno
     if _agno is not None:
         return _agno
-    # Agno reports usage to its cloud unless told not to; a sandbox must not phone home.
-    os.environ.setdefault("AGNO_TELEMETRY", "false")
+    # Agno reports usage to its cloud unless told not to (the variable overrides the Agent's own setting);
+    # a sandbox must not phone home.
+    os.environ["AGNO_TELEMETRY"] = "false"
     try:
         import anthropic
         import httpx2
@@ -92,6 +97,13 @@ def load_agno() -> SimpleNamespace:
             code="runtime_unavailable",
             retryable=False,
         ) from exc
+    # Agno logs through its own plain-text handlers; hand its records to the executor's JSON logging instead.
+    for name in ("agno", "agno-team", "agno-workflow"):
+        agno_logger = logging.getLogger(name)
+        agno_logger.handlers.clear()
+        agno_logger.propagate = True
+    # The SDKs' HTTP client logs every request URL at INFO; URLs may carry gateway keys in their query.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     _agno = SimpleNamespace(
         anthropic=anthropic,
         httpx2=httpx2,
@@ -192,6 +204,13 @@ def anthropic_base_url(base_url: str) -> str:
 def build_model(agno: SimpleNamespace, config: ModelConfig, read_seconds: float) -> tuple[Any, Any, Any]:
     """Return (Agno model, SDK client to close after the run, wire watch)."""
     provider = config.provider.lower()
+    if provider not in OPENAI_PROVIDERS | ANTHROPIC_PROVIDERS:
+        raise RunFailed(
+            f"model provider {config.provider!r} is not supported by the Agno runtime (supported: anthropic, "
+            "claude, openai)",
+            code="model_config",
+            retryable=False,
+        )
     watch = make_wire_watch(agno.httpx2)
     timeout = agno.httpx2.Timeout(read_seconds, connect=CONNECT_TIMEOUT)
     http_client = agno.httpx2.AsyncClient(transport=watch, timeout=timeout)
@@ -214,7 +233,7 @@ def build_model(agno: SimpleNamespace, config: ModelConfig, read_seconds: float)
             max_tokens=config.max_tokens,
             extra_body=body,
         )
-    elif provider in ANTHROPIC_PROVIDERS:
+    else:
         client = agno.anthropic.AsyncAnthropic(
             api_key=config.api_key or None,
             base_url=anthropic_base_url(config.base_url),
@@ -229,13 +248,6 @@ def build_model(agno: SimpleNamespace, config: ModelConfig, read_seconds: float)
             max_tokens=config.max_tokens or DEFAULT_MAX_TOKENS,
             temperature=config.temperature,
             request_params=body,
-        )
-    else:
-        raise RunFailed(
-            f"model provider {config.provider!r} is not supported by the Agno runtime (supported: anthropic, "
-            "claude, openai)",
-            code="model_config",
-            retryable=False,
         )
     # Agno re-uses a cached SDK client while it is open; handing it ours keeps retries, timeouts and the
     # connection's lifetime under this run's control.
@@ -320,6 +332,19 @@ def _int_option(options: dict[str, Any], key: str, default: int | None) -> int |
     return number
 
 
+def session_db(agno: SimpleNamespace, path: Path) -> Any:
+    db = _session_dbs.get(path)
+    if db is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The workdir is also where a task's repository is cloned: the store must never show up in its
+        # ``git status`` or diffs, so its folder ignores itself (as pytest's cache does).
+        ignore = path.parent / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# Executor state (Agno sessions); not part of the task's repository.\n*\n")
+        db = _session_dbs[path] = agno.SqliteDb(db_file=str(path))
+    return db
+
+
 # ---------------------------------------------------------------------------------------------- runtime
 
 
@@ -337,7 +362,6 @@ class AgnoRuntime(Runtime):
         tool_call_limit = _int_option(options, "tool_call_limit", None)
         model, client, watch = build_model(agno, request.model, read_timeout(options))
         db_path = self.session_db_path()
-        db_path.parent.mkdir(parents=True, exist_ok=True)
         parts: list[str] = []
         usage: Usage | None = None
         async with contextlib.AsyncExitStack() as stack:
@@ -357,7 +381,7 @@ class AgnoRuntime(Runtime):
                 toolkits.append(toolkit)
             agent = agno.Agent(
                 model=model,
-                db=agno.SqliteDb(db_file=str(db_path)),
+                db=session_db(agno, db_path),
                 instructions=request.system_prompt or None,
                 tools=toolkits or None,
                 add_history_to_context=True,

@@ -23,6 +23,7 @@ Cancel closes the stream and asks Dify to stop generating (``POST /v1/chat-messa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -64,6 +65,16 @@ def app_mode(model: ModelConfig) -> str:
             f"Dify appMode must be one of {', '.join(APP_MODES)}, got {mode!r}", code="model_config", retryable=False
         )
     return mode
+
+
+def _checked_mode(model: ModelConfig) -> str:
+    if model.provider.lower() != PROVIDER:
+        raise RunFailed(
+            f"the Dify runtime needs a model with provider 'dify', got {model.provider!r}",
+            code="model_config",
+            retryable=False,
+        )
+    return app_mode(model)
 
 
 def _inputs(model: ModelConfig) -> dict[str, Any]:
@@ -140,36 +151,34 @@ class DifyRuntime(Runtime):
     async def run(self, request: RunRequest) -> AsyncIterator[Emitted]:
         model = request.model
         self.session_id = request.session_id
-        announced = False
-        if model.provider.lower() != PROVIDER:
+        try:
+            mode = _checked_mode(model)
+            timeout = httpx.Timeout(CONNECT_TIMEOUT, read=read_timeout(request.options))
+        except RunFailed:
             yield self.start_event(request)
-            raise RunFailed(
-                f"the Dify runtime needs a model with provider 'dify', got {model.provider!r}",
-                code="model_config",
-                retryable=False,
-            )
-        mode = app_mode(model)
+            raise
         # A new chat conversation gets its id from Dify's first event; everything else is known now.
-        if mode == WORKFLOW or self.session_id:
-            announced = True
+        announced = mode == WORKFLOW or bool(self.session_id)
+        if announced:
             yield self.start_event(request)
         turn = _Turn()
-        timeout = httpx.Timeout(CONNECT_TIMEOUT, read=read_timeout(request.options))
         # A client per run: closing it on cancel guarantees the stream's connection is gone, not pooled.
         async with httpx.AsyncClient(timeout=timeout) as client:
+            stream = self._stream(client, request, mode, turn)
             try:
-                async for item in self._stream(client, request, mode, turn):
-                    if not announced:
-                        announced = True
-                        yield self.start_event(request)
-                    yield item
+                async with contextlib.aclosing(stream):
+                    async for item in stream:
+                        if not announced:
+                            announced = True
+                            yield self.start_event(request)
+                        yield item
             except RunFailed:
                 if not announced:
                     announced = True
                     yield self.start_event(request)
                 raise
             except (asyncio.CancelledError, GeneratorExit):
-                # The stream is closed by now (its context exited); Dify keeps generating unless told to stop.
+                # The stream is closed by now (aclosing ran); Dify keeps generating unless told to stop.
                 if not turn.ended:
                     await self._stop(client, model, mode, turn.task_id)
                 raise

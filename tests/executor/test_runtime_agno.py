@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sqlite3
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -335,6 +337,27 @@ async def test_configuration_errors(agno_client: ExecutorClient, model_server: M
     assert model_server.requests() == []
 
 
+async def test_session_store_stays_out_of_a_cloned_repository(
+    model_server: ModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workspace clones the task's repository into the executor's workdir: the store must not appear in
+    its status or diffs."""
+    await asyncio.to_thread(subprocess.run, ["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.setenv("EXECUTOR_WORKDIR", str(tmp_path))
+    events = [item async for item in AgnoRuntime(tmp_path).run(agno_request(model_server, "hi"))]
+    assert events[-1].type is EventType.DONE
+    assert (tmp_path / SESSION_DB).is_file()
+    status = await asyncio.to_thread(
+        subprocess.run,
+        ["git", "status", "--porcelain", "--untracked-files=all", "--ignored=no"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert status.stdout == ""
+
+
 async def test_session_store_follows_executor_workdir(
     model_server: ModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -347,3 +370,48 @@ async def test_session_store_follows_executor_workdir(
     assert events[-1].type is EventType.DONE
     assert (executor_root / SESSION_DB).is_file()
     assert not (repo / SESSION_DB).exists()
+
+
+async def test_in_a_real_executor_process_logs_stay_json_and_secret_free(
+    model_server: ModelServer, tmp_path: Path
+) -> None:
+    """``python -m executor`` as a subprocess: Agno's own log records come out as JSON lines like ours, without
+    the key or the prompt, and the session store sits in $EXECUTOR_WORKDIR."""
+    port = free_port()
+    workdir = tmp_path / "workdir"
+    env = {**os.environ, "EXECUTOR_TOKEN": EXECUTOR_TOKEN, "EXECUTOR_PORT": str(port), "EXECUTOR_WORKDIR": str(workdir)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "executor", "--host", "127.0.0.1"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        model_server.script([{"match": "fail", "status": 503}])
+        secret_prompt = "the vault code is 4242-SECRET"
+        async with ExecutorClient(f"http://127.0.0.1:{port}", EXECUTOR_TOKEN) as client:
+            await client.wait_healthy(max_wait=30)
+            ok = await run_to_end(
+                client, agno_request(model_server, secret_prompt, system_prompt="hidden instructions")
+            )
+            failed = await run_to_end(client, agno_request(model_server, "fail now"))
+    finally:
+        process.terminate()
+        output, _ = await asyncio.to_thread(process.communicate, timeout=15)
+    assert ok[-1].type is EventType.DONE and ok[-1].data["output"] == f"echo: {secret_prompt}"
+    assert failed[-1].type is EventType.ERROR and failed[-1].data["code"] == "model_unavailable"
+    lines = [line for line in output.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is a JSON record
+    agno_errors = [r for r in records if str(r.get("event")).startswith("Error in Agent run")]
+    assert agno_errors and agno_errors[0]["run_id"] == failed[0].data["run_id"]  # Agno's own record, as JSON
+    for secret in (MODEL_KEY, EXECUTOR_TOKEN, "4242-SECRET", "hidden instructions"):
+        assert secret not in output
+    assert (workdir / SESSION_DB).is_file()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

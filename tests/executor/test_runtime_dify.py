@@ -87,6 +87,8 @@ async def test_chat_streams_text_usage_and_reports_the_conversation(
     assert (await executor_client.status(request.run_id)).session_id == conversation
 
     assert seen.path == "/v1/chat-messages" and seen.api_key == CHAT_KEY
+    await dify.wait_for(lambda s: s.requests()[0].ended is not None)
+    seen = dify.requests()[0]
     assert seen.body == {
         "inputs": {"lang": "en"},
         "query": "What is the capital of France?",
@@ -315,7 +317,11 @@ async def test_base_url_with_v1_and_bad_configuration(executor_client: ExecutorC
     assert with_v1[-1].type is EventType.DONE and dify.requests()[0].path == "/v1/chat-messages"
 
     bad_mode = await run_to_end(executor_client, dify_request(dify, "x", extra={"appMode": "completion"}))
+    assert [e.type for e in bad_mode] == [EventType.START, EventType.ERROR]
     assert bad_mode[-1].data["code"] == "model_config" and "appMode" in bad_mode[-1].data["message"]
+    bad_timeout = await run_to_end(executor_client, dify_request(dify, "x", options={"read_timeout": -1}))
+    assert [e.type for e in bad_timeout] == [EventType.START, EventType.ERROR]
+    assert bad_timeout[-1].data["code"] == "invalid_request"
     wrong_provider = dify_request(dify, "x")
     wrong_provider.model.provider = "openai"
     events = await run_to_end(executor_client, wrong_provider)

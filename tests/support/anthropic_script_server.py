@@ -217,7 +217,9 @@ def stream_frames(turn: Turn, model: str, input_tokens: int) -> list[Frame]:
             start = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
             encoded = json.dumps(block["input"])
             pieces = [{"type": "input_json_delta", "partial_json": p} for p in chunks(encoded, turn.chunk_size)]
-        frames.append(sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start}))
+        frames.append(
+            sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
+        )
         for piece in pieces:
             frames.append(sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": piece}))
             if turn.chunk_delay:

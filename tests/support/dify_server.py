@@ -198,6 +198,7 @@ def frame(payload: dict[str, Any]) -> bytes:
 
 
 PING = b"event: ping\n\n"
+STOP_LATENCY = 0.3  # seconds between a stop call and the stopped stream's last event
 STALL = "stall"  # a frame that waits until the client hangs up or the task is stopped
 Frame = bytes | float | str
 
@@ -252,7 +253,10 @@ class DifyStream(Response):
                 return
             player.cancel()
             watcher.cancel()
-            self.state.update(self.entry, disconnected=True, ended=time.time())
+            # A client that hangs up right after the last event (as it may) still got the whole stream.
+            if not self.entry.completed:
+                self.state.update(self.entry, disconnected=True)
+            self.state.update(self.entry, ended=time.time())
         finally:
             self.state.tasks.pop(self.task_id, None)
 
@@ -270,8 +274,11 @@ class DifyStream(Response):
                 await send({"type": "http.response.body", "body": item, "more_body": True})
         if stop_event.is_set():
             self.state.update(self.entry, stopped=True)
+            # Dify notices a stop between two chunks, a moment later; a client that hangs up meanwhile is gone.
+            await asyncio.sleep(STOP_LATENCY)
             for tail in self.stopped_tail:
                 await send({"type": "http.response.body", "body": tail, "more_body": True})
+        self.state.update(self.entry, completed=True)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

@@ -133,6 +133,7 @@ async def _stream(api: ApiClient, start: dict[str, Any] | None, task_id: int | N
                 if m["status"] == "done" or m["role"] == "user":
                     who = "you" if m["role"] == "user" else m["bot"]
                     printer.write(f"\n── {who} ──\n{m['content']}\n")
+                    printer.finished.add(m["id"])
             for live in joined["live"]:
                 printer.on_start(
                     {
@@ -144,6 +145,7 @@ async def _stream(api: ApiClient, start: dict[str, Any] | None, task_id: int | N
                 )
                 printer.write(live["content"])
                 printer.offsets[live["message_id"]] = live["offset"]
+                printer.texts[live["message_id"]] = live["content"]
         state = joined["task"]["state"]
         if state in TERMINAL and not (start is not None):
             printer.state = state
@@ -152,19 +154,36 @@ async def _stream(api: ApiClient, start: dict[str, Any] | None, task_id: int | N
         if not follow:
             printer.state = state
             printer.done.set()
-        await printer.done.wait()
+        poller = asyncio.create_task(_poll(api, printer))
+        try:
+            await printer.done.wait()
+        finally:
+            poller.cancel()
         print(printer.summary(), file=sys.stderr)
         return EXIT_CODES.get(printer.state or "", 1)
     finally:
         await sio.disconnect()
 
 
-async def _catch_up(sio: Any, printer: Printer) -> None:
-    """After a reconnect: re-join the room, print what was missed, and notice if the task ended meanwhile."""
-    joined = await sio.call("task:join", {"task_id": printer.task_id}, namespace="/chat", timeout=60)
-    if not joined.get("ok"):
-        return
-    for m in joined["task"]["messages"]:
+async def _poll(api: ApiClient, printer: Printer, every: float = 1.5) -> None:
+    """A safety net under the live stream (no shared bus, a missed event): the database has the final word."""
+    while not printer.done.is_set():
+        await asyncio.sleep(every)
+        try:
+            response = await asyncio.to_thread(api.request, "GET", f"/api/v1/tasks/{printer.task_id}")
+        except CLIError:
+            continue
+        if response.status_code != 200:
+            continue
+        task = response.json()
+        if task["state"] in TERMINAL:
+            await asyncio.sleep(0.5)  # let in-flight live events land first
+            _print_missed(printer, task["messages"])
+            printer.on_status({"task_id": printer.task_id, "state": task["state"], "error": task.get("error")})
+
+
+def _print_missed(printer: Printer, messages: list[dict[str, Any]]) -> None:
+    for m in messages:
         if m["role"] != "assistant" or m["status"] != "done" or m["id"] in printer.finished:
             continue
         shown = printer.texts.get(m["id"])
@@ -172,16 +191,25 @@ async def _catch_up(sio: Any, printer: Printer) -> None:
             printer.write(f"\n── {m['bot']} (step {m['step'] + 1}) ──\n")
             shown = ""
         printer.write(m["content"][len(shown) :] if m["content"].startswith(shown) else "\n" + m["content"])
+        usage = m["usage"]
         printer.on_done(
             {
                 "message_id": m["id"],
                 "usage": {
-                    "input_tokens": m["usage"]["inputTokens"],
-                    "output_tokens": m["usage"]["outputTokens"],
-                    "cost": m["usage"]["cost"],
+                    "input_tokens": usage["inputTokens"],
+                    "output_tokens": usage["outputTokens"],
+                    "cost": usage["cost"],
                 },
             }
         )
+
+
+async def _catch_up(sio: Any, printer: Printer) -> None:
+    """After a reconnect: re-join the room, print what was missed, and notice if the task ended meanwhile."""
+    joined = await sio.call("task:join", {"task_id": printer.task_id}, namespace="/chat", timeout=60)
+    if not joined.get("ok"):
+        return
+    _print_missed(printer, joined["task"]["messages"])
     for live in joined["live"]:
         if live["message_id"] in printer.offsets and live["run_id"] == printer.runs.get(live["message_id"]):
             await sio.call(
