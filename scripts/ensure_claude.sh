@@ -43,9 +43,11 @@ flock 8
 
 works() { # tree
   [[ -x "$1/bin/claude" ]] || return 1
-  local out
-  out="$(HOME="$(mktemp -d)" "$1/bin/claude" --version 2>/dev/null)" || return 1
-  [[ "$out" == "$CLAUDE_CODE_VERSION"* ]]
+  local home out ok=0
+  home="$(mktemp -d)"
+  out="$(HOME="$home" CLAUDE_CONFIG_DIR="$home" "$1/bin/claude" --version 2>/dev/null)" || ok=1
+  rm -rf "$home"
+  [[ "$ok" == 0 && "$out" == "$CLAUDE_CODE_VERSION"* ]]
 }
 
 integrity() { # file -> sha512-<base64>, npm's format

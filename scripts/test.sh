@@ -8,6 +8,7 @@ source "$(dirname "$0")/lib.sh"
 "$ROOT/scripts/ensure_temporal.sh"
 "$ROOT/scripts/ensure_docker.sh"
 "$ROOT/scripts/build_executor_image.sh"
+"$ROOT/scripts/ensure_claude.sh" >/dev/null # the claude CLI on this host, for local executors' ClaudeCode runtime
 WEGENT_LOCAL_MODEL=1 "$ROOT/scripts/ensure_local_model.sh" # tests/e2e/test_embedded.py runs the real local model
 
 cd "$ROOT"

@@ -40,7 +40,10 @@ from activities.executors.base import (
     executor_name,
 )
 
-_PASSTHROUGH_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR")
+_PASSTHROUGH_ENV = (
+    *("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"),
+    *("WEGENT_CLAUDE_BIN", "WEGENT_CLAUDE_CONFIG_DIR"),  # where the ClaudeCode runtime finds the CLI, keeps sessions
+)
 
 
 class LocalBackend(ExecutorBackend):

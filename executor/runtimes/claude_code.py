@@ -244,9 +244,19 @@ def result_failure(result: dict[str, Any], api_key: str) -> RunFailed:
     return RunFailed(message, code="agent_error", retryable=False)
 
 
+def _is_uuid(value: str | None) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 class ClaudeCodeRuntime(Runtime):
     async def run(self, request: RunRequest) -> AsyncIterator[Emitted]:
-        resume = request.session_id
+        # Only a CLI session id (a UUID) can be resumed; anything else (say, a Chat run's id from before the
+        # bot's shell changed) starts a new session that is told the conversation so far.
+        resume = request.session_id if _is_uuid(request.session_id) else None
         self.session_id = resume or str(uuid.uuid4())
         yield self.start_event(request)
         if request.model.provider.lower() not in PROVIDERS:

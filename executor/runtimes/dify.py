@@ -215,7 +215,7 @@ class DifyRuntime(Runtime):
         ) as response:
             if response.headers.get("content-type", "").startswith("application/json"):
                 # A server that ignored response_mode=streaming answered in one blocking document.
-                for item in self._blocking(json.loads(await response.aread()), mode, turn):
+                for item in self._blocking(json.loads(await response.aread()), mode, turn, model.api_key):
                     yield item
                 return
             async for message in iter_sse(response):
@@ -308,7 +308,7 @@ class DifyRuntime(Runtime):
             emitted.append(Emitted(EventType.TOOL_RESULT, {"id": thought_id, "output": observation, "is_error": False}))
         return emitted
 
-    def _blocking(self, document: Any, mode: str, turn: _Turn) -> list[Emitted]:
+    def _blocking(self, document: Any, mode: str, turn: _Turn, api_key: str) -> list[Emitted]:
         if not isinstance(document, dict):
             raise RunFailed("dify app answered with an unexpected document", code="model_error", retryable=True)
         self._remember(document, turn)
@@ -319,9 +319,8 @@ class DifyRuntime(Runtime):
         else:
             data = document.get("data") or {}
             if data.get("status") not in (None, "succeeded", "partial-succeeded"):
-                raise RunFailed(
-                    f"dify workflow {data.get('status')}: {data.get('error')}", code="model_error", retryable=False
-                )
+                detail = redact(str(data.get("error") or "no error message"), api_key)
+                raise RunFailed(f"dify workflow {data.get('status')}: {detail}", code="model_error", retryable=False)
             text = _render(data.get("outputs"))
             turn.usage = Usage(input_tokens=0, output_tokens=int(data.get("total_tokens") or 0))
         if not text:

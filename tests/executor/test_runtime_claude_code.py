@@ -119,6 +119,16 @@ async def test_a_lost_session_starts_over_with_the_transcript(
     assert "Remember the word pineapple." in first and "Noted: pineapple." in first and "Which word?" in first
 
 
+async def test_a_foreign_session_id_is_not_resumed(client: ExecutorClient, model_server: AnthropicScriptServer) -> None:
+    model_server.script([Turn(text="Fresh start.")])
+    history = [HistoryMessage(role="user", content="Earlier question"), HistoryMessage(role="assistant", content="A")]
+    events = await run(client, cc_request(model_server, "Next?", session_id="task-7-t1-s0-a1-r1", history=history))
+    assert events[-1].type is EventType.DONE and events[-1].data["output"] == "Fresh start."
+    assert uuid.UUID(events[0].data["session_id"]) and events[-1].data["session_id"] == events[0].data["session_id"]
+    (asked,) = model_server.requests("agent")
+    assert "Earlier question" in str(asked.messages[0]["content"])
+
+
 async def test_configuration_errors(
     client: ExecutorClient, model_server: AnthropicScriptServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

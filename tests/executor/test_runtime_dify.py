@@ -347,3 +347,18 @@ async def test_the_app_key_never_reaches_logs_or_events(dify: DifyServer, tmp_pa
     assert CHAT_KEY not in json.dumps([str(item) for item in emitted])
     assert CHAT_KEY not in json.dumps(logs, default=str)
     assert any(entry.get("event") == "model_request" for entry in logs)
+
+
+async def test_a_blocking_answer_is_accepted_too(executor_client: ExecutorClient, dify: DifyServer) -> None:
+    """Servers that ignore streaming answer with one JSON document (forced here through extra body fields)."""
+    blocking = {"body": {"response_mode": "blocking"}}
+    chat = await run_to_end(executor_client, dify_request(dify, "all at once", extra=blocking))
+    assert [e.type for e in chat] == [EventType.START, EventType.TEXT, EventType.USAGE, EventType.DONE]
+    assert chat[-1].data["output"] == "echo: all at once"
+    assert chat[-1].data["session_id"] == dify.requests()[0].conversation_id
+    assert chat[-1].data["usage"] == {"input_tokens": 3, "output_tokens": 4}
+
+    dify.script([{"outputs": {"answer": "blocked"}}])
+    flow = dify_request(dify, "go", api_key=FLOW_KEY, extra={"appMode": "workflow", **blocking})
+    events = await run_to_end(executor_client, flow)
+    assert events[-1].type is EventType.DONE and events[-1].data["output"] == "blocked"
