@@ -24,6 +24,7 @@ from activities.task_records import (
     set_state,
 )
 from activities.tokens import executor_token
+from activities.workspace_activities import workspace_summary
 from executor.client import ExecutorClient, ExecutorError, RunNotFound
 from wegent.events import EventType, RunEvent
 from wegent.executor_api import HistoryMessage, RunRequest, RunState
@@ -109,11 +110,14 @@ class AgentStepActivities:
                 raise
             finally:
                 beat.cancel()
+            workspace = await workspace_summary(client) if step.shell_type == "ClaudeCode" or step.workspace else {}
 
         usage = done.get("usage") or {}
         tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
         message = self._message(step, done.get("output", ""), "done", tokens_in, tokens_out, pricing)
         message.meta = {"run_id": run_id, "session_id": done.get("session_id"), "shell": step.shell_type}
+        if workspace:
+            message.meta["workspace"] = workspace
         message_id = await self.ctx.db(lambda db: save_step_message(db, message))
         await live.emit(
             "chat:done",

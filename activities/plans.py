@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from activities.workspace_activities import workspace_id_of
 from api.db.models import Message, Task, User
 from api.services.resource_store import ResourceStore
 from wegent.crypto import Keyring
@@ -74,6 +75,10 @@ def build_plan(
         for step in steps:
             step.model_id = model_override_id
     completed, attempts = previous_attempts(db, task) if retry else ([], {})
+    try:
+        workspace_id = workspace_id_of(store, task)
+    except LookupError as exc:
+        raise InvalidTeam(str(exc)) from exc
     prompt, history = conversation(db, task, history_through_turn)
     return TaskPlan(
         task_id=task.id,
@@ -92,6 +97,7 @@ def build_plan(
         completed=completed,
         attempts=attempts,
         sessions=sessions_of(db, task),
+        workspace_id=workspace_id,
     )
 
 

@@ -24,6 +24,7 @@ from activities.reaper import ReaperActivities, reap_host, register_host
 from activities.relay import EventRelay, NullRelay, redis_relay
 from activities.schedule_activities import ScheduleActivities
 from activities.task_activities import TaskActivities
+from activities.workspace_activities import WorkspaceActivities
 from api.db.session import get_sessionmaker
 from wegent.config import Settings, get_settings
 from wegent.crypto import get_keyring
@@ -98,6 +99,7 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
     agents = AgentStepActivities(ctx)
     schedules = ScheduleActivities(ctx)
     reaper = ReaperActivities(ctx)
+    workspaces = WorkspaceActivities(ctx)
     common = {
         "max_heartbeat_throttle_interval": timedelta(seconds=1),
         "graceful_shutdown_timeout": timedelta(seconds=5),
@@ -106,7 +108,12 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
         Worker(
             client,
             task_queue=host_queue(ctx.host),
-            activities=[executors.start_executor, executors.stop_executor, reaper.reap_host],
+            activities=[
+                executors.start_executor,
+                executors.stop_executor,
+                reaper.reap_host,
+                workspaces.prepare_workspace,
+            ],
             max_concurrent_activities=50,
             **common,
         ),

@@ -162,6 +162,7 @@ class AgentStepInput:
     history: list[HistoryItem] = field(default_factory=list)
     session_id: str | None = None
     attempt: int = 1  # bumped only by a user's retry; activity retries re-attach to the same run
+    workspace: bool = False  # the task has a cloned repository: attach its git summary to the message
 
 
 @dataclass

@@ -37,6 +37,8 @@ from workflows.models import (
     TaskInput,
     TaskPlan,
     TaskState,
+    WorkspaceInput,
+    WorkspaceResult,
     agent_queue,
     host_queue,
 )
@@ -51,6 +53,7 @@ START_EXECUTOR = "start_executor"
 STOP_EXECUTOR = "stop_executor"
 RUN_AGENT_STEP = "run_agent_step"
 CREATE_SCHEDULED_TASK = "create_scheduled_task"
+PREPARE_WORKSPACE = "prepare_workspace"
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 MAX_EXECUTOR_LOSSES = 2
 
@@ -328,6 +331,7 @@ class TaskWorkflow:
                 history=self.history if with_history else [],
                 session_id=self._sessions.get(member.bot) if with_history else None,
                 attempt=attempt,
+                workspace=self.plan is not None and self.plan.workspace_id is not None,
             ),
             result_type=StepResult,
             task_queue=agent_queue(executor.host),
@@ -420,6 +424,24 @@ class TaskWorkflow:
             # Cancelled or failed mid-start: whatever the attempt created on that host must not outlive us.
             await self._stop(ExecutorRef(host=host, backend="", executor_id="", port=0))
             raise
+        # Every fresh sandbox (including one replacing a lost sandbox) gets the task's repository. The patch
+        # marker keeps histories from before workspaces replaying.
+        if self.plan is not None and self.plan.workspace_id is not None and workflow.patched("workspace-clone"):
+            await workflow.execute_activity(
+                PREPARE_WORKSPACE,
+                WorkspaceInput(
+                    task_id=self.task.task_id,
+                    workflow_id=workflow.info().workflow_id,
+                    workspace_id=self.plan.workspace_id,
+                    executor=self._executor,
+                ),
+                result_type=WorkspaceResult,
+                task_queue=host_queue(self._executor.host),
+                schedule_to_start_timeout=timedelta(seconds=60),
+                start_to_close_timeout=timedelta(minutes=15),
+                heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=EXECUTOR_RETRY,
+            )
         return self._executor
 
     async def forget_executor(self, stop: bool) -> None:
