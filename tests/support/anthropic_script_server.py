@@ -40,7 +40,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tests.support.model_server import ServerThread
+from tests.support.model_server import BackgroundServer
 
 Frame = bytes | float | None  # bytes to send, seconds to sleep, or None = hang until the client hangs up
 
@@ -393,8 +393,8 @@ def create_app(state: ScriptState) -> FastAPI:
     return app
 
 
-class AnthropicScriptServer:
-    """The scripted API in a background thread; binds 0.0.0.0 by default so containers can reach it."""
+class AnthropicScriptServer(BackgroundServer):
+    """The scripted Anthropic Messages API."""
 
     def __init__(
         self,
@@ -405,28 +405,7 @@ class AnthropicScriptServer:
         side_text: str = "Scripted side answer",
     ) -> None:
         self.state = ScriptState(api_key, default_text, side_text)
-        self._thread = ServerThread(create_app(self.state), host, port)
-
-    def start(self) -> AnthropicScriptServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._thread.stop()
-
-    def __enter__(self) -> AnthropicScriptServer:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """Base URL for clients on this host (the client appends ``/v1/messages``)."""
-        return self._thread.url
-
-    def url_for(self, host: str) -> str:
-        return self._thread.url_for(host)
+        super().__init__(create_app(self.state), host, port)
 
     def script(self, turns: list[Turn | dict[str, Any]]) -> None:
         self.state.script([Turn.model_validate(t) for t in turns])

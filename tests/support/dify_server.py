@@ -48,7 +48,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tests.support.model_server import ServerThread, split_chunks, word_count
+from tests.support.model_server import BackgroundServer, split_chunks, word_count
 
 CHAT_MODES = frozenset({"chat", "agent-chat", "advanced-chat"})
 APP_MODES = CHAT_MODES | {"workflow"}
@@ -650,38 +650,17 @@ def create_app(state: DifyState) -> FastAPI:
     return app
 
 
-class DifyServer:
-    """The fake Dify in a background thread; ``host`` defaults to 0.0.0.0 so containers can reach it."""
+class DifyServer(BackgroundServer):
+    """The fake Dify."""
 
     def __init__(self, apps: dict[str, str] | None = None, host: str = "0.0.0.0", port: int = 0) -> None:
         self.state = DifyState(apps or {"app-test-key": "chat"})
-        self._thread = ServerThread(create_app(self.state), host, port)
-
-    def start(self) -> DifyServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._thread.stop()
-
-    def __enter__(self) -> DifyServer:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._thread.port
+        super().__init__(create_app(self.state), host, port)
 
     @property
     def base_url(self) -> str:
         """What a Dify Model's ``base_url`` is on this host (the client adds ``/v1``)."""
-        return self._thread.url
-
-    def url_for(self, host: str) -> str:
-        """Root URL as seen from elsewhere, e.g. ``url_for("host.docker.internal")`` inside a container."""
-        return self._thread.url_for(host)
+        return self.url
 
     def add_app(self, api_key: str, mode: str) -> None:
         if mode not in APP_MODES:

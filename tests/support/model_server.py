@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import uvicorn
@@ -638,21 +638,20 @@ def max_concurrency(requests: list[RecordedRequest]) -> int:
     return peak
 
 
-class ModelServer:
-    """The fake provider in a background thread; ``host`` defaults to 0.0.0.0 so containers can reach it."""
+class BackgroundServer:
+    """A fake service's ASGI app under uvicorn in a thread; binds 0.0.0.0 by default so containers reach it."""
 
-    def __init__(self, host: str = "0.0.0.0", port: int = 0, api_key: str | None = None) -> None:
-        self.state = ModelState(api_key)
-        self._thread = ServerThread(create_app(self.state), host, port)
+    def __init__(self, app: Any, host: str = "0.0.0.0", port: int = 0) -> None:
+        self._thread = ServerThread(app, host, port)
 
-    def start(self) -> ModelServer:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._thread.stop()
 
-    def __enter__(self) -> ModelServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_: object) -> None:
@@ -664,16 +663,24 @@ class ModelServer:
 
     @property
     def url(self) -> str:
-        """Root URL for clients on this host, e.g. ``http://127.0.0.1:PORT`` (Anthropic base_url)."""
+        """Root URL for clients on this host, e.g. ``http://127.0.0.1:PORT``."""
         return self._thread.url
-
-    @property
-    def openai_base_url(self) -> str:
-        return f"{self.url}/v1"
 
     def url_for(self, host: str) -> str:
         """Root URL as seen from elsewhere, e.g. ``url_for("host.docker.internal")`` inside a container."""
         return self._thread.url_for(host)
+
+
+class ModelServer(BackgroundServer):
+    """The fake OpenAI-compatible / Anthropic provider."""
+
+    def __init__(self, host: str = "0.0.0.0", port: int = 0, api_key: str | None = None) -> None:
+        self.state = ModelState(api_key)
+        super().__init__(create_app(self.state), host, port)
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.url}/v1"
 
     @property
     def api_key(self) -> str | None:
