@@ -160,8 +160,11 @@ class ExecutorBackend(ABC):
                         f"executor {handle.executor_id} not healthy at {url} after {timeout_s:.0f}s "
                         f"({last_error}){await self._logs_suffix(handle.executor_id)}"
                     )
-                await asyncio.sleep(delay)
-                delay = min(delay * 1.5, 1.0)
+                # Poll briskly while a start is typical (a second or two), then back off.
+                started = timeout_s - (deadline - time.monotonic())
+                await asyncio.sleep(0.03 if started < 3.0 else delay)
+                if started >= 3.0:
+                    delay = min(delay * 1.5, 1.0)
 
     async def _logs_suffix(self, executor_id: str) -> str:
         try:

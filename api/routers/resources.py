@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from api.deps import CurrentUser, SessionDep
 from api.services import schedules
@@ -102,7 +103,8 @@ def list_resources(
     items = [store.to_document(r) for r in store.list(kind, namespace, scope == "public", limit, offset)]
     if format == "yaml":
         return yaml_response(items)
-    return {"kind": f"{kind}List", "items": items}
+    # Already JSON-safe: skip FastAPI's field-by-field re-encoding of up to 1000 documents.
+    return JSONResponse({"kind": f"{kind}List", "items": items})
 
 
 @router.post("/{kinds}", status_code=status.HTTP_201_CREATED)
@@ -129,7 +131,7 @@ def get_resource(
     format: Literal["json", "yaml"] = "json",
 ) -> Any:
     doc = store.to_document(store.get(_kind(kinds), namespace, name, public=scope == "public"))
-    return yaml_response(doc) if format == "yaml" else doc
+    return yaml_response(doc) if format == "yaml" else JSONResponse(doc)
 
 
 @router.put("/{kinds}/{name}")

@@ -43,6 +43,9 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() + "Z" if value is not None else None
 
 
+_SYSTEM_IDS: dict[str, int] = {}
+
+
 class ResourceStore:
     def __init__(self, db: Session, user: User, keyring: Keyring) -> None:
         self.db = db
@@ -53,7 +56,11 @@ class ResourceStore:
     @property
     def system_id(self) -> int:
         if self._system_id is None:
-            self._system_id = ensure_system_user(self.db).id
+            # Cached per database for the process: the system account never changes once created.
+            url = str(self.db.get_bind().url)
+            if url not in _SYSTEM_IDS:
+                _SYSTEM_IDS[url] = ensure_system_user(self.db).id
+            self._system_id = _SYSTEM_IDS[url]
         return self._system_id
 
     def owner_for(self, public: bool) -> int:
