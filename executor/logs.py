@@ -34,7 +34,7 @@ def configure_logging(level: str = "INFO") -> None:
         processors=[*shared, structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=False,  # loggers stay reconfigurable (tests capture them)
     )
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from executor.client import ExecutorClient
@@ -334,6 +336,9 @@ async def test_the_app_key_never_reaches_logs_or_events(dify: DifyServer, tmp_pa
     """In process, with structlog captured: the Bearer key is sent to Dify and nowhere else."""
     dify.script([{"match": "fail", "status": 401, "error_message": f"key {CHAT_KEY} is revoked"}])
     emitted = []
+    saved = structlog.get_config()
+    # Whatever level an earlier test configured, capture everything here (info lines included).
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
     with capture_logs() as logs:
         for prompt in ("works", "fail"):
             runtime = DifyRuntime(tmp_path)
@@ -342,6 +347,7 @@ async def test_the_app_key_never_reaches_logs_or_events(dify: DifyServer, tmp_pa
                     emitted.append(item)
             except Exception as exc:  # the RunFailed the executor would turn into an error event
                 emitted.append(str(exc))
+    structlog.configure(**saved)
     assert dify.requests()[0].api_key == CHAT_KEY
     assert any("is revoked" in str(item) for item in emitted)
     assert CHAT_KEY not in json.dumps([str(item) for item in emitted])
