@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import socketio
-import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -20,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from api.db.migrate import upgrade
 from api.db.session import get_sessionmaker
 from api.realtime.server import create_socket_server
+from api.request_context import RequestContextMiddleware
 from api.routers import auth, codec, health, resources, schedules, tasks, usage, users
 from api.services import schedules as schedule_svc
 from api.services.resource_store import StoreError
@@ -63,21 +62,6 @@ def create_app() -> FastAPI:
     configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(title="Wegent", version="0.1.0", lifespan=lifespan)
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        try:
-            response = await call_next(request)
-        except Exception:
-            log.exception("request.failed", path=request.url.path, method=request.method)
-            response = JSONResponse({"detail": "internal error", "request_id": request_id}, status_code=500)
-        response.headers["x-request-id"] = request_id
-        if request.url.path not in ("/healthz", "/readyz"):
-            log.info("request", method=request.method, path=request.url.path, status=response.status_code)
-        return response
-
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
@@ -91,6 +75,7 @@ def create_app() -> FastAPI:
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "X-Namespace", "X-Request-ID"],
     )
+    app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     for router in (
         auth.router,
