@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -48,7 +47,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tests.support.model_server import BackgroundServer, split_chunks, word_count
+from tests.support.model_server import BackgroundServer, ScriptBook, split_chunks, word_count
 
 CHAT_MODES = frozenset({"chat", "agent-chat", "advanced-chat"})
 APP_MODES = CHAT_MODES | {"workflow"}
@@ -118,62 +117,30 @@ class Turn(BaseModel):
     answer: str
 
 
-class DifyState:
-    """Apps, scripts, conversations and logs shared between the server thread and tests, hence the lock."""
+class DifyState(ScriptBook[DifyRule, DifyRequest]):
+    """Apps, scripts, conversations and logs shared between the server thread and tests."""
 
     def __init__(self, apps: dict[str, str]) -> None:
         for key, mode in apps.items():
             if mode not in APP_MODES:
                 raise ValueError(f"app {key!r}: unknown mode {mode!r}")
+        super().__init__(DifyRule, DifyRequest)
         self.apps = dict(apps)
-        self._lock = threading.Lock()
-        self._rules: list[DifyRule] = []
-        self._uses: list[int] = []
-        self._requests: list[DifyRequest] = []
         self._stops: list[DifyStop] = []
         self.conversations: dict[str, tuple[str, str, list[Turn]]] = {}  # id -> (api key, user, turns)
         self.tasks: dict[str, asyncio.Event] = {}  # live streams: task id -> set when stopped (server loop only)
         self.issued_tasks: set[str] = set()
 
-    def script(self, rules: list[DifyRule]) -> None:
-        with self._lock:
-            self._rules = [rule.model_copy() for rule in rules]
-            self._uses = [0] * len(rules)
-
     def reset(self) -> None:
+        super().reset()
         with self._lock:
-            self._rules, self._uses, self._requests, self._stops = [], [], [], []
+            self._stops = []
             self.conversations.clear()
             self.issued_tasks.clear()
-
-    def pick(self, text: str) -> DifyRule:
-        with self._lock:
-            for index, rule in enumerate(self._rules):
-                if rule.times is not None and self._uses[index] >= rule.times:
-                    continue
-                if rule.matches(text):
-                    self._uses[index] += 1
-                    return rule
-        return DifyRule()
-
-    def record(self, **fields: Any) -> DifyRequest:
-        with self._lock:
-            entry = DifyRequest(id=len(self._requests) + 1, time=time.time(), **fields)
-            self._requests.append(entry)
-            return entry
-
-    def update(self, entry: DifyRequest, **fields: Any) -> None:
-        with self._lock:
-            for key, value in fields.items():
-                setattr(entry, key, value)
 
     def add_stop(self, stop: DifyStop) -> None:
         with self._lock:
             self._stops.append(stop)
-
-    def requests(self) -> list[DifyRequest]:
-        with self._lock:
-            return [entry.model_copy(deep=True) for entry in self._requests]
 
     def stops(self) -> list[DifyStop]:
         with self._lock:

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 import uvicorn
@@ -90,17 +90,23 @@ class ScriptPayload(BaseModel):
     api_key: str | None = None  # also (re)configures the required key when given
 
 
-class ModelState:
-    """Rules and request log shared between the server thread and the test thread, hence the lock."""
+RuleT = TypeVar("RuleT", bound=BaseModel)
+EntryT = TypeVar("EntryT", bound=BaseModel)
 
-    def __init__(self, api_key: str | None = None) -> None:
-        self.api_key = api_key
+
+class ScriptBook(Generic[RuleT, EntryT]):  # noqa: UP046 - Python 3.11 has no type parameter syntax
+    """Scripted rules (each optionally limited to `times` uses) and a request log, shared between a fake
+    server's thread and the test thread, hence the lock. Rules need `times` and `matches(text)`; entries `id`
+    and `time`."""
+
+    def __init__(self, rule_type: type[RuleT], entry_type: type[EntryT]) -> None:
+        self._rule_type, self._entry_type = rule_type, entry_type
         self._lock = threading.Lock()
-        self._rules: list[ScriptRule] = []
+        self._rules: list[RuleT] = []
         self._uses: list[int] = []
-        self._requests: list[RecordedRequest] = []
+        self._requests: list[EntryT] = []
 
-    def script(self, rules: list[ScriptRule]) -> None:
+    def script(self, rules: list[RuleT]) -> None:
         with self._lock:
             self._rules = [rule.model_copy() for rule in rules]
             self._uses = [0] * len(rules)
@@ -109,30 +115,37 @@ class ModelState:
         with self._lock:
             self._rules, self._uses, self._requests = [], [], []
 
-    def pick(self, last_user: str) -> ScriptRule:
+    def pick(self, text: str) -> RuleT:
+        """The first rule that still applies and matches; the default rule otherwise."""
         with self._lock:
             for index, rule in enumerate(self._rules):
-                if rule.times is not None and self._uses[index] >= rule.times:
+                if rule.times is not None and self._uses[index] >= rule.times:  # type: ignore[attr-defined]
                     continue
-                if rule.matches(last_user):
+                if rule.matches(text):  # type: ignore[attr-defined]
                     self._uses[index] += 1
                     return rule
-        return ScriptRule()
+        return self._rule_type()
 
-    def record(self, **fields: Any) -> RecordedRequest:
+    def record(self, **fields: Any) -> EntryT:
         with self._lock:
-            entry = RecordedRequest(id=len(self._requests) + 1, time=time.time(), **fields)
+            entry = self._entry_type(id=len(self._requests) + 1, time=time.time(), **fields)
             self._requests.append(entry)
             return entry
 
-    def update(self, entry: RecordedRequest, **fields: Any) -> None:
+    def update(self, entry: EntryT, **fields: Any) -> None:
         with self._lock:
             for key, value in fields.items():
                 setattr(entry, key, value)
 
-    def requests(self) -> list[RecordedRequest]:
+    def requests(self) -> list[EntryT]:
         with self._lock:
             return [entry.model_copy(deep=True) for entry in self._requests]
+
+
+class ModelState(ScriptBook[ScriptRule, RecordedRequest]):
+    def __init__(self, api_key: str | None = None) -> None:
+        super().__init__(ScriptRule, RecordedRequest)
+        self.api_key = api_key
 
 
 # ---------------------------------------------------------------------------------------------- helpers
