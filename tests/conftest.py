@@ -9,6 +9,7 @@ import asyncio
 import base64
 import os
 import secrets
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -89,6 +90,16 @@ def _remove_executors() -> None:
         subprocess.run(["docker", "rm", "-f", *found.stdout.split()], capture_output=True, check=False)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The report is printed by now. Skip interpreter finalisation: the Temporal client's native runtime has
+    # been seen to crash while being torn down at exit, which would turn a green run into a SIGSEGV.
+    if _EXIT_STATUS:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS[0])
+
+
 async def _prepare_temporal() -> None:
     from temporalio.client import Client
 
@@ -111,7 +122,11 @@ async def _prepare_temporal() -> None:
             await asyncio.sleep(0.2)
 
 
+_EXIT_STATUS: list[int] = []
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _EXIT_STATUS.append(int(exitstatus))
     _remove_executors()
     conn = _admin_connection()
     with conn.cursor() as cur:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
@@ -44,6 +46,10 @@ if __name__ == "__main__":
     parser.add_argument("--namespace", default="default")
     args = parser.parse_args()
     asyncio.run(_main(args.address, args.namespace))
+    # Skip interpreter finalisation: the Temporal client's native runtime has been seen to crash while it
+    # is torn down at exit (SIGSEGV after all work was done), which would fail provisioning for nothing.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 async def ensure_namespace(client: Client, namespace: str, retention_days: int = 1) -> None:
