@@ -38,7 +38,8 @@ async def test_openai_stream_emits_text_usage_and_done(
     assert done.data["usage"] == {"input_tokens": 8, "output_tokens": 6}
     assert done.data["session_id"] == request.run_id
 
-    (seen,) = model_server.requests()
+    # The server marks the request finished just after its last write: wait for that bookkeeping.
+    (seen,) = await model_server.wait_for(lambda log: len(log) == 1 and (log[0].completed or log[0].disconnected))
     assert seen.path == "/v1/chat/completions" and seen.api_key == "sk-test-model-key"
     assert seen.body["stream"] is True and seen.body["stream_options"] == {"include_usage": True}
     assert seen.messages == [

@@ -92,6 +92,7 @@ async def test_control_api_over_http(model_server: ModelServer) -> None:
             headers=AUTH,
         )
     assert response.json()["choices"][0]["message"]["content"] == "pong"
+    await model_server.wait_for(lambda log: len(log) == 1 and log[0].completed)  # marked just after the last write
     (seen,) = control.requests()
     assert seen.api_key == MODEL_KEY and seen.model == "m" and seen.completed
     control.reset()

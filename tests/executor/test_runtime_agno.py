@@ -121,7 +121,8 @@ async def test_openai_stream_with_instructions(agno_client: ExecutorClient, mode
     }
     assert (await agno_client.status(request.run_id)).session_id == session_id
 
-    (seen,) = model_server.requests()
+    # The server marks the request finished just after its last write: wait for that bookkeeping.
+    (seen,) = await model_server.wait_for(lambda log: len(log) == 1 and (log[0].completed or log[0].disconnected))
     assert seen.path == "/v1/chat/completions" and seen.api_key == MODEL_KEY and seen.body["model"] == "fake-model"
     assert seen.body["stream"] is True
     assert seen.messages == [
