@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tests.support.model_server import BackgroundServer
+from tests.support.model_server import BackgroundServer, RequestLog
 
 Frame = bytes | float | None  # bytes to send, seconds to sleep, or None = hang until the client hangs up
 
@@ -94,15 +93,14 @@ class Recorded(BaseModel):
         return [block for block in content if isinstance(block, dict) and block.get("type") == "tool_result"]
 
 
-class ScriptState:
+class ScriptState(RequestLog[Recorded]):
     def __init__(self, api_key: str | None, default_text: str, side_text: str) -> None:
+        super().__init__(Recorded)
         self.api_key = api_key
         self.default_text = default_text
         self.side_text = side_text
-        self._lock = threading.Lock()
         self._turns: list[Turn] = []
         self._next = 0
-        self._log: list[Recorded] = []
 
     def script(self, turns: list[Turn]) -> None:
         with self._lock:
@@ -110,8 +108,9 @@ class ScriptState:
             self._next = 0
 
     def reset(self) -> None:
+        super().reset()
         with self._lock:
-            self._turns, self._next, self._log = [], 0, []
+            self._turns, self._next = [], 0
 
     def next_turn(self) -> tuple[int | None, Turn]:
         with self._lock:
@@ -125,21 +124,6 @@ class ScriptState:
     def remaining(self) -> int:
         with self._lock:
             return len(self._turns) - self._next
-
-    def record(self, **fields: Any) -> Recorded:
-        with self._lock:
-            entry = Recorded(id=len(self._log) + 1, time=time.time(), **fields)
-            self._log.append(entry)
-            return entry
-
-    def update(self, entry: Recorded, **fields: Any) -> None:
-        with self._lock:
-            for key, value in fields.items():
-                setattr(entry, key, value)
-
-    def requests(self) -> list[Recorded]:
-        with self._lock:
-            return [entry.model_copy(deep=True) for entry in self._log]
 
 
 # ---------------------------------------------------------------------------------------------- protocol

@@ -47,7 +47,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from tests.support.model_server import BackgroundServer, ScriptBook, split_chunks, word_count
+from tests.support.model_server import BackgroundServer, ScriptBook, json_body, split_chunks, word_count
 
 CHAT_MODES = frozenset({"chat", "agent-chat", "advanced-chat"})
 APP_MODES = CHAT_MODES | {"workflow"}
@@ -275,14 +275,6 @@ def error_event(rule: DifyRule, task_id: str, message_id: str, conversation_id: 
 
 
 # ---------------------------------------------------------------------------------------------- app
-
-
-async def json_body(request: Request) -> dict[str, Any] | None:
-    try:
-        body = await request.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 def create_app(state: DifyState) -> FastAPI:

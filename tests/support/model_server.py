@@ -94,37 +94,18 @@ RuleT = TypeVar("RuleT", bound=BaseModel)
 EntryT = TypeVar("EntryT", bound=BaseModel)
 
 
-class ScriptBook(Generic[RuleT, EntryT]):  # noqa: UP046 - Python 3.11 has no type parameter syntax
-    """Scripted rules (each optionally limited to `times` uses) and a request log, shared between a fake
-    server's thread and the test thread, hence the lock. Rules need `times` and `matches(text)`; entries `id`
-    and `time`."""
+class RequestLog(Generic[EntryT]):  # noqa: UP046 - Python 3.11 has no type parameter syntax
+    """A fake server's request log, shared between its thread and the test thread, hence the lock.
+    Entries need `id` and `time` fields."""
 
-    def __init__(self, rule_type: type[RuleT], entry_type: type[EntryT]) -> None:
-        self._rule_type, self._entry_type = rule_type, entry_type
+    def __init__(self, entry_type: type[EntryT]) -> None:
+        self._entry_type = entry_type
         self._lock = threading.Lock()
-        self._rules: list[RuleT] = []
-        self._uses: list[int] = []
         self._requests: list[EntryT] = []
-
-    def script(self, rules: list[RuleT]) -> None:
-        with self._lock:
-            self._rules = [rule.model_copy() for rule in rules]
-            self._uses = [0] * len(rules)
 
     def reset(self) -> None:
         with self._lock:
-            self._rules, self._uses, self._requests = [], [], []
-
-    def pick(self, text: str) -> RuleT:
-        """The first rule that still applies and matches; the default rule otherwise."""
-        with self._lock:
-            for index, rule in enumerate(self._rules):
-                if rule.times is not None and self._uses[index] >= rule.times:  # type: ignore[attr-defined]
-                    continue
-                if rule.matches(text):  # type: ignore[attr-defined]
-                    self._uses[index] += 1
-                    return rule
-        return self._rule_type()
+            self._requests = []
 
     def record(self, **fields: Any) -> EntryT:
         with self._lock:
@@ -140,6 +121,38 @@ class ScriptBook(Generic[RuleT, EntryT]):  # noqa: UP046 - Python 3.11 has no ty
     def requests(self) -> list[EntryT]:
         with self._lock:
             return [entry.model_copy(deep=True) for entry in self._requests]
+
+
+class ScriptBook(RequestLog[EntryT], Generic[RuleT, EntryT]):  # noqa: UP046
+    """Scripted rules (each optionally limited to `times` uses) plus the request log. Rules need `times` and
+    `matches(text)`."""
+
+    def __init__(self, rule_type: type[RuleT], entry_type: type[EntryT]) -> None:
+        super().__init__(entry_type)
+        self._rule_type = rule_type
+        self._rules: list[RuleT] = []
+        self._uses: list[int] = []
+
+    def script(self, rules: list[RuleT]) -> None:
+        with self._lock:
+            self._rules = [rule.model_copy() for rule in rules]
+            self._uses = [0] * len(rules)
+
+    def reset(self) -> None:
+        super().reset()
+        with self._lock:
+            self._rules, self._uses = [], []
+
+    def pick(self, text: str) -> RuleT:
+        """The first rule that still applies and matches; the default rule otherwise."""
+        with self._lock:
+            for index, rule in enumerate(self._rules):
+                if rule.times is not None and self._uses[index] >= rule.times:  # type: ignore[attr-defined]
+                    continue
+                if rule.matches(text):  # type: ignore[attr-defined]
+                    self._uses[index] += 1
+                    return rule
+        return self._rule_type()
 
 
 class ModelState(ScriptBook[ScriptRule, RecordedRequest]):
