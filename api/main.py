@@ -4,49 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
+import anyio.to_thread
 import socketio
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.db.migrate import upgrade
-from api.db.session import get_sessionmaker
+from api.db.bootstrap import bootstrap_database
 from api.realtime.server import create_socket_server
 from api.request_context import RequestContextMiddleware
 from api.routers import auth, codec, health, resources, schedules, tasks, usage, users
 from api.services import schedules as schedule_svc
 from api.services.resource_store import StoreError
-from api.services.users import ensure_admin, ensure_system_user
 from wegent.config import get_settings
 from wegent.logging import configure_logging, get_logger
 
 log = get_logger("api")
 
 
-def bootstrap_database() -> None:
-    """Migrate, then make sure the system account and the first admin exist."""
-    settings = get_settings()
-    upgrade(settings.resolved_database_url)
-    with get_sessionmaker()() as db:
-        ensure_system_user(db)
-        admin, generated = ensure_admin(db, settings)
-    if generated:
-        # Printed once for the operator, on purpose not through the log pipeline.
-        print(f"wegent: created admin '{admin.username}' with password: {generated}", file=sys.stderr)
-        path = settings.state_dir / "admin_password"
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(generated)
-        path.chmod(0o600)
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    anyio.to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
     await run_in_threadpool(bootstrap_database)
     # Repair drift between Schedule resources and Temporal Schedules; waits in the background for Temporal.
     reconcile = asyncio.create_task(schedule_svc.reconcile_at_startup())

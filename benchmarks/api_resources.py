@@ -1,14 +1,16 @@
 """Resource API latency: GET one resource and LIST 100 resources, 20 concurrent keep-alive clients.
 
-The API runs as production runs it: one `uvicorn api.main:app` process on MariaDB (with Redis configured).
+The API runs as production runs it: `wegent api --workers N` on MariaDB with Redis configured, N = this
+machine's core count unless `--api-workers` says otherwise (1 gives the single-process figures).
 One ordinary user owns 100 Ghosts plus a Model, a Shell, Bots and a Team (and the admin a few public
-resources). After a warm-up, a single client measures the service time (concurrency 1), then `--clients`
-asyncio tasks, each with its own httpx.AsyncClient holding one keep-alive connection, send
-`--requests` requests each back to back (closed loop), first all GETs, then all LISTs. Latency is measured
-in the client from sending the request to having read the whole response. The load generator runs in this
-process on the same machine, so it competes with the API for the CPUs; its CPU use is reported.
+resources). After a warm-up that checks the answers, a single client measures the service time
+(concurrency 1), then `--clients` asyncio tasks, each holding one keep-alive connection, send `--requests`
+requests each back to back (closed loop), first all GETs, then all LISTs. Latency is measured in the client
+from sending the request to having read the whole response. The load generator runs in this process on the
+same machine, so it competes with the API for the CPUs; it uses a lean HTTP client
+(benchmarks/http_load.py) rather than httpx for that reason, and its CPU use is reported.
 
-    .venv/bin/python benchmarks/api_resources.py [--quick] [--clients 20] [--requests 250]
+    .venv/bin/python benchmarks/api_resources.py [--quick] [--clients 20] [--requests 250] [--api-workers N]
 
 Target: p95 < 20 ms for each operation at 20 concurrent clients.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,7 +30,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
+import json
 
 from benchmarks.common import (
     STATS_HEADERS,
@@ -45,6 +48,7 @@ from benchmarks.common import (
     table,
     verdict,
 )
+from benchmarks.http_load import HttpError, LeanClient
 from tests.support.stack import Stack
 
 TARGET_P95 = 0.020  # seconds
@@ -153,14 +157,14 @@ def operation_paths(op: str) -> list[str]:
 
 
 async def run_phase(
-    label: str, clients: list[httpx.AsyncClient], op: str, per_client: int, max_seconds: float, api_pid: int
+    label: str, clients: list[LeanClient], op: str, per_client: int, max_seconds: float, api_pid: int
 ) -> Phase:
     """Every client sends `per_client` requests back to back; stops early at the time limit."""
     phase = Phase(label)
     paths = operation_paths(op)
     deadline = time.monotonic() + max_seconds
 
-    async def one_client(index: int, client: httpx.AsyncClient) -> None:
+    async def one_client(index: int, client: LeanClient) -> None:
         for i in range(per_client):
             if time.monotonic() > deadline:
                 phase.timed_out = True
@@ -168,15 +172,16 @@ async def run_phase(
             path = paths[(index * 7 + i) % len(paths)]
             started = time.perf_counter()
             try:
-                response = await client.get(path)
+                status, body = await client.get(path)
                 elapsed = time.perf_counter() - started
-            except httpx.HTTPError as exc:
+            except (HttpError, OSError, asyncio.IncompleteReadError) as exc:
                 phase.error(f"{path}: {exc!r}")
+                await client.aclose()  # the next request reconnects
                 continue
-            if response.status_code == 200:
+            if status == 200:
                 phase.latencies.append(elapsed)
             else:
-                phase.error(f"{path}: HTTP {response.status_code} {response.text[:200]}")
+                phase.error(f"{path}: HTTP {status} {body[:200]!r}")
 
     api_cpu0, load_cpu0 = process_cpu_seconds(api_pid), time.process_time()
     started = time.perf_counter()
@@ -187,30 +192,37 @@ async def run_phase(
     return phase
 
 
-async def warm_up(clients: list[httpx.AsyncClient], per_client: int) -> None:
-    """Open every connection, fill caches and pools; check the answers once."""
+async def warm_up(clients: list[LeanClient], per_client: int) -> None:
+    """Open every connection, fill caches and pools; check the answers."""
     for client in clients:
-        got = (await client.get(operation_paths("get")[0])).json()
-        assert got["metadata"]["name"] == ghost_name(0), got
+        await client.connect()
+        status, body = await client.get(operation_paths("get")[0])
+        got = json.loads(body)
+        assert status == 200 and got["metadata"]["name"] == ghost_name(0), got
+        status, body = await client.get(LIST_PATH)
+        names = [item["metadata"]["name"] for item in json.loads(body)["items"]]
+        assert status == 200 and names == [ghost_name(i) for i in range(GHOSTS)], names
     for op in ("get", "list"):
         paths = operation_paths(op)
 
-        async def loop(index: int, client: httpx.AsyncClient, paths: list[str] = paths) -> None:
+        async def loop(index: int, client: LeanClient, paths: list[str] = paths) -> None:
             for i in range(per_client):
-                response = await client.get(paths[(index + i) % len(paths)])
-                response.raise_for_status()
+                status, body = await client.get(paths[(index + i) % len(paths)])
+                if status != 200:
+                    raise RuntimeError(f"warm-up: HTTP {status} {body[:200]!r}")
 
         await asyncio.gather(*(loop(i, c) for i, c in enumerate(clients)))
 
 
 async def main(args: argparse.Namespace) -> int:
     parameters = {
-        "API": "1 uvicorn process (api.main:app), MariaDB, Redis configured",
+        "API": f"wegent api --workers {args.api_workers} (uvicorn), MariaDB, Redis configured",
         "API log level": args.log_level,
         "seeded": f"{GHOSTS} Ghosts + Model, Shell, 5 Bots, Team for one user; 2 public resources",
         "GET": "GET /api/v1/namespaces/default/ghosts/{name} (names round-robin)",
         "LIST": f"GET {LIST_PATH}",
-        "clients": f"{args.clients} concurrent (asyncio + httpx, one keep-alive connection each, closed loop)",
+        "clients": f"{args.clients} concurrent (asyncio, lean HTTP/1.1 client, one keep-alive connection each, "
+        "closed loop)",
         "requests per client per operation": args.requests,
         "warm-up requests per client per operation": args.warmup,
         "single-client baseline requests": args.baseline,
@@ -220,16 +232,12 @@ async def main(args: argparse.Namespace) -> int:
     }
     print_header("Wegent resource API latency (benchmarks/api_resources.py)", parameters)
     async with BenchEnv("api", temporal=False, keep_logs=args.keep_logs, log_level=args.log_level) as env:
-        stack = await env.start_stack("bench-api", workers=0)
+        stack = await env.start_stack("bench-api", workers=0, api_workers=args.api_workers)
         assert stack.api is not None
         api_pid = stack.api.proc.pid
         headers = await asyncio.to_thread(seed, stack)
         log("seeded; warming up")
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        clients = [
-            httpx.AsyncClient(base_url=stack.url, headers=headers, limits=limits, timeout=60)
-            for _ in range(args.clients)
-        ]
+        clients = [LeanClient(stack.url, headers) for _ in range(args.clients)]
         try:
             await warm_up(clients, args.warmup)
             phases: list[tuple[str, Phase]] = []
@@ -284,8 +292,8 @@ async def main(args: argparse.Namespace) -> int:
             rows,
         )
     )
-    print("\n(API CPU / load CPU: CPU time of the API process / of this load generator over the phase's wall time;")
-    print(" 100% = one core; API CPU ms/req: API process CPU time per request, largely independent of")
+    print("\n(API CPU / load CPU: CPU time of the API processes / of this load generator over the phase's wall time;")
+    print(" 100% = one core; API CPU ms/req: API CPU time per request, largely independent of")
     print(f" other load on the machine. Response sizes: GET {get_bytes} bytes, LIST {list_bytes} bytes.)")
     for _, phase in phases:
         for sample in phase.error_samples:
@@ -301,6 +309,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--api-workers", type=int, default=os.cpu_count() or 1, help="API processes (default: cores)")
     parser.add_argument("--requests", type=int, default=250, help="requests per client per operation")
     parser.add_argument("--warmup", type=int, default=10, help="warm-up requests per client per operation")
     parser.add_argument("--baseline", type=int, default=200, help="single-client requests per operation (0: skip)")

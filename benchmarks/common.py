@@ -184,12 +184,32 @@ def print_footer() -> None:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (not its children), from /proc."""
+    """utime + stime of one process and its live child processes (uvicorn's workers), from /proc."""
+    total = 0.0
+    for stat in (_stat_fields(pid), *(_stat_fields(child) for child in _children(pid))):
+        if stat is None:
+            if not total:
+                return math.nan
+            continue
+        total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _stat_fields(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return math.nan
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            stat = _stat_fields(int(entry.name))
+            if stat is not None and int(stat[1]) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- environment
@@ -308,13 +328,13 @@ class BenchEnv:
             "EXECUTOR_PORT_RANGE_MAX": str(self.port_low + 99),
         }
 
-    async def start_stack(self, name: str, workers: int = 1, **extra: str) -> Stack:
-        """An API (one uvicorn process) plus ``workers`` worker processes, ready and logged in as admin."""
+    async def start_stack(self, name: str, workers: int = 1, api_workers: int = 1, **extra: str) -> Stack:
+        """An API (``api_workers`` processes) plus ``workers`` worker processes, ready and logged in as admin."""
         if extra.get("WEGENT_EXECUTOR_BACKEND") == "docker":
             self.used_docker = True
         stack = Stack({**self.env(), **extra}, self.log_dir, name=name)
         self.stacks.append(stack)  # before starting, so a failed start is still stopped
-        await asyncio.to_thread(stack.start, workers)
+        await asyncio.to_thread(stack.start, workers, api_workers)
         if not self._ids_bumped:
             await asyncio.to_thread(self._bump_task_ids)
         log(f"stack {stack.name} up at {stack.url} ({workers} worker(s))")

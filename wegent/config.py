@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(None, validation_alias=_alias("WEGENT_SECRET_KEY"))
     encryption_keys: str | None = Field(None, validation_alias=_alias("WEGENT_ENCRYPTION_KEYS"))
     jwt_expire_minutes: int = Field(60 * 24, validation_alias=_alias("WEGENT_JWT_EXPIRE_MINUTES"))
+    # How long an API process may act on a user's looked-up account (role, active) before re-reading it.
+    auth_cache_seconds: float = Field(5.0, ge=0, validation_alias=_alias("WEGENT_AUTH_CACHE_SECONDS"))
+    # Rendered LIST responses kept per API process, revalidated against the owners' generations on every hit.
+    list_cache_mb: int = Field(32, ge=0, validation_alias=_alias("WEGENT_LIST_CACHE_MB"))
     admin_username: str = Field("admin", validation_alias=_alias("WEGENT_ADMIN_USERNAME"))
     admin_password: str | None = Field(None, validation_alias=_alias("WEGENT_ADMIN_PASSWORD"))
     executor_backend: str | None = Field(None, validation_alias=_alias("WEGENT_EXECUTOR_BACKEND"))
@@ -47,6 +51,12 @@ class Settings(BaseSettings):
     agent_heartbeat_seconds: int = Field(20, gt=1, validation_alias=_alias("WEGENT_AGENT_HEARTBEAT_SECONDS"))
     reaper_interval_seconds: int = Field(60, gt=0, validation_alias=_alias("WEGENT_REAPER_INTERVAL_SECONDS"))
     task_idle_seconds: int = Field(3600, validation_alias=_alias("WEGENT_TASK_IDLE_SECONDS"))
+    # Threads an API process runs blocking work (database sessions, password hashing) on. More threads do not
+    # add CPU under the GIL; they add contention. Each holds at most one pooled database connection.
+    # API processes `wegent api` runs on this host (uvicorn workers sharing the port). Above 1, Socket.IO is
+    # websocket-only (a polling session would hop between processes) and Redis is required.
+    api_workers: int = Field(1, ge=1, le=64, validation_alias=_alias("WEGENT_API_WORKERS"))
+    api_threads: int = Field(8, gt=0, le=200, validation_alias=_alias("WEGENT_API_THREADS"))
     cors_origins: list[str] = Field(default_factory=list, validation_alias=_alias("WEGENT_CORS_ORIGINS"))
     log_level: str = Field("INFO", validation_alias=_alias("WEGENT_LOG_LEVEL"))
     log_format: str = Field("json", validation_alias=_alias("WEGENT_LOG_FORMAT"))
@@ -84,13 +94,13 @@ class Settings(BaseSettings):
             fh.write(value)
         return value
 
-    @property
+    @cached_property
     def jwt_secret(self) -> str:
         if self.secret_key:
             return self.secret_key
         return self._state_secret("secret_key", lambda: secrets.token_urlsafe(48))
 
-    @property
+    @cached_property
     def encryption_keyring_spec(self) -> str:
         if self.encryption_keys:
             return self.encryption_keys

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from functools import lru_cache
 
 from Crypto.Cipher import AES
 from Crypto.Random import get_random_bytes
@@ -89,4 +90,10 @@ def is_encrypted(value: object) -> bool:
 def get_keyring() -> Keyring:
     from wegent.config import get_settings
 
-    return Keyring.parse(get_settings().encryption_keyring_spec)
+    return _parsed_keyring(get_settings().encryption_keyring_spec)
+
+
+@lru_cache(maxsize=8)
+def _parsed_keyring(spec: str) -> Keyring:
+    # Parsed once per key set, not per request; a changed configuration is a different spec string.
+    return Keyring.parse(spec)

@@ -43,6 +43,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="user")  # admin | user | system
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Bumped in the same transaction as every change to a resource this account owns (api.db.generations),
+    # so "has anything of this owner changed?" is one primary-key read.
+    resource_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     @property
     def is_admin(self) -> bool:
@@ -69,7 +72,8 @@ class Resource(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
-    owner: Mapped[User] = relationship(lazy="joined")
+    # Loaded on access only: reads of resources never need the owner's row.
+    owner: Mapped[User] = relationship()
 
     # Optimistic locking: every UPDATE carries "WHERE resource_version = <read value>".
     __mapper_args__ = {"version_id_col": resource_version}

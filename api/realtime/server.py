@@ -21,6 +21,8 @@ def create_socket_server(settings: Settings) -> tuple[socketio.AsyncServer, Live
         live = MemoryLiveStore()
     server = socketio.AsyncServer(
         async_mode="asgi",
+        # Long-polling is a session of many requests, which several processes on one port would split.
+        transports=["websocket"] if settings.api_workers > 1 else ["polling", "websocket"],
         client_manager=manager,
         cors_allowed_origins=settings.cors_origins or [],
         ping_interval=20,

@@ -8,9 +8,10 @@ import yaml
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, ReadSessionDep, SessionDep
 from api.services import schedules
 from api.services.apply import ApplyReport, apply_documents, parse_documents
+from api.services.list_cache import list_cache
 from api.services.resource_store import ResourceStore, StoreError
 from wegent.crypto import get_keyring
 from wegent.resources import DNS_LABEL, FieldError, kind_from_plural, validate_document
@@ -21,11 +22,16 @@ Namespace = Annotated[str, Path(pattern=DNS_LABEL.pattern, max_length=63)]
 Scope = Annotated[Literal["user", "public"], Query(description="'public' (admins) targets system-owned resources")]
 
 
-def get_store(db: SessionDep, user: CurrentUser) -> ResourceStore:
+async def get_store(db: SessionDep, user: CurrentUser) -> ResourceStore:
+    return ResourceStore(db, user, get_keyring())
+
+
+async def get_read_store(db: ReadSessionDep, user: CurrentUser) -> ResourceStore:
     return ResourceStore(db, user, get_keyring())
 
 
 StoreDep = Annotated[ResourceStore, Depends(get_store)]
+ReadStoreDep = Annotated[ResourceStore, Depends(get_read_store)]  # GET and LIST: one statement, no transaction
 
 
 def _kind(kinds: str) -> str:
@@ -91,20 +97,41 @@ async def apply(request: Request, store: StoreDep, namespace: Namespace, scope: 
 
 @router.get("/{kinds}")
 def list_resources(
-    store: StoreDep,
+    store: ReadStoreDep,
     namespace: Namespace,
     kinds: str,
     scope: Scope = "user",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
     format: Literal["json", "yaml"] = "json",
-) -> Any:
+) -> Response:
     kind = _kind(kinds)
-    items = [store.to_document(r) for r in store.list(kind, namespace, scope == "public", limit, offset)]
+    public = scope == "public"
+    cache = list_cache()
+    if not cache.enabled:
+        return Response(_render_list(store, kind, namespace, public, limit, offset, format), media_type=_MEDIA[format])
+    owners = store.list_owners(public)
+    key = (owners, kind, namespace, limit, offset, format)
+    # Read before the rows (autocommit: each statement sees the latest commits), so the rows are never older
+    # than the generations they are cached under.
+    generations = store.generations(owners)
+    body = cache.get(key, generations)
+    if body is None:
+        body = _render_list(store, kind, namespace, public, limit, offset, format)
+        cache.put(key, generations, body)
+    return Response(body, media_type=_MEDIA[format])
+
+
+_MEDIA = {"json": "application/json", "yaml": "application/yaml"}
+
+
+def _render_list(
+    store: ResourceStore, kind: str, namespace: str, public: bool, limit: int, offset: int, format: str
+) -> bytes:
+    items = [store.to_document(r) for r in store.list(kind, namespace, public, limit, offset)]
     if format == "yaml":
-        return yaml_response(items)
-    # Already JSON-safe: skip FastAPI's field-by-field re-encoding of up to 1000 documents.
-    return JSONResponse({"kind": f"{kind}List", "items": items})
+        return yaml_response(items).body
+    return JSONResponse({"kind": f"{kind}List", "items": items}).body
 
 
 @router.post("/{kinds}", status_code=status.HTTP_201_CREATED)
@@ -123,7 +150,7 @@ async def create_resource(
 
 @router.get("/{kinds}/{name}")
 def get_resource(
-    store: StoreDep,
+    store: ReadStoreDep,
     namespace: Namespace,
     kinds: str,
     name: str,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from api.core.principals import forget
 from api.core.security import hash_password
 from api.db.models import User
 from api.deps import AdminUser, CurrentUser, SessionDep
@@ -80,6 +81,7 @@ def update_user(user_id: int, body: UserUpdate, admin: AdminUser, db: SessionDep
     if body.is_active is not None:
         user.is_active = body.is_active
     db.commit()
+    forget(user.id)
     return UserOut.model_validate(user)
 
 
@@ -90,3 +92,4 @@ def delete_user(user_id: int, admin: AdminUser, db: SessionDep) -> None:
         raise HTTPException(409, "admins cannot delete themselves")
     db.delete(user)
     db.commit()
+    forget(user_id)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from api.db import generations
 from api.db.models import Resource, User
 from api.services import secrets
 from api.services.users import ensure_system_user
@@ -45,6 +46,14 @@ def _iso(value: Any) -> str | None:
 
 _SYSTEM_IDS: dict[str, int] = {}
 
+# Built once: constructing the statement costs more CPU than SQLAlchemy's cached compilation of it.
+_FIND_ONE = select(Resource).where(
+    Resource.owner_id == bindparam("owner_id"),
+    Resource.kind == bindparam("kind"),
+    Resource.namespace == bindparam("namespace"),
+    Resource.name == bindparam("name"),
+)
+
 
 class ResourceStore:
     def __init__(self, db: Session, user: User, keyring: Keyring) -> None:
@@ -73,14 +82,7 @@ class ResourceStore:
     # ---- reads -------------------------------------------------------------------------------------
 
     def _find(self, owner_id: int, kind: str, namespace: str, name: str) -> Resource | None:
-        return self.db.scalar(
-            select(Resource).where(
-                Resource.owner_id == owner_id,
-                Resource.kind == kind,
-                Resource.namespace == namespace,
-                Resource.name == name,
-            )
-        )
+        return self.db.scalar(_FIND_ONE, {"owner_id": owner_id, "kind": kind, "namespace": namespace, "name": name})
 
     def resolve(self, kind: str, namespace: str, name: str, owner_id: int | None = None) -> Resource | None:
         """Own resource first, then the public one of that name."""
@@ -99,10 +101,17 @@ class ResourceStore:
             raise StoreError(404, f"{kind} '{namespace}/{name}' not found")
         return found
 
+    def list_owners(self, public: bool = False) -> tuple[int, ...]:
+        """Whose resources a LIST shows: the public ones, or the caller's own plus the public ones."""
+        return (self.system_id,) if public else (self.user.id, self.system_id)
+
+    def generations(self, owners: tuple[int, ...]) -> generations.Generations:
+        return generations.read(self.db, owners)
+
     def list(
         self, kind: str, namespace: str | None, public: bool = False, limit: int = 100, offset: int = 0
     ) -> list[Resource]:
-        owners = [self.system_id] if public else [self.user.id, self.system_id]
+        owners = self.list_owners(public)
         query = select(Resource).where(Resource.kind == kind, or_(*(Resource.owner_id == o for o in owners)))
         if namespace is not None:
             query = query.where(Resource.namespace == namespace)

@@ -47,6 +47,7 @@ from temporalio.client import ScheduleSpec as TemporalScheduleSpec
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.db import generations
 from api.db.models import Resource, Task, User
 from api.db.session import get_sessionmaker
 from api.services import tasks as task_svc
@@ -362,6 +363,8 @@ def _write_status(db: Session, schedule_id: int, status: dict[str, Any]) -> None
         .where(Resource.id == schedule_id, Resource.kind == KIND)
         .values(status=status, updated_at=Resource.updated_at)
     )
+    # Status shows in LISTs: move the owner's generation like any other resource change.
+    generations.bump(db.connection(), select(Resource.owner_id).where(Resource.id == schedule_id).scalar_subquery())
     db.commit()
 
 

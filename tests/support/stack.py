@@ -78,10 +78,14 @@ class Stack:
         self.workers: list[Process] = []
         self.headers: dict[str, str] = {}
 
-    def start(self, workers: int = 1) -> Stack:
+    def start(self, workers: int = 1, api_workers: int = 1) -> Stack:
+        """The API as `wegent api` runs it (``api_workers`` processes on one port) and ``workers`` workers."""
         self.api = Process(
             f"{self.name}-api",
-            [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                *(sys.executable, "-m", "wegent.cli.main", "api", "--host", "127.0.0.1", "--port", str(self.port)),
+                *("--workers", str(api_workers)),
+            ],
             self.env,
             self.log_dir,
         )

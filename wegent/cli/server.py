@@ -15,7 +15,28 @@ from wegent.cli.client import CLIError
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    uvicorn.run("api.main:app", host=args.host, port=args.port, log_level="warning", proxy_headers=True)
+    from wegent.config import get_settings
+
+    settings = get_settings()
+    workers = args.workers or settings.api_workers
+    if workers > 1:
+        if not settings.redis_url:
+            raise CLIError(
+                "several API processes share Socket.IO rooms and live progress through Redis: set WEGENT_REDIS_URL"
+            )
+        from api.db.bootstrap import bootstrap_database
+
+        bootstrap_database()  # once, before the processes start: they must not race the migrations
+        os.environ["WEGENT_API_WORKERS"] = str(workers)  # the processes configure Socket.IO from it
+    uvicorn.run(
+        "api.main:app",
+        host=args.host,
+        port=args.port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,  # the API logs every request itself (structured, with its request id)
+        proxy_headers=True,
+    )
     return 0
 
 
@@ -98,6 +119,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("api", help="run the API server")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--workers", type=int, help="API processes sharing the port (default $WEGENT_API_WORKERS or 1; >1 needs Redis)"
+    )
     p.set_defaults(func=cmd_api)
 
     p = sub.add_parser("worker", help="run a Temporal worker")
