@@ -65,6 +65,10 @@ class WorkerSet:
     client: Client
 
     async def run(self) -> None:
+        try:
+            await self.ctx.backend.prepare()  # e.g. the local backend's zygote imports while we connect
+        except Exception as exc:  # noqa: BLE001 - executors still start without it, only slower
+            log.warning("worker.backend_prepare_failed", error=str(exc))
         housekeeping = asyncio.create_task(self._housekeeping())
         try:
             await asyncio.gather(*(w.run() for w in self.workers))
@@ -91,6 +95,7 @@ class WorkerSet:
     async def shutdown(self) -> None:
         await asyncio.gather(*(w.shutdown() for w in self.workers), return_exceptions=True)
         await self.ctx.relay.close()
+        await asyncio.to_thread(self.ctx.backend.close)
 
 
 def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = True) -> WorkerSet:

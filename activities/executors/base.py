@@ -128,6 +128,12 @@ class ExecutorBackend(ABC):
         """The last lines of the executor's output, for diagnostics ('' when unavailable)."""
         return ""
 
+    async def prepare(self) -> None:  # noqa: B027  (optional hook: most backends need nothing)
+        """Get ready to start executors quickly (called once when a worker starts); optional."""
+
+    def close(self) -> None:  # noqa: B027  (optional hook)
+        """Release what :meth:`prepare` holds; optional."""
+
     async def wait_healthy(self, handle: ExecutorHandle, timeout_s: float = 60.0) -> None:
         """Poll ``GET /health`` until it answers ``{"status": "ok"}``.
 

@@ -57,7 +57,18 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
-async def test_start_health_stop(local_backend: LocalBackend, make_local_spec: SpecFactory) -> None:
+@pytest.mark.parametrize("zygote", [True, False], ids=["forked-from-zygote", "spawned"])
+async def test_start_health_stop(tmp_path: Path, make_local_spec: SpecFactory, zygote: bool) -> None:
+    local_backend = LocalBackend(tmp_path / "executors", stop_grace_s=3.0, zygote=zygote)
+    try:
+        await _start_health_stop(local_backend, make_local_spec, zygote)
+    finally:
+        for info in await local_backend.list_managed():
+            await local_backend.stop(info.executor_id)
+        local_backend.close()
+
+
+async def _start_health_stop(local_backend: LocalBackend, make_local_spec: SpecFactory, zygote: bool) -> None:
     spec = make_local_spec(env={"WEGENT_EXTRA": "yes"})
     handle = await local_backend.start(spec)
     assert handle.backend == "local"
@@ -81,14 +92,21 @@ async def test_start_health_stop(local_backend: LocalBackend, make_local_spec: S
     assert os.getpgid(pid) == pid  # its own process group (and session)
     assert os.getsid(pid) == pid
 
-    # The executor sees its settings and the spec's env, but none of the worker's secrets.
+    # None of the worker's secrets in the environment the process was started with.
     environ = proc_environ(pid)
-    assert environ["EXECUTOR_TOKEN"] == TOKEN
-    assert environ["EXECUTOR_PORT"] == str(spec.port)
-    assert environ["EXECUTOR_HOST"] == "127.0.0.1"
-    assert environ["WEGENT_EXTRA"] == "yes"
     assert "WEGENT_SECRET_KEY" in os.environ and "WEGENT_SECRET_KEY" not in environ
     assert "WEGENT_DATABASE_URL" not in environ
+    if zygote:
+        # Forked: /proc shows the zygote's start-up environment, which holds nothing of any task; the
+        # executor's own (replaced after the fork) is checked in tests/executor/test_zygote.py.
+        assert local_backend._children == {}
+        assert "EXECUTOR_TOKEN" not in environ
+    else:
+        # The executor sees its settings and the spec's env.
+        assert environ["EXECUTOR_TOKEN"] == TOKEN
+        assert environ["EXECUTOR_PORT"] == str(spec.port)
+        assert environ["EXECUTOR_HOST"] == "127.0.0.1"
+        assert environ["WEGENT_EXTRA"] == "yes"
 
     await local_backend.stop(handle.executor_id)
     assert not group_alive(pid)
@@ -166,7 +184,9 @@ async def test_stop_kills_the_whole_group_after_the_grace_period(tmp_path: Path,
     wrapper = tmp_path / "stubborn-python"
     wrapper.write_text(f'#!/bin/sh\ntrap "" TERM\nsleep 300 &\n"{sys.executable}" "$@"\nwait\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    backend = LocalBackend(tmp_path / "state", python=str(wrapper), stop_grace_s=1.0)
+    # Spawned, not forked: the stubborn shell must sit inside the executor's group (a fork's group holds only
+    # the executor); stopping a group is the same code either way.
+    backend = LocalBackend(tmp_path / "state", python=str(wrapper), stop_grace_s=1.0, zygote=False)
     spec = make_local_spec()
     handle = await backend.start(spec)
     await backend.wait_healthy(handle, 30)
@@ -198,3 +218,18 @@ async def test_workdir_volume_is_the_working_directory(
     await local_backend.wait_healthy(handle, 30)
     pid = local_backend._read(handle.executor_id)["pid"]  # type: ignore[index]
     assert proc_cwd(pid) == workdir.resolve()
+
+
+async def test_a_dead_zygote_is_replaced(local_backend: LocalBackend, make_local_spec: SpecFactory) -> None:
+    first = await local_backend.start(make_local_spec())
+    await local_backend.wait_healthy(first, 30)
+    zygote = local_backend._zygote
+    assert zygote is not None and zygote._proc is not None
+    zygote._proc.kill()
+    zygote._proc.wait()
+    second = await local_backend.start(make_local_spec())
+    await local_backend.wait_healthy(second, 30)
+    assert zygote.alive() and local_backend._children == {}  # forked by the new zygote, not spawned
+    # The executor started by the dead zygote lives on and is still managed.
+    info = await local_backend.inspect(first.executor_id)
+    assert info is not None and info.running

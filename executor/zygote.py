@@ -1,0 +1,145 @@
+"""``python -m executor.zygote``: a parent that has imported the executor once and forks one per request.
+
+Starting ``python -m executor`` costs about 0.35 s of imports (FastAPI, pydantic, httpx, the runtimes)
+before it can answer, and the local backend pays that on the path to a task's first token. The zygote pays it
+once: the local backend keeps one running and asks it for each executor. A forked child is a fresh process
+with its own session and process group, working directory, environment (replaced, not inherited) and log
+file, running exactly what ``python -m executor`` runs.
+
+Protocol: one JSON object per line on stdin, one answer per line on stdout.
+
+- request ``{"cwd": str, "env": {str: str}, "log": str, "exit_file": str}``
+- answer ``{"pid": int}`` once the child leads its own process group, or ``{"error": str}``
+
+The zygote reaps its children. Before reaping one it writes the child's exit code (negative: the signal that
+killed it, as ``subprocess`` reports it) to that request's ``exit_file``. It exits when stdin closes (the
+backend that started it is gone); the children it started keep running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+from typing import Any, TextIO
+
+_exit_files: dict[int, str] = {}
+
+
+def preload() -> None:
+    """Import what an executor imports before and while it starts serving."""
+    import uvicorn.lifespan.on  # noqa: F401
+    import uvicorn.loops.auto  # noqa: F401
+    import uvicorn.protocols.http.auto  # noqa: F401
+    import uvicorn.protocols.websockets.auto  # noqa: F401
+
+    import executor.__main__  # noqa: F401
+
+
+def _reap(_signum: int = 0, _frame: Any = None) -> None:
+    """Record and reap every child that has exited."""
+    while True:
+        try:
+            # WNOWAIT: the exit code is on disk before the pid disappears, so a backend that sees the
+            # process gone can always read how it ended.
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None:
+            return
+        code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+        exit_file = _exit_files.pop(info.si_pid, None)
+        if exit_file:
+            try:
+                tmp = f"{exit_file}.tmp"
+                with open(tmp, "w") as fh:
+                    fh.write(str(code))
+                os.replace(tmp, exit_file)
+            except OSError:
+                pass
+        try:
+            os.waitpid(info.si_pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _child(request: dict[str, Any], ready_w: int) -> int:
+    """In the forked child: become the executor the request describes. Returns its exit code."""
+    os.setsid()
+    os.close(ready_w)  # tells the zygote we lead our own group now
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(devnull)
+    os.close(log)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    from executor.__main__ import main
+
+    return main([])
+
+
+def spawn(request: dict[str, Any]) -> dict[str, Any]:
+    for key in ("cwd", "env", "log", "exit_file"):
+        if key not in request:
+            return {"error": f"request without {key!r}"}
+    ready_r, ready_w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Blocked while forking so the handler cannot reap the new child before its exit file is registered.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+                os.close(ready_r)
+                code = _child(request, ready_w)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                for stream in (sys.stdout, sys.stderr):  # os._exit skips the interpreter's flush
+                    try:
+                        stream.flush()
+                    except Exception:  # noqa: BLE001, S110 - nothing left to report to
+                        pass
+                os._exit(code)
+        _exit_files[pid] = request["exit_file"]
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    os.close(ready_w)
+    os.read(ready_r, 1)  # EOF once the child has called setsid (or died trying)
+    os.close(ready_r)
+    return {"pid": pid}
+
+
+def serve(stdin: TextIO, stdout: TextIO) -> None:
+    signal.signal(signal.SIGCHLD, _reap)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the worker's terminal is the worker's to handle
+    for line in stdin:
+        try:
+            answer = spawn(json.loads(line))
+        except Exception as exc:  # one bad request must not take the zygote down
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        stdout.write(json.dumps(answer) + "\n")
+        stdout.flush()
+
+
+def main() -> int:
+    preload()
+    serve(sys.stdin, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
