@@ -14,10 +14,10 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 
 from api.deps import AdminUser, CurrentUser, SessionDep
-from api.routers.resources import get_store
 from api.services import schedules as svc
 from api.services.apply import parse_documents
-from api.services.resource_store import StoreError
+from api.services.resource_store import ResourceStore, StoreError
+from wegent.crypto import get_keyring
 from wegent.resources import FieldError, validate_document
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
@@ -65,7 +65,7 @@ async def create_schedule(request: Request, db: SessionDep, user: CurrentUser) -
         errors = svc.spec_errors(doc.kind, spec)
     if errors or doc is None or spec is None:
         raise StoreError(422, "invalid Schedule", errors)
-    store = get_store(db, user)
+    store = ResourceStore(db, user, get_keyring())
     row, _ = store.upsert(doc, spec, create_only=True)
     store.db.commit()
     result = await svc.after_write(row.id)
