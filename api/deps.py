@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from api.core.principals import principal_cache
 from api.core.security import TokenError, decode_access_token
 from api.db.models import User
-from api.db.session import get_read_sessionmaker, get_sessionmaker
+from api.db.session import get_sessionmaker
 
 
 async def get_db() -> AsyncIterator[Session]:
@@ -37,16 +37,6 @@ async def get_db() -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_db)]
 
 
-async def get_read_db() -> AsyncIterator[Session]:
-    """For endpoints that only read. Closing costs no database round trip (no transaction to end)."""
-    session = get_read_sessionmaker()()
-    try:
-        yield session
-    finally:
-        session.close()
-
-
-ReadSessionDep = Annotated[Session, Depends(get_read_db)]
 _bearer = HTTPBearer(auto_error=False)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Row, bindparam, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -46,13 +46,15 @@ def _iso(value: Any) -> str | None:
 
 _SYSTEM_IDS: dict[str, int] = {}
 
-# Built once: constructing the statement costs more CPU than SQLAlchemy's cached compilation of it.
-_FIND_ONE = select(Resource).where(
+# Built once: constructing a statement costs more CPU than SQLAlchemy's cached compilation of it.
+_IDENTITY = (
     Resource.owner_id == bindparam("owner_id"),
     Resource.kind == bindparam("kind"),
     Resource.namespace == bindparam("namespace"),
     Resource.name == bindparam("name"),
 )
+_FIND_ONE = select(Resource).where(*_IDENTITY)
+_FIND_ONE_ROW = select(Resource.__table__).where(*_IDENTITY)  # plain row: no ORM identity map or state
 
 
 class ResourceStore:
@@ -91,6 +93,26 @@ class ResourceStore:
         if found is None and owner_id != self.system_id:
             found = self._find(self.system_id, kind, namespace, name)
         return found
+
+    def read_one(self, kind: str, namespace: str, name: str, public: bool = False) -> Row[Any]:
+        """Like :meth:`get`, as a plain row (same attribute names; :meth:`to_document` takes either)."""
+        owners = [self.system_id] if public else [self.user.id, self.system_id]
+        conn = self.db.connection()
+        for owner_id in dict.fromkeys(owners):
+            params = {"owner_id": owner_id, "kind": kind, "namespace": namespace, "name": name}
+            row = conn.execute(_FIND_ONE_ROW, params).first()
+            if row is not None:
+                return row
+        raise StoreError(404, f"{kind} '{namespace}/{name}' not found")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> ResourceStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def get(self, kind: str, namespace: str, name: str, public: bool = False) -> Resource:
         if public:
@@ -234,7 +256,7 @@ class ResourceStore:
 
     # ---- presentation ------------------------------------------------------------------------------
 
-    def to_document(self, row: Resource) -> dict[str, Any]:
+    def to_document(self, row: Resource | Row[Any]) -> dict[str, Any]:
         metadata: dict[str, Any] = {"name": row.name, "namespace": row.namespace}
         if row.display_name:
             metadata["displayName"] = row.display_name
