@@ -224,7 +224,7 @@ class LocalBackend(ExecutorBackend):
                 child = subprocess.Popen(
                     [self.python, "-m", "executor"],
                     cwd=workdir,
-                    env={**env, "PYTHONUNBUFFERED": "1"},
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log_file,
                     stderr=subprocess.STDOUT,

@@ -65,10 +65,6 @@ class PrincipalCache:
             for token in [t for t, (_, values) in self._entries.items() if values["id"] == user_id]:
                 del self._entries[token]
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
 
 def detached_user(values: dict[str, Any]) -> User:
     user = User(**values)

@@ -19,7 +19,7 @@ from api.db.models import Resource, User
 Generations = tuple[tuple[int, int], ...]
 
 
-def bump(conn: Connection | Session, owners: Iterable[int] | ColumnElement[Any]) -> None:
+def bump(conn: Connection, owners: Iterable[int] | ColumnElement[Any]) -> None:
     """Advance the generation of ``owners`` (ids, or a SQL expression yielding one id)."""
     if isinstance(owners, ColumnElement):
         where = User.id == owners
