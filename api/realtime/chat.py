@@ -122,12 +122,11 @@ class ChatNamespace(socketio.AsyncNamespace):
         if task_id is None:
             return _error("task_id must be a positive integer", "task_id", 422)
         user = await self._user(sid)
-        await self.enter_room(sid, f"task:{task_id}")  # join first, then read: no gap, at worst a duplicate
-        try:
-            detail = await _db(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
-        except StoreError:
-            await self.leave_room(sid, f"task:{task_id}")
-            raise
+        # Authorise before entering the room: a refused caller must never be subscribed, not even briefly.
+        await _db(lambda db: svc.scoped_task(db, user, task_id))
+        # Then join, then read: no gap between the snapshot and the live stream, at worst a duplicate.
+        await self.enter_room(sid, f"task:{task_id}")
+        detail = await _db(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
         live, offset = await self._live_snapshot(task_id, detail["messages"])
         return {"ok": True, "task": detail, "live": live, "offset": offset}
 
@@ -188,8 +187,8 @@ class ChatNamespace(socketio.AsyncNamespace):
         if not isinstance(offset, int) or offset < 0:
             return _error("offset must be a non-negative integer", "offset", 422)
         user = await self._user(sid)
+        await _db(lambda db: svc.scoped_task(db, user, task_id))  # authorise first: refusal joins nothing
         await self.enter_room(sid, f"task:{task_id}")
-        await _db(lambda db: svc.scoped_task(db, user, task_id))
         replayed = 0
         run_id = None
         for entry, event, payload in await self.live.read(task_id):

@@ -150,6 +150,37 @@ async def test_a_user_cannot_join_another_users_task(chat_stack, model):
         await eve.close()
 
 
+async def test_a_refused_join_or_resume_subscribes_to_nothing(chat_stack, model):
+    """Security: rooms are entered only after authorisation, for existing, foreign and future task ids."""
+    model.script([{"match": "*", "text": LONG_ANSWER, "chunk_size": 9, "chunk_delay": 0.01}])
+    team = _team(chat_stack, model)
+    existing = chat_stack.create_task(team, "alice's private task")
+    future_ids = range(existing["id"] + 1, existing["id"] + 11)  # ids the next tasks will get
+    password = "pw-" + uuid.uuid4().hex
+    name = "mallory" + uuid.uuid4().hex[:6]
+    made = chat_stack.request("POST", "/api/v1/admin/users", json={"username": name, "password": password})
+    assert made.status_code == 201
+    mallory = ChatClient(chat_stack.url, chat_stack.login(name, password)["Authorization"].split()[1])
+    await mallory.connect()
+    alice = await ChatClient(chat_stack.url, _token(chat_stack)).connect()
+    try:
+        for task_id in (existing["id"], *future_ids):
+            resumed = await mallory.call("chat:resume", {"task_id": task_id, "message_id": 1, "offset": 0})
+            assert resumed == {"ok": False, "error": f"task {task_id} not found", "status": 404}
+            joined = await mallory.call("task:join", {"task_id": task_id})
+            assert joined == {"ok": False, "error": f"task {task_id} not found", "status": 404}
+        ack = await alice.call("chat:send", {"team": team, "message": "stream to me only"})
+        assert ack["ok"] and ack["task_id"] in future_ids, ack
+        await alice.wait_for(lambda ev: any(n == "chat:done" for n, _ in ev))
+        assert alice.of("chat:chunk", task_id=ack["task_id"]), "the owner must see the stream"
+        await asyncio.to_thread(chat_stack.wait_state, ack["task_id"], {"COMPLETED"})
+        task_events = [(n, d) for n, d in mallory.events if n.startswith("chat:") or n == "task:status"]
+        assert task_events == [], task_events[:3]
+    finally:
+        await alice.close()
+        await mallory.close()
+
+
 async def test_connection_without_valid_token_is_refused(chat_stack):
     for auth in ({}, {"token": "garbage"}):
         sio = socketio.AsyncClient(reconnection=False)
