@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.db.bootstrap import bootstrap_database
+from api.limits import BodyLimitMiddleware
 from api.realtime.server import create_socket_server
 from api.request_context import RequestContextMiddleware
 from api.routers import auth, codec, health, resources, schedules, tasks, usage, users
@@ -56,6 +57,8 @@ def create_app() -> FastAPI:
         return JSONResponse(exc.body(), status_code=exc.status)
 
     # The Temporal console calls the codec endpoint from the browser; other origins only when configured.
+    # Innermost: request bodies are bounded before any endpoint (or the CORS layer's answer) sees them.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     ui = urlsplit(settings.temporal_ui_url)
     app.add_middleware(
         CORSMiddleware,

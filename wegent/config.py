@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", validation_alias=_alias("WEGENT_LOG_LEVEL"))
     log_format: str = Field("json", validation_alias=_alias("WEGENT_LOG_FORMAT"))
     # `wegent up` only: the local model (llama.cpp's llama-server with SmolLM2-135M-Instruct) behind the
+    # Bounds on what one request may make the API do (issue 16, item 4): a body beyond this is refused (413)
+    # before it is parsed; an apply with more documents than this is refused (413) before it is validated.
+    max_body_bytes: int = Field(1_048_576, gt=0, validation_alias=_alias("WEGENT_MAX_BODY_BYTES"))
+    max_apply_documents: int = Field(500, gt=0, validation_alias=_alias("WEGENT_MAX_APPLY_DOCUMENTS"))
     # public Model `local`; WEGENT_LOCAL_MODEL=0 opts out (then OPENAI_* below back that Model, if set).
     local_model: bool = Field(True, validation_alias=_alias("WEGENT_LOCAL_MODEL"))
     local_model_port: int = Field(8181, validation_alias=_alias("WEGENT_LOCAL_MODEL_PORT"))

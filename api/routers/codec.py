@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from google.protobuf import json_format
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload, Payloads
@@ -25,7 +25,10 @@ class PayloadsBody(BaseModel):
 
 
 def _parse(body: PayloadsBody) -> list[Payload]:
-    return list(json_format.ParseDict({"payloads": body.payloads}, Payloads()).payloads)
+    try:
+        return list(json_format.ParseDict({"payloads": body.payloads}, Payloads()).payloads)
+    except json_format.ParseError as exc:
+        raise HTTPException(422, f"payloads: {exc}") from exc
 
 
 def _dump(payloads: list[Payload]) -> dict[str, Any]:

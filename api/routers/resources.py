@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.core.threads import in_thread
 from api.db.session import get_read_sessionmaker
@@ -53,8 +54,8 @@ def yaml_response(doc: dict[str, Any] | list[dict[str, Any]]) -> Response:
     return Response(yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True), media_type="application/yaml")
 
 
-async def _read_doc(request: Request, kind: str, namespace: str, name: str | None) -> dict[str, Any]:
-    docs = parse_documents(await request.body(), request.headers.get("content-type", "application/json"))
+def _read_doc(body: bytes, content_type: str, kind: str, namespace: str, name: str | None) -> dict[str, Any]:
+    docs = parse_documents(body, content_type)
     if len(docs) != 1 or not isinstance(docs[0], dict):
         raise StoreError(422, "expected exactly one resource document")
     raw = docs[0]
@@ -94,12 +95,18 @@ def _validated(store: ResourceStore, raw: dict[str, Any]) -> tuple[Any, dict[str
     openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
 )
 async def apply(request: Request, store: StoreDep, namespace: Namespace, scope: Scope = "user") -> Any:
-    docs = parse_documents(await request.body(), request.headers.get("content-type", "application/yaml"))
-    report = apply_documents(store, docs, namespace, public=scope == "public")
+    body, content_type = await request.body(), request.headers.get("content-type", "application/yaml")
+    # Parsing, validation and the database work are blocking and can take a while on a big apply: a thread,
+    # so the event loop keeps serving every other request and socket meanwhile.
+    report = await run_in_threadpool(_apply_sync, store, body, content_type, namespace, scope == "public")
     if not report.applied:
         return Response(report.model_dump_json(), status_code=422, media_type="application/json")
     await schedules.after_apply(store, report, public=scope == "public")
     return report
+
+
+def _apply_sync(store: ResourceStore, body: bytes, content_type: str, namespace: str, public: bool) -> ApplyReport:
+    return apply_documents(store, parse_documents(body, content_type), namespace, public=public)
 
 
 @router.get("/{kinds}")
@@ -153,13 +160,32 @@ async def create_resource(
     request: Request, store: StoreDep, namespace: Namespace, kinds: str, scope: Scope = "user"
 ) -> dict[str, Any]:
     kind = _kind(kinds)
-    doc, spec = _validated(store, await _read_doc(request, kind, namespace, None))
-    row, _ = store.upsert(doc, spec, public=scope == "public", create_only=True)
+    body, content_type = await request.body(), request.headers.get("content-type", "application/json")
+    row = await run_in_threadpool(_write_sync, store, body, content_type, kind, namespace, None, scope == "public")
+    return await _after_write(store, kind, row)
+
+
+def _write_sync(
+    store: ResourceStore,
+    body: bytes,
+    content_type: str,
+    kind: str,
+    namespace: str,
+    name: str | None,
+    public: bool,
+) -> Any:
+    """Parse, validate, store and commit one document (create when ``name`` is None, else update)."""
+    doc, spec = _validated(store, _read_doc(body, content_type, kind, namespace, name))
+    row, _ = store.upsert(doc, spec, public=public, create_only=name is None, update_only=name is not None)
     store.db.commit()
+    return row
+
+
+async def _after_write(store: ResourceStore, kind: str, row: Any) -> dict[str, Any]:
     if kind == schedules.KIND:  # committed first, then Temporal; a failure shows in the returned status
         await schedules.after_write(row.id)
-        store.db.refresh(row)
-    return store.to_document(row)
+        await run_in_threadpool(store.db.refresh, row)
+    return await run_in_threadpool(store.to_document, row)
 
 
 @router.get("/{kinds}/{name}")
@@ -185,23 +211,24 @@ async def update_resource(
     request: Request, store: StoreDep, namespace: Namespace, kinds: str, name: str, scope: Scope = "user"
 ) -> dict[str, Any]:
     kind = _kind(kinds)
-    doc, spec = _validated(store, await _read_doc(request, kind, namespace, name))
-    row, _ = store.upsert(doc, spec, public=scope == "public", update_only=True)
-    store.db.commit()
-    if kind == schedules.KIND:
-        await schedules.after_write(row.id)
-        store.db.refresh(row)
-    return store.to_document(row)
+    body, content_type = await request.body(), request.headers.get("content-type", "application/json")
+    row = await run_in_threadpool(_write_sync, store, body, content_type, kind, namespace, name, scope == "public")
+    return await _after_write(store, kind, row)
 
 
 @router.delete("/{kinds}/{name}")
 async def delete_resource(
     store: StoreDep, namespace: Namespace, kinds: str, name: str, scope: Scope = "user", force: bool = False
 ) -> dict[str, Any]:
-    row = store.delete(_kind(kinds), namespace, name, public=scope == "public", force=force)
+    row = await run_in_threadpool(_delete_sync, store, _kind(kinds), namespace, name, scope == "public", force)
     row_id = row.id
-    store.db.commit()
     body: dict[str, Any] = {"deleted": {"kind": row.kind, "namespace": row.namespace, "name": row.name}}
     if row.kind == schedules.KIND:
         body["temporal"] = await schedules.after_delete(row_id)
     return body
+
+
+def _delete_sync(store: ResourceStore, kind: str, namespace: str, name: str, public: bool, force: bool) -> Any:
+    row = store.delete(kind, namespace, name, public=public, force=force)
+    store.db.commit()
+    return row
