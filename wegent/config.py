@@ -15,6 +15,15 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Issue 16, item 11: a signing key shorter than this can be guessed offline from any token; a short admin
+# password online. Checked at start (Settings), with a message that names the variable but never the value.
+MIN_SECRET_KEY_LENGTH = 32
+MIN_PASSWORD_LENGTH = 12
+
+
+class SettingsError(Exception):
+    """A setting is unusable. Not a ValueError: pydantic would wrap it and print the offending value."""
+
 
 def _alias(*names: str) -> AliasChoices:
     return AliasChoices(*names)
@@ -76,6 +85,12 @@ class Settings(BaseSettings):
     openai_api_key: str | None = Field(None, validation_alias=_alias("OPENAI_API_KEY"))
     openai_base_url: str = Field("https://api.openai.com/v1", validation_alias=_alias("OPENAI_BASE_URL"))
     openai_model: str = Field("gpt-4o-mini", validation_alias=_alias("OPENAI_MODEL"))
+
+    def model_post_init(self, context: object, /) -> None:
+        if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise SettingsError(f"WEGENT_SECRET_KEY must have at least {MIN_SECRET_KEY_LENGTH} characters")
+        if self.admin_password and len(self.admin_password) < MIN_PASSWORD_LENGTH:
+            raise SettingsError(f"WEGENT_ADMIN_PASSWORD must have at least {MIN_PASSWORD_LENGTH} characters")
 
     @property
     def resolved_database_url(self) -> str:

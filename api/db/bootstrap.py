@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 from api.db.migrate import upgrade
 from api.db.session import get_sessionmaker
@@ -20,7 +24,22 @@ def bootstrap_database() -> None:
     if generated:
         # Printed once for the operator, on purpose not through the log pipeline.
         print(f"wegent: created admin '{admin.username}' with password: {generated}", file=sys.stderr)
-        path = settings.state_dir / "admin_password"
-        settings.state_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(generated)
-        path.chmod(0o600)
+        save_private(settings.state_dir / "admin_password", generated)
+
+
+def save_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only, atomically.
+
+    The file is created 0600 under a temporary name and renamed over ``path``: no moment where it is
+    readable by others, no half-written file, and a symlink planted at ``path`` is replaced, not followed.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mkstemp: O_EXCL, mode 0600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -24,9 +24,17 @@ def create_socket_server(settings: Settings) -> tuple[socketio.AsyncServer, Live
         # Long-polling is a session of many requests, which several processes on one port would split.
         transports=["websocket"] if settings.api_workers > 1 else ["polling", "websocket"],
         client_manager=manager,
-        cors_allowed_origins=settings.cors_origins or [],
+        # None, not []: engine.io treats [] as "no origin checks at all", None as "same origin only".
+        cors_allowed_origins=settings.cors_origins or None,
         ping_interval=20,
         ping_timeout=20,
     )
-    server.register_namespace(ChatNamespace(live))
+    server.register_namespace(ChatNamespace(live, streaming=bool(settings.redis_url)))
     return server, live
+
+
+def relay_in_process(server: socketio.AsyncServer) -> None:
+    """Workers of this same process (`wegent up`) relay their events here: the chat streams live."""
+    namespace = server.namespace_handlers["/chat"]
+    assert isinstance(namespace, ChatNamespace)
+    namespace.streaming = True

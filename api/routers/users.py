@@ -15,6 +15,7 @@ from api.core.security import hash_password
 from api.db.models import User
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.services.users import create_user
+from wegent.config import MIN_PASSWORD_LENGTH
 
 router = APIRouter(tags=["users"])
 
@@ -30,12 +31,12 @@ class UserOut(BaseModel):
 
 class UserCreate(BaseModel):
     username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    password: str = Field(min_length=8, max_length=1024)
+    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
     role: Literal["admin", "user"] = "user"
 
 
 class UserUpdate(BaseModel):
-    password: str | None = Field(None, min_length=8, max_length=1024)
+    password: str | None = Field(None, min_length=MIN_PASSWORD_LENGTH, max_length=1024)
     role: Literal["admin", "user"] | None = None
     is_active: bool | None = None
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from wegent.cli.client import CLIError
+from wegent.config import MIN_PASSWORD_LENGTH
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -66,8 +67,8 @@ def cmd_users_create(args: argparse.Namespace) -> int:
 
     upgrade(get_settings().resolved_database_url)
     password = args.password or os.environ.get("WEGENT_NEW_USER_PASSWORD") or getpass.getpass("Password: ")
-    if len(password) < 8:
-        raise CLIError("password must have at least 8 characters")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise CLIError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     with get_sessionmaker()() as db:
         try:
             user = create_user(db, args.username, password, "admin" if args.admin else "user")
