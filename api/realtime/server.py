@@ -29,12 +29,5 @@ def create_socket_server(settings: Settings) -> tuple[socketio.AsyncServer, Live
         ping_interval=20,
         ping_timeout=20,
     )
-    server.register_namespace(ChatNamespace(live, streaming=bool(settings.redis_url)))
+    server.register_namespace(ChatNamespace(live))
     return server, live
-
-
-def relay_in_process(server: socketio.AsyncServer) -> None:
-    """Workers of this same process (`wegent up`) relay their events here: the chat streams live."""
-    namespace = server.namespace_handlers["/chat"]
-    assert isinstance(namespace, ChatNamespace)
-    namespace.streaming = True
