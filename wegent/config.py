@@ -67,13 +67,19 @@ class Settings(BaseSettings):
     api_workers: int = Field(1, ge=1, le=64, validation_alias=_alias("WEGENT_API_WORKERS"))
     api_threads: int = Field(8, gt=0, le=200, validation_alias=_alias("WEGENT_API_THREADS"))
     cors_origins: list[str] = Field(default_factory=list, validation_alias=_alias("WEGENT_CORS_ORIGINS"))
-    log_level: str = Field("INFO", validation_alias=_alias("WEGENT_LOG_LEVEL"))
-    log_format: str = Field("json", validation_alias=_alias("WEGENT_LOG_FORMAT"))
-    # `wegent up` only: the local model (llama.cpp's llama-server with SmolLM2-135M-Instruct) behind the
     # Bounds on what one request may make the API do (issue 16, item 4): a body beyond this is refused (413)
     # before it is parsed; an apply with more documents than this is refused (413) before it is validated.
     max_body_bytes: int = Field(1_048_576, gt=0, validation_alias=_alias("WEGENT_MAX_BODY_BYTES"))
     max_apply_documents: int = Field(500, gt=0, validation_alias=_alias("WEGENT_MAX_APPLY_DOCUMENTS"))
+    # Sign-in throttling (item 8): failed attempts per client address / per username within the window, and
+    # Argon2 hashes at once per API process. Only failures count, so correct sign-ins are never throttled.
+    login_failures_per_address: int = Field(50, gt=0, validation_alias=_alias("WEGENT_LOGIN_FAILURES_PER_ADDRESS"))
+    login_failures_per_user: int = Field(10, gt=0, validation_alias=_alias("WEGENT_LOGIN_FAILURES_PER_USER"))
+    login_window_seconds: int = Field(300, gt=0, validation_alias=_alias("WEGENT_LOGIN_WINDOW_SECONDS"))
+    login_concurrency: int = Field(4, gt=0, validation_alias=_alias("WEGENT_LOGIN_CONCURRENCY"))
+    log_level: str = Field("INFO", validation_alias=_alias("WEGENT_LOG_LEVEL"))
+    log_format: str = Field("json", validation_alias=_alias("WEGENT_LOG_FORMAT"))
+    # `wegent up` only: the local model (llama.cpp's llama-server with SmolLM2-135M-Instruct) behind the
     # public Model `local`; WEGENT_LOCAL_MODEL=0 opts out (then OPENAI_* below back that Model, if set).
     local_model: bool = Field(True, validation_alias=_alias("WEGENT_LOCAL_MODEL"))
     local_model_port: int = Field(8181, validation_alias=_alias("WEGENT_LOCAL_MODEL_PORT"))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -20,12 +22,18 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:
-    if not password_hash:
-        return False
+    """Always does one full Argon2 verification, also when there is no hash to check against (an unknown
+    user, the system account): the time an answer takes must not tell which names exist."""
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    # Same parameters as real hashes, so verifying against it costs the same.
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def create_access_token(user_id: int, role: str, expires_minutes: int | None = None) -> tuple[str, datetime]:

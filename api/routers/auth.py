@@ -1,17 +1,24 @@
-"""Login: username + password -> JWT."""
+"""Login: username + password -> JWT, throttled against guessing (see api/core/login_guard.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from api.core.login_guard import login_guard
 from api.core.security import create_access_token, verify_password
-from api.deps import SessionDep
+from api.db.models import User
+from api.db.session import get_sessionmaker
 from api.services.users import get_user_by_name
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+# How long a sign-in may wait for a hashing slot before it is told to come back.
+HASHING_WAIT_SECONDS = 10.0
 
 
 class LoginRequest(BaseModel):
@@ -25,10 +32,41 @@ class TokenResponse(BaseModel):
     expires_at: datetime
 
 
-@router.post("/login")
-def login(body: LoginRequest, db: SessionDep) -> TokenResponse:
-    user = get_user_by_name(db, body.username)
-    if user is None or not user.is_active or not verify_password(body.password, user.password_hash):
+def _too_many(seconds: int, detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail, {"Retry-After": str(seconds)})
+
+
+@router.post("/login", responses={429: {"description": "too many failed sign-ins; see Retry-After"}})
+async def login(body: LoginRequest, request: Request) -> TokenResponse:
+    guard = login_guard()
+    address = request.client.host if request.client else "unknown"
+    wait = await run_in_threadpool(guard.retry_after, address, body.username)
+    if wait is not None:
+        raise _too_many(wait, f"too many failed sign-ins; try again in {wait} seconds")
+    hashing = guard.hashing()
+    try:
+        await asyncio.wait_for(hashing.acquire(), HASHING_WAIT_SECONDS)
+    except TimeoutError:
+        raise _too_many(1, "too many sign-ins at once; try again in a moment") from None
+    try:
+        user = await run_in_threadpool(_authenticate, body.username, body.password)
+    finally:
+        hashing.release()
+    if user is None:
+        await run_in_threadpool(guard.failed, address, body.username)
+        # One answer for an unknown name, a wrong password and a disabled account.
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "incorrect username or password")
+    await run_in_threadpool(guard.succeeded, address, body.username)
     token, expires = create_access_token(user.id, user.role)
     return TokenResponse(access_token=token, expires_at=expires)
+
+
+def _authenticate(username: str, password: str) -> User | None:
+    """The account, when the password is right and it may sign in; the same work in every case."""
+    with get_sessionmaker()() as db:
+        user = get_user_by_name(db, username)
+        valid = verify_password(password, user.password_hash if user is not None else None)
+        if user is None or not valid or not user.is_active or user.role == "system":
+            return None
+        db.expunge(user)
+        return user
