@@ -23,6 +23,7 @@ from api.request_context import RequestContextMiddleware
 from api.routers import auth, codec, health, resources, schedules, tasks, usage, users
 from api.services import schedules as schedule_svc
 from api.services.resource_store import StoreError
+from api.web import mount_web_app
 from wegent.config import get_settings
 from wegent.logging import configure_logging, get_logger
 
@@ -79,6 +80,7 @@ def create_app() -> FastAPI:
         codec.router,
     ):
         app.include_router(router, prefix="/api/v1")
+    mount_web_app(app)  # last: its catch-all must not shadow any API route
     return app
 
 

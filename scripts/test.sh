@@ -6,6 +6,8 @@ source "$(dirname "$0")/lib.sh"
 "$ROOT/scripts/bootstrap.sh"
 "$ROOT/scripts/ensure_services.sh"
 "$ROOT/scripts/ensure_temporal.sh"
+"$ROOT/scripts/build_web.sh"      # the web app, for tests/web (its unit tests run through pytest too)
+"$ROOT/scripts/ensure_browser.sh" # Debian's chromium and CJK fonts for the browser tests
 "$ROOT/scripts/ensure_docker.sh"
 "$ROOT/scripts/build_executor_image.sh"
 "$ROOT/scripts/ensure_claude.sh" >/dev/null # the claude CLI on this host, for local executors' ClaudeCode runtime

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, SessionDep
+from api.models_public import FollowUpPublic, TaskDetailPublic, TaskListPublic, TaskPublic
 from api.services import task_ops
 from api.services import tasks as svc
 from wegent.resources import NameStr
@@ -32,7 +33,7 @@ class FollowUpIn(BaseModel):
     message: str = Field(min_length=1, max_length=200_000)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskPublic)
 async def create_task(body: TaskCreate, user: CurrentUser) -> dict[str, Any]:
     workspace = (body.workspace.namespace, body.workspace.name) if body.workspace else None
     task, _ = await task_ops.create_task(
@@ -41,7 +42,7 @@ async def create_task(body: TaskCreate, user: CurrentUser) -> dict[str, Any]:
     return svc.task_summary(task)
 
 
-@router.get("")
+@router.get("", response_model=TaskListPublic)
 def list_tasks(
     db: SessionDep,
     user: CurrentUser,
@@ -54,12 +55,12 @@ def list_tasks(
     return {"items": [svc.task_summary(t) for t in rows], "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/{task_id}")
+@router.get("/{task_id}", response_model=TaskDetailPublic)
 def get_task(task_id: int, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
     return svc.task_detail(db, svc.scoped_task(db, user, task_id))
 
 
-@router.post("/{task_id}/messages", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{task_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=FollowUpPublic)
 async def follow_up(task_id: int, body: FollowUpIn, user: CurrentUser) -> dict[str, Any]:
     """A follow-up turn on a finished task (refused with 409 while it runs)."""
     task, message = await task_ops.follow_up(user, task_id, body.message)
@@ -74,13 +75,13 @@ class RejectIn(BaseModel):
     reason: str | None = Field(None, max_length=10_000)
 
 
-@router.post("/{task_id}/approve", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{task_id}/approve", status_code=status.HTTP_202_ACCEPTED, response_model=TaskPublic)
 async def approve(task_id: int, user: CurrentUser, body: ApproveIn | None = None) -> dict[str, Any]:
     """Let a pipeline waiting in PENDING_CONFIRMATION go on (409 when it is not waiting)."""
     return svc.task_summary(await task_ops.decide(user, task_id, True, body.handoff if body else None))
 
 
-@router.post("/{task_id}/reject", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{task_id}/reject", status_code=status.HTTP_202_ACCEPTED, response_model=TaskPublic)
 async def reject(task_id: int, user: CurrentUser, body: RejectIn | None = None) -> dict[str, Any]:
     """End a pipeline waiting in PENDING_CONFIRMATION: the task becomes CANCELLED with the reason."""
     return svc.task_summary(await task_ops.decide(user, task_id, False, body.reason if body else None))
@@ -90,13 +91,13 @@ class RetryIn(BaseModel):
     model: RefIn | None = Field(None, description="run the failed and later steps on this Model instead")
 
 
-@router.post("/{task_id}/retry", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{task_id}/retry", status_code=status.HTTP_202_ACCEPTED, response_model=TaskPublic)
 async def retry(task_id: int, user: CurrentUser, body: RetryIn | None = None) -> dict[str, Any]:
     """Continue a FAILED task from the failed step, reusing the outputs of the steps before it."""
     model = (body.model.namespace, body.model.name) if body and body.model else None
     return svc.task_summary(await task_ops.retry_task(user, task_id, model))
 
 
-@router.post("/{task_id}/cancel", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{task_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=TaskPublic)
 async def cancel_task(task_id: int, user: CurrentUser) -> dict[str, Any]:
     return svc.task_summary(await task_ops.cancel_task(user, task_id))

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from api.db.models import Task, User
 from api.deps import AdminUser, CurrentUser, SessionDep
+from api.models_public import UsageReportPublic
 
 router = APIRouter(tags=["usage"])
 
@@ -47,14 +48,14 @@ def _totals(db: Session, owner_id: int | None, since: datetime | None) -> dict[s
     }
 
 
-@router.get("/users/me/usage")
+@router.get("/users/me/usage", response_model=UsageReportPublic)
 def my_usage(
     db: SessionDep, user: CurrentUser, since: Annotated[datetime | None, Query(description="ISO 8601")] = None
 ) -> dict[str, Any]:
     return {"user": user.username, **_totals(db, user.id, since)}
 
 
-@router.get("/admin/usage")
+@router.get("/admin/usage", response_model=list[UsageReportPublic])
 def all_usage(
     db: SessionDep, _: AdminUser, since: Annotated[datetime | None, Query(description="ISO 8601")] = None
 ) -> list[dict[str, Any]]:

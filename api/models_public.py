@@ -1,0 +1,108 @@
+"""Response models of the REST API: what `/docs`, the OpenAPI spec and the web app's generated client see.
+
+The services still build plain dicts (cheap on the read path); the routers declare these models as their
+`response_model`, so FastAPI validates and documents every field. Field names are the wire names (camelCase).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class RefPublic(BaseModel):
+    name: str
+    namespace: str
+
+
+class UsagePublic(BaseModel):
+    """Tokens and cost of a task, a message or a step."""
+
+    inputTokens: int
+    outputTokens: int
+    cost: float
+
+
+class TaskPublic(BaseModel):
+    id: int
+    title: str
+    state: str = Field(description="PENDING, RUNNING, PENDING_CONFIRMATION, COMPLETED, FAILED or CANCELLED")
+    team: RefPublic
+    collaborationModel: str
+    turn: int
+    currentStep: int | None
+    currentBot: str | None
+    error: str | None
+    usage: UsagePublic
+    labels: dict[str, str]
+    scheduleId: int | None
+    workflowId: str | None
+    consoleUrl: str = Field(description="the task's workflow in the Temporal console")
+    createdAt: str | None
+    updatedAt: str | None
+    finishedAt: str | None
+
+
+class FollowUpPublic(TaskPublic):
+    messageId: int = Field(description="the stored user message of the new turn")
+
+
+class MessagePublic(BaseModel):
+    id: int
+    turn: int
+    step: int
+    attempt: int
+    role: str = Field(description="user, assistant or system (workflow notes)")
+    bot: str | None
+    content: str
+    status: str = Field(description="streaming, done, error or cancelled")
+    usage: UsagePublic
+    meta: dict[str, Any] | None
+    createdAt: str | None
+    finishedAt: str | None
+
+
+class StepPublic(BaseModel):
+    turn: int
+    step: int
+    attempt: int
+    bot: str | None
+    kind: str
+    state: str
+    startedAt: str | None
+    finishedAt: str | None
+    usage: UsagePublic
+    messageId: int
+
+
+class TaskDetailPublic(TaskPublic):
+    prompt: str
+    messages: list[MessagePublic]
+    steps: list[StepPublic]
+
+
+class TaskListPublic(BaseModel):
+    items: list[TaskPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class TeamUsagePublic(BaseModel):
+    team: RefPublic
+    tasks: int
+    inputTokens: int
+    outputTokens: int
+    cost: float
+
+
+class UsageReportPublic(BaseModel):
+    """A user's tokens and cost, in all and per team."""
+
+    user: str
+    tasks: int
+    inputTokens: int
+    outputTokens: int
+    cost: float
+    byTeam: list[TeamUsagePublic]

@@ -1,0 +1,43 @@
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
+import { App as AntApp, ConfigProvider } from 'antd'
+import enUS from 'antd/locale/en_US'
+import zhCN from 'antd/locale/zh_CN'
+import { useTranslation } from 'react-i18next'
+import { BrowserRouter, Navigate, Route, Routes } from 'react-router'
+
+import { lazy, Suspense } from 'react'
+
+import { useToken } from './lib/auth'
+
+const Chat = lazy(() => import('./routes/Chat').then((m) => ({ default: m.Chat })))
+const Login = lazy(() => import('./routes/Login').then((m) => ({ default: m.Login })))
+
+const queryClient = new QueryClient({
+  defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false, staleTime: 5000 } },
+})
+
+function RequireAuth({ children }: { children: React.ReactNode }) {
+  return useToken() ? children : <Navigate to="/login" replace />
+}
+
+export function App() {
+  const { i18n } = useTranslation()
+  return (
+    <ConfigProvider locale={i18n.language === 'zh-CN' ? zhCN : enUS} theme={{ token: { colorPrimary: '#3a5bd9' } }}>
+      <AntApp>
+        <QueryClientProvider client={queryClient}>
+          <BrowserRouter>
+            <Suspense fallback={null}>
+            <Routes>
+              <Route path="/login" element={<Login />} />
+              <Route path="/" element={<RequireAuth><Chat /></RequireAuth>} />
+              <Route path="/tasks/:taskId" element={<RequireAuth><Chat /></RequireAuth>} />
+              <Route path="*" element={<Navigate to="/" replace />} />
+            </Routes>
+            </Suspense>
+          </BrowserRouter>
+        </QueryClientProvider>
+      </AntApp>
+    </ConfigProvider>
+  )
+}

@@ -1,0 +1,88 @@
+import { CopyOutlined } from '@ant-design/icons'
+import { Bubble } from '@ant-design/x'
+import { Alert, Button, Space, Tag, Typography } from 'antd'
+import { memo } from 'react'
+import { useTranslation } from 'react-i18next'
+
+import type { StreamMessage } from '../lib/streamStore'
+import { Markdown } from './Markdown'
+
+/** One message: the user's (right), a bot's answer for one step (left, with its name), or a workflow note. */
+export const MessageBubble = memo(function MessageBubble({
+  message,
+  content,
+  status,
+}: {
+  message: StreamMessage
+  content: string
+  status: StreamMessage['status']
+}) {
+  const { t } = useTranslation()
+  if (message.role === 'user') {
+    return (
+      <div data-testid="message" data-role="user" data-message-id={message.id}>
+        <Bubble placement="end" content={content} header={<Typography.Text type="secondary">{t('thread.you')}</Typography.Text>} />
+      </div>
+    )
+  }
+  if (message.role === 'system') {
+    return (
+      <div className="note" data-testid="message" data-role="system" data-message-id={message.id}>
+        <Tag>{t('thread.note')}</Tag> <Typography.Text type="secondary">{content}</Typography.Text>
+      </div>
+    )
+  }
+  const header = (
+    <Space size={6} wrap>
+      <Typography.Text strong data-testid="bot-name">
+        {message.bot ?? t('thread.assistant')}
+      </Typography.Text>
+      <Typography.Text type="secondary" style={{ fontSize: 12 }}>
+        {t('thread.step', { step: message.step })}
+      </Typography.Text>
+      {status === 'streaming' ? <Tag color="processing">{t('thread.streaming')}</Tag> : null}
+      {status === 'cancelled' ? <Tag>{t('thread.cancelledMsg')}</Tag> : null}
+    </Space>
+  )
+  const footer =
+    status === 'done' ? (
+      <Space size={8}>
+        {message.usage ? (
+          <Typography.Text type="secondary" style={{ fontSize: 12 }}>
+            {t('thread.tokens', { input: message.usage.inputTokens, output: message.usage.outputTokens })}
+          </Typography.Text>
+        ) : null}
+        <Button
+          size="small"
+          type="text"
+          icon={<CopyOutlined />}
+          aria-label={t('thread.copy')}
+          onClick={() => void navigator.clipboard?.writeText(content)}
+        />
+      </Space>
+    ) : null
+  return (
+    <div data-testid="message" data-role="assistant" data-message-id={message.id} data-status={status}>
+      <Bubble
+        placement="start"
+        variant="outlined"
+        header={header}
+        footer={footer}
+        content={content}
+        contentRender={(text) => (
+          <>
+            {text ? (
+              <div data-testid="answer">
+                <Markdown text={text} />
+              </div>
+            ) : null}
+            {status === 'error' ? (
+              <Alert type="error" showIcon message={t('thread.errorMsg', { error: message.error ?? '' })} />
+            ) : null}
+          </>
+        )}
+        loading={status === 'streaming' && !content}
+      />
+    </div>
+  )
+})

@@ -1,0 +1,113 @@
+import { LinkOutlined, RedoOutlined, StopOutlined } from '@ant-design/icons'
+import { Alert, App, Button, Space, Spin, Typography } from 'antd'
+import { useEffect, useRef } from 'react'
+import { useTranslation } from 'react-i18next'
+import type { Socket } from 'socket.io-client'
+
+import { useTaskStream } from '../hooks/useTaskStream'
+import { errorMessage } from '../lib/errors'
+import { call, type Ack } from '../lib/socket'
+import { Composer } from './Composer'
+import { ConfirmPanel } from './ConfirmPanel'
+import { MessageBubble } from './MessageBubble'
+import { StateBadge } from './StateBadge'
+
+const ACTIVE = new Set(['PENDING', 'RUNNING'])
+
+export function TaskThread({ socket, taskId }: { socket: Socket | null; taskId: number }) {
+  const { t } = useTranslation()
+  const { message } = App.useApp()
+  const { task, messages, failure, addUserMessage, version } = useTaskStream(socket, taskId)
+  const bottom = useRef<HTMLDivElement>(null)
+
+  useEffect(() => {
+    bottom.current?.scrollIntoView({ block: 'end' })
+  }, [version])
+
+  if (failure && !task) {
+    return <Alert type="error" showIcon message={t('thread.notFound')} style={{ margin: 24 }} />
+  }
+  if (!task || !socket) return <Spin style={{ margin: 48 }} />
+
+  const running = ACTIVE.has(task.state)
+  const waiting = task.state === 'PENDING_CONFIRMATION'
+  const act = async (event: string, data: Record<string, unknown>, done?: string) => {
+    try {
+      await call(socket, event, { task_id: taskId, ...data })
+      if (done) void message.success(done)
+    } catch (err) {
+      void message.error(errorMessage(t, err))
+    }
+  }
+  const lastAnswer = [...messages].reverse().find((m) => m.role === 'assistant' && m.status === 'done')
+
+  return (
+    <div className="thread-wrap">
+      <div className="thread-header">
+        <Space wrap size={8} style={{ minWidth: 0 }}>
+          <Typography.Title level={4} style={{ margin: 0 }} ellipsis data-testid="task-title">
+            {task.title}
+          </Typography.Title>
+          <span data-testid="task-state" data-state={task.state}>
+            <StateBadge state={task.state} />
+          </span>
+          <Typography.Text type="secondary">
+            {task.team.name} · {task.collaborationModel}
+          </Typography.Text>
+        </Space>
+        <Space wrap size={8}>
+          {running ? (
+            <Button danger icon={<StopOutlined />} data-testid="stop" onClick={() => void act('chat:cancel', {}, t('actions.stopped'))}>
+              {t('composer.stop')}
+            </Button>
+          ) : null}
+          {task.state === 'FAILED' ? (
+            <Button icon={<RedoOutlined />} data-testid="retry" onClick={() => void act('chat:send', { action: 'retry' }, t('actions.retried'))}>
+              {t('actions.retry')}
+            </Button>
+          ) : null}
+          <Button type="link" icon={<LinkOutlined />} href={task.consoleUrl} target="_blank" rel="noreferrer" data-testid="console-link">
+            {t('thread.console')}
+          </Button>
+        </Space>
+      </div>
+      <div className="thread" data-testid="thread">
+        {messages.map((m) => (
+          <MessageBubble key={m.id} message={m} content={m.content} status={m.status} />
+        ))}
+        {task.state === 'FAILED' ? (
+          <Alert type="error" showIcon message={t('actions.retryHint')} description={task.error ?? undefined} />
+        ) : null}
+        {waiting ? (
+          <ConfirmPanel
+            key={lastAnswer?.id ?? 0}
+            output={lastAnswer?.content ?? ''}
+            onDecide={(approve, text) =>
+              act('chat:send', { action: approve ? 'approve' : 'reject', message: text || undefined })
+            }
+          />
+        ) : null}
+        <div ref={bottom} />
+      </div>
+      <Composer
+        placeholder={t('composer.followUp')}
+        running={running}
+        disabledReason={running ? t('composer.running') : waiting ? t('composer.waiting') : null}
+        onStop={() => void act('chat:cancel', {}, t('actions.stopped'))}
+        onSend={async (text) => {
+          try {
+            const ack = await call<Ack & { message_id: number; turn: number }>(socket, 'chat:send', {
+              task_id: taskId,
+              message: text,
+            })
+            addUserMessage(ack.message_id, ack.turn, text)
+            return true
+          } catch (err) {
+            void message.error(errorMessage(t, err))
+            return false
+          }
+        }}
+      />
+    </div>
+  )
+}

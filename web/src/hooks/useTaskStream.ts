@@ -1,0 +1,133 @@
+/**
+ * A task's thread, live: joins the task's room, loads the history with the live text so far, applies the
+ * stream events through the StreamStore, and after a reconnect joins again and resumes every message still
+ * streaming from its last offset. Renders are coalesced to one per animation frame, not one per chunk.
+ */
+import { useEffect, useMemo, useReducer, useRef, useState } from 'react'
+import type { Socket } from 'socket.io-client'
+
+import type { TaskDetail } from '../client'
+import { call, type Ack } from '../lib/socket'
+import { StreamStore, type LiveEntry, type StreamEvent } from '../lib/streamStore'
+
+export interface TaskStatus {
+  state: string
+  error: string | null
+  step: number | null
+  bot: string | null
+}
+
+export type TaskView = Omit<TaskDetail, 'state' | 'error'> & TaskStatus
+
+const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED'])
+
+interface JoinAck extends Ack {
+  task: TaskDetail
+  live: LiveEntry[]
+}
+
+export function useTaskStream(socket: Socket | null, taskId: number | null) {
+  const store = useMemo(() => new StreamStore(), [taskId])
+  const [task, setTask] = useState<TaskView | null>(null)
+  const [failure, setFailure] = useState<unknown>(null)
+  const [, rerender] = useReducer((n: number) => n + 1, 0)
+  const frame = useRef<number | null>(null)
+
+  useEffect(() => {
+    setTask(null)
+    setFailure(null)
+    if (!socket || taskId === null) return
+    let active = true
+    let joinedOnce = false
+
+    const schedule = () => {
+      if (frame.current !== null) return
+      frame.current = requestAnimationFrame(() => {
+        frame.current = null
+        rerender()
+      })
+    }
+    const mine = (ev: StreamEvent) => ev.task_id === taskId
+
+    const adopt = (detail: TaskDetail) => {
+      setTask({ ...detail, step: detail.currentStep ?? null, bot: detail.currentBot ?? null })
+    }
+
+    const join = async () => {
+      try {
+        const ack = await call<JoinAck>(socket, 'task:join', { task_id: taskId })
+        if (!active) return
+        const resume = joinedOnce ? store.resumePoints() : []
+        store.loadSnapshot(ack.task.messages, ack.live)
+        adopt(ack.task)
+        schedule()
+        // After a reconnect: replay what was produced while we were away, from each message's last offset.
+        for (const point of resume) {
+          const now = store.get(point.message_id)
+          if (now && now.status === 'streaming') {
+            await call(socket, 'chat:resume', { task_id: taskId, message_id: point.message_id, offset: now.offset })
+          }
+        }
+        joinedOnce = true
+      } catch (err) {
+        if (active) setFailure(err)
+      }
+    }
+
+    const sync = async () => {
+      try {
+        const ack = await call<JoinAck>(socket, 'history:sync', { task_id: taskId })
+        if (!active) return
+        store.loadSnapshot(ack.task.messages)
+        adopt(ack.task)
+        schedule()
+      } catch {
+        /* the live view already has the text; the next join reconciles */
+      }
+    }
+
+    const handlers: Record<string, (ev: StreamEvent & Record<string, unknown>) => void> = {
+      'chat:start': (ev) => store.start(ev),
+      'chat:chunk': (ev) => store.chunk(ev),
+      'chat:done': (ev) => store.done(ev),
+      'chat:error': (ev) => store.error(ev),
+      'chat:cancelled': (ev) => store.cancelled(ev),
+      'chat:message': (ev) => store.note({ ...ev, role: ev.role ?? 'system' }),
+    }
+    const bound = Object.entries(handlers).map(([event, apply]) => {
+      const listener = (ev: StreamEvent & Record<string, unknown>) => {
+        if (!mine(ev)) return
+        apply(ev)
+        schedule()
+      }
+      socket.on(event, listener)
+      return [event, listener] as const
+    })
+    const onStatus = (ev: { task_id: number; state: string; error?: string | null; step?: number | null; bot?: string | null }) => {
+      if (ev.task_id !== taskId) return
+      setTask((t) => (t ? { ...t, state: ev.state, error: ev.error ?? null, step: ev.step ?? t.step, bot: ev.bot ?? t.bot } : t))
+      if (TERMINAL.has(ev.state) || ev.state === 'PENDING_CONFIRMATION') void sync()
+    }
+    socket.on('task:status', onStatus)
+    socket.on('connect', join)
+    if (socket.connected) void join()
+
+    return () => {
+      active = false
+      for (const [event, listener] of bound) socket.off(event, listener)
+      socket.off('task:status', onStatus)
+      socket.off('connect', join)
+      if (frame.current !== null) cancelAnimationFrame(frame.current)
+      frame.current = null
+      if (socket.connected) socket.emit('task:leave', { task_id: taskId })
+    }
+  }, [socket, taskId, store])
+
+  /** Show the user's own message at once (a follow-up), before the server's history says so. */
+  const addUserMessage = (messageId: number, turn: number, content: string) => {
+    store.note({ message_id: messageId, turn, step: 0, role: 'user', content })
+    rerender()
+  }
+
+  return { task, messages: store.list(), failure, addUserMessage, version: store.version }
+}

@@ -1,0 +1,34 @@
+/** One Socket.IO connection to the `/chat` namespace per signed-in session. */
+import { io, type Socket } from 'socket.io-client'
+
+export interface Ack {
+  ok: boolean
+  error?: string
+  status?: number
+  field?: string
+  [key: string]: unknown
+}
+
+let socket: Socket | null = null
+let socketToken: string | null = null
+
+export function getSocket(token: string): Socket {
+  if (socket && socketToken === token) return socket
+  socket?.disconnect()
+  socketToken = token
+  socket = io('/chat', { path: '/socket.io', auth: { token }, reconnectionDelayMax: 3000 })
+  return socket
+}
+
+export function closeSocket(): void {
+  socket?.disconnect()
+  socket = null
+  socketToken = null
+}
+
+/** Emit with an ack; a refusal (`{ok: false}`) or a timeout rejects. */
+export async function call<T extends Ack = Ack>(s: Socket, event: string, data: unknown, timeoutMs = 20000): Promise<T> {
+  const ack = (await s.timeout(timeoutMs).emitWithAck(event, data)) as T
+  if (!ack || !ack.ok) throw ack ?? { ok: false, error: 'no answer' }
+  return ack
+}

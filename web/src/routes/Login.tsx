@@ -1,0 +1,66 @@
+import { Alert, Button, Card, Form, Input, Typography } from 'antd'
+import { useState } from 'react'
+import { useTranslation } from 'react-i18next'
+import { Navigate } from 'react-router'
+
+import { ApiError } from '../client'
+import { LanguageSwitch } from '../components/LanguageSwitch'
+import { signIn, takeNotice, useToken } from '../lib/auth'
+import { errorMessage } from '../lib/errors'
+
+export function Login() {
+  const { t } = useTranslation()
+  const token = useToken()
+  const [notice] = useState(takeNotice)
+  const [error, setError] = useState<string | null>(null)
+  const [busy, setBusy] = useState(false)
+  if (token) return <Navigate to="/" replace />
+
+  return (
+    <div className="login-page">
+      <div style={{ position: 'absolute', top: 16, right: 16 }}>
+        <LanguageSwitch />
+      </div>
+      <Card style={{ width: 'min(380px, 92vw)' }}>
+        <Typography.Title level={3} style={{ textAlign: 'center' }}>
+          {t('login.title')}
+        </Typography.Title>
+        {notice ? <Alert type="info" showIcon message={t(notice)} style={{ marginBottom: 16 }} /> : null}
+        {error ? <Alert type="error" showIcon message={error} style={{ marginBottom: 16 }} data-testid="login-error" /> : null}
+        <Form
+          layout="vertical"
+          requiredMark={false}
+          onFinish={async (values: { username: string; password: string }) => {
+            setBusy(true)
+            setError(null)
+            try {
+              await signIn(values.username, values.password)
+            } catch (err) {
+              setError(err instanceof ApiError && err.status === 401 ? t('login.failed') : errorMessage(t, err))
+            } finally {
+              setBusy(false)
+            }
+          }}
+        >
+          <Form.Item
+            name="username"
+            label={t('login.username')}
+            rules={[{ required: true, message: t('login.required', { field: t('login.username') }) }]}
+          >
+            <Input autoComplete="username" autoFocus data-testid="username" />
+          </Form.Item>
+          <Form.Item
+            name="password"
+            label={t('login.password')}
+            rules={[{ required: true, message: t('login.required', { field: t('login.password') }) }]}
+          >
+            <Input.Password autoComplete="current-password" data-testid="password" />
+          </Form.Item>
+          <Button type="primary" htmlType="submit" block loading={busy} data-testid="sign-in">
+            {t('login.submit')}
+          </Button>
+        </Form>
+      </Card>
+    </div>
+  )
+}
