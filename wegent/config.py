@@ -12,7 +12,7 @@ import secrets
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Issue 16, item 11: a signing key shorter than this can be guessed offline from any token; a short admin
@@ -30,7 +30,10 @@ def _alias(*names: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # Only the documented names are read: no populate_by_name, which would also read a bare SECRET_KEY,
+    # DATABASE_URL or REDIS_URL left in the environment by another program. Code that builds Settings
+    # directly passes the documented names too (Settings(WEGENT_TASK_QUEUE="q")).
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     state_dir: Path = Field(Path("./.wegent"), validation_alias=_alias("WEGENT_STATE_DIR"))
     database_url: str | None = Field(None, validation_alias=_alias("WEGENT_DATABASE_URL"))
@@ -92,6 +95,13 @@ class Settings(BaseSettings):
     openai_base_url: str = Field("https://api.openai.com/v1", validation_alias=_alias("OPENAI_BASE_URL"))
     openai_model: str = Field("gpt-4o-mini", validation_alias=_alias("OPENAI_MODEL"))
 
+    @field_validator("state_dir", mode="after")
+    @classmethod
+    def _absolute_state_dir(cls, value: Path) -> Path:
+        # Resolved once, against the directory the process started in: every path derived from it (executor
+        # workdirs, the SQLite file, keys) stays valid whatever the process or its children chdir to later.
+        return value.expanduser().absolute()
+
     def model_post_init(self, context: object, /) -> None:
         if self.secret_key is not None and len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
             raise SettingsError(f"WEGENT_SECRET_KEY must have at least {MIN_SECRET_KEY_LENGTH} characters")
@@ -102,7 +112,7 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
-        return f"sqlite:///{(self.state_dir / 'wegent.db').resolve()}"
+        return f"sqlite:///{self.state_dir / 'wegent.db'}"
 
     def _state_secret(self, filename: str, make: callable) -> str:  # type: ignore[valid-type]
         path = self.state_dir / filename

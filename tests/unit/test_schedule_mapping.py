@@ -25,9 +25,9 @@ from workflows import search_attributes as sa
 from workflows.models import TaskInput
 
 SETTINGS = Settings(
-    task_queue="queue-a",
-    temporal_ui_url="http://ui.example:8233/",
-    temporal_namespace="ns1",
+    WEGENT_TASK_QUEUE="queue-a",
+    WEGENT_TEMPORAL_UI_URL="http://ui.example:8233/",
+    WEGENT_TEMPORAL_NAMESPACE="ns1",
 )
 
 
