@@ -13,7 +13,8 @@ Protocol: one JSON object per line on stdin, one answer per line on stdout.
 
 The zygote reaps its children. Before reaping one it writes the child's exit code (negative: the signal that
 killed it, as ``subprocess`` reports it) to that request's ``exit_file``. It exits when stdin closes (the
-backend that started it is gone); the children it started keep running.
+backend that started it is gone), on SIGTERM, and when that backend dies; the children it started keep
+running (they lead their own sessions, and the backend stops them by process group).
 """
 
 from __future__ import annotations
@@ -123,9 +124,33 @@ def spawn(request: dict[str, Any]) -> dict[str, Any]:
     return {"pid": pid}
 
 
+def _stop(_signum: int = 0, _frame: Any = None) -> None:
+    """SIGTERM: leave at once. The executors it forked lead their own sessions; their backend stops them."""
+    raise SystemExit(0)
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel for a SIGTERM when the backend that started us dies, even by SIGKILL (Linux only).
+
+    Closing stdin already ends the zygote when its parent exits; this also covers a parent that is killed
+    while the pipe is still held open somewhere.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before the request took effect
+        raise SystemExit(0)
+
+
 def serve(stdin: TextIO, stdout: TextIO) -> None:
     signal.signal(signal.SIGCHLD, _reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the worker's terminal is the worker's to handle
+    signal.signal(signal.SIGTERM, _stop)
     for line in stdin:
         try:
             answer = spawn(json.loads(line))
@@ -136,6 +161,7 @@ def serve(stdin: TextIO, stdout: TextIO) -> None:
 
 
 def main() -> int:
+    _die_with_parent()
     preload()
     serve(sys.stdin, sys.stdout)
     return 0

@@ -119,6 +119,7 @@ class Embedded:
 
         from activities.relay import in_process_relay
         from api.main import app
+        from api.realtime.server import relay_in_process
         from worker.main import build_context, build_workers
 
         self.started_temporal, self.endpoint = await children
@@ -126,6 +127,8 @@ class Embedded:
         client = await self._temporal_client()
         fastapi_app = app.other_asgi_app
         relay = None if settings.redis_url else in_process_relay(fastapi_app.state.sio, fastapi_app.state.live)
+        if relay is not None:
+            relay_in_process(fastapi_app.state.sio)
         ctx = build_context(settings, relay)
         self.backend = ctx.backend
         # Executors suspended by the last Ctrl-C come back while the API starts, before the worker resumes.
@@ -206,7 +209,7 @@ class Embedded:
         (self.settings.state_dir / "ready").unlink(missing_ok=True)
         if self.workers is not None:
             with _logged("worker"):
-                await self.workers.shutdown()
+                await self.workers.shutdown(release_idle=False)  # suspend_executors below remembers them
             if self.worker_task is not None:
                 await asyncio.gather(self.worker_task, return_exceptions=True)
         if self.reviving is not None and not self.reviving.done():

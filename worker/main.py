@@ -31,6 +31,7 @@ from wegent.crypto import get_keyring
 from wegent.logging import configure_logging, get_logger
 from worker.client import connect
 from worker.reaper_schedule import ensure_reaper_schedule
+from worker.search_attributes import ensure_registered
 from workflows.models import agent_queue, host_queue
 from workflows.reaper_workflow import ReaperWorkflow
 from workflows.task_workflow import TaskWorkflow
@@ -92,8 +93,18 @@ class WorkerSet:
             except Exception as exc:  # noqa: BLE001
                 log.warning("worker.host_heartbeat_failed", error=str(exc))
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, release_idle: bool = True) -> None:
+        """Stop polling, let running activities finish (or be retried elsewhere), then let go of this host.
+
+        ``release_idle``: stop the executors kept warm for follow-ups, which would otherwise outlive us (`wegent
+        up` suspends its executors itself instead, to bring them back on its next start).
+        """
         await asyncio.gather(*(w.shutdown() for w in self.workers), return_exceptions=True)
+        if release_idle:
+            try:
+                await self.ctx.backend.release_idle()
+            except Exception as exc:  # noqa: BLE001 - the reaper of the next start cleans up the rest
+                log.warning("worker.release_idle_failed", error=str(exc))
         await self.ctx.relay.close()
         await asyncio.to_thread(self.ctx.backend.close)
 
@@ -155,6 +166,10 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
 async def run_worker(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     client = await connect(settings)
+    # A fresh Temporal knows none of our search attributes, and starting a task workflow would fail on them.
+    added = await ensure_registered(client, settings.temporal_namespace)
+    if added:
+        log.info("worker.search_attributes_registered", namespace=settings.temporal_namespace, added=added)
     ctx = build_context(settings)
     workers = build_workers(client, ctx)
     log.info(

@@ -134,6 +134,15 @@ class ExecutorBackend(ABC):
     def close(self) -> None:  # noqa: B027  (optional hook)
         """Release what :meth:`prepare` holds; optional."""
 
+    async def release_idle(self) -> list[str]:
+        """On a graceful worker stop: stop the executors that run nothing (kept warm for a follow-up).
+
+        Returns their ids. Those with a run in progress stay, so the step re-attaches after a restart; a
+        follow-up to a released one gets a fresh sandbox. Containers outlive their worker by design (their
+        workflow stops them), so the default releases nothing; process-backed executors would be orphaned.
+        """
+        return []
+
     async def wait_healthy(self, handle: ExecutorHandle, timeout_s: float = 60.0) -> None:
         """Poll ``GET /health`` until it answers ``{"status": "ok"}``.
 

@@ -71,7 +71,8 @@ class LocalBackend(ExecutorBackend):
         zygote: bool = True,
     ) -> None:
         self.scope = scope
-        self.state_dir = Path(state_dir)
+        # Absolute: executors run in their own working directories, where a relative path means nothing.
+        self.state_dir = Path(state_dir).absolute()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.python = python or sys.executable
         self.stop_grace_s = stop_grace_s
@@ -284,6 +285,28 @@ class LocalBackend(ExecutorBackend):
                     await asyncio.sleep(0.02)
         self._reap(executor_id)
         await asyncio.to_thread(self._forget, executor_id)
+
+    async def release_idle(self) -> list[str]:
+        released = []
+        for info in await self.list_managed():
+            if info.running and info.port and await self._busy(int(info.port)):
+                continue
+            await self.stop(info.executor_id)
+            released.append(info.executor_id)
+        if released:
+            log.info("executors.released_idle", count=len(released))
+        return released
+
+    async def _busy(self, port: int) -> bool:
+        """Whether the executor on ``port`` has a run in progress; one that does not answer counts as busy."""
+        import httpx
+
+        try:
+            async with httpx.AsyncClient(timeout=3.0) as client:
+                health = (await client.get(f"http://{self.host}:{port}/health")).json()
+            return int(health.get("runs", 1)) > 0
+        except (httpx.HTTPError, ValueError, TypeError, AttributeError):
+            return True
 
     def _kill_group(self, pgid: int, sig: signal.Signals) -> None:
         if pgid <= 1 or pgid == os.getpgrp():  # never signal our own group (or init's)

@@ -6,10 +6,14 @@ replaced once per request; if that fails too the caller falls back to a plain ``
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import select
+import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import IO
 
@@ -32,8 +36,16 @@ class ZygoteClient:
         with self._lock:
             self._ensure()
 
+    @property
+    def pid_path(self) -> Path:
+        # One record per backend process: several workers of one host may share a state folder.
+        return self.cwd / f"zygote-{os.getpid()}.pid"
+
     def _ensure(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
+            if self._proc is None:
+                for path in self.cwd.glob("zygote-*.pid"):
+                    end_stale_zygote(path)
             with open(self.log_path, "ab") as log:
                 self._proc = subprocess.Popen(
                     [self.python, "-m", "executor.zygote"],
@@ -47,6 +59,7 @@ class ZygoteClient:
                     start_new_session=True,  # a Ctrl-C or group signal to the worker is not for the zygote
                     close_fds=True,
                 )
+            _write_pid(self.pid_path, self._proc.pid)
         return self._proc
 
     def spawn(self, cwd: Path, env: dict[str, str], log: Path, exit_file: Path) -> int:
@@ -94,6 +107,55 @@ class ZygoteClient:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        self.pid_path.unlink(missing_ok=True)
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc), which tells a recycled pid apart."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()[19]
+
+
+def _write_pid(path: Path, pid: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    parent = os.getpid()
+    record = {"pid": pid, "start_time": _start_time(pid), "parent": parent, "parent_start": _start_time(parent)}
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
+
+
+def end_stale_zygote(path: Path) -> bool:
+    """End a zygote whose backend process is gone (an earlier, uncleanly stopped worker of this folder).
+
+    A zygote whose backend still runs is left alone. Only the recorded process is touched, and only while it
+    is still that process (same start time) running the zygote module: a recycled pid is never signalled.
+    """
+    try:
+        record = json.loads(path.read_text())
+        pid, parent = int(record["pid"]), int(record["parent"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if parent != os.getpid() and _start_time(parent) == record.get("parent_start"):
+        return False  # another live backend's zygote
+    path.unlink(missing_ok=True)
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if _start_time(pid) != record.get("start_time") or b"executor.zygote" not in cmdline:
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
+    for _ in range(50):
+        if _start_time(pid) is None:
+            return True
+        time.sleep(0.02)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
+    return True
 
 
 #: How long an answer may take; the first one waits for the zygote's imports.
