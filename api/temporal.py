@@ -7,7 +7,11 @@ import asyncio
 from temporalio.client import Client
 
 from wegent.config import get_settings
+from wegent.logging import get_logger
 from worker.client import connect
+from worker.search_attributes import ensure_registered
+
+log = get_logger("temporal")
 
 _client: Client | None = None
 _lock = asyncio.Lock()
@@ -23,12 +27,17 @@ async def get_temporal() -> Client:
         return _client
     async with _lock:
         if _client is None:
+            settings = get_settings()
             try:
-                _client = await connect(get_settings())
+                client = await connect(settings)
             except Exception as exc:  # noqa: BLE001 - any connect failure means unavailable
-                raise TemporalUnavailable(
-                    f"Temporal is unreachable at {get_settings().temporal_address}: {exc}"
-                ) from exc
+                raise TemporalUnavailable(f"Temporal is unreachable at {settings.temporal_address}: {exc}") from exc
+            try:
+                # Before the first workflow start: a fresh Temporal refuses workflows with unknown attributes.
+                await ensure_registered(client, settings.temporal_namespace)
+            except Exception as exc:  # noqa: BLE001 - the worker registers them too; starting may still work
+                log.warning("temporal.search_attributes_check_failed", error=str(exc))
+            _client = client
     return _client
 
 

@@ -34,6 +34,49 @@ async def register(client: Client, namespace: str) -> list[str]:
     return sorted(wanted)
 
 
+def _type_name(key: object) -> str:
+    kind = getattr(key, "indexed_value_type", None)
+    return "Int" if kind == SearchAttributeIndexedValueType.INT else "Keyword"
+
+
+def manual_registration(namespace: str) -> str:
+    """What an operator runs where Wegent may not register the attributes itself (a managed cluster)."""
+    pairs = " ".join(f"--name {key.name} --type {_type_name(key)}" for key in search_attributes.ALL)
+    listing = ", ".join(f"{key.name} ({_type_name(key)})" for key in search_attributes.ALL)
+    return (
+        f"register Wegent's search attributes on namespace {namespace!r}: {listing}; "
+        f"e.g. `temporal operator search-attribute create --namespace {namespace} {pairs}` "
+        "(on a managed cluster, in its console or its own CLI)"
+    )
+
+
+async def ensure_registered(client: Client, namespace: str) -> list[str]:
+    """Register what is missing (idempotent). Where the operator API is refused, log exactly what to register
+    instead of failing: the attributes may have been registered by an operator already."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    try:
+        try:
+            return await register(client, namespace)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+            return await register(client, namespace)  # another process registered them meanwhile
+    except RPCError as exc:
+        if exc.status not in (
+            RPCStatusCode.PERMISSION_DENIED,
+            RPCStatusCode.UNIMPLEMENTED,
+            RPCStatusCode.UNAUTHENTICATED,
+        ):
+            raise
+        from wegent.logging import get_logger
+
+        get_logger("temporal").error(
+            "temporal.search_attributes_not_registered", error=exc.message, todo=manual_registration(namespace)
+        )
+        return []
+
+
 async def _main(address: str, namespace: str) -> None:
     client = await Client.connect(address, namespace=namespace)
     added = await register(client, namespace)
