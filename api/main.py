@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from api import unavailable
 from api.db.bootstrap import bootstrap_database
 from api.limits import BodyLimitMiddleware
 from api.realtime.server import create_socket_server
@@ -53,13 +54,15 @@ def create_app() -> FastAPI:
     configure_logging(settings.log_level, settings.log_format)
     app = FastAPI(title="Wegent", version="0.1.0", lifespan=lifespan)
 
+    unavailable.install(app)
+
     @app.exception_handler(StoreError)
     async def store_error(_: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)
 
-    # The Temporal console calls the codec endpoint from the browser; other origins only when configured.
     # Innermost: request bodies are bounded before any endpoint (or the CORS layer's answer) sees them.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # The Temporal console calls the codec endpoint from the browser; other origins only when configured.
     ui = urlsplit(settings.temporal_ui_url)
     app.add_middleware(
         CORSMiddleware,

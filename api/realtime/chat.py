@@ -21,6 +21,7 @@ from api.realtime.live_store import LiveStore
 from api.services import task_ops
 from api.services import tasks as svc
 from api.services.resource_store import StoreError
+from api.unavailable import database_unavailable_body, is_database_down
 from wegent.logging import get_logger
 
 log = get_logger("chat")
@@ -53,9 +54,12 @@ def _task_id(data: Any) -> int | None:
 
 
 class ChatNamespace(socketio.AsyncNamespace):
-    def __init__(self, live: LiveStore, namespace: str = "/chat") -> None:
+    def __init__(self, live: LiveStore, namespace: str = "/chat", streaming: bool = False) -> None:
         super().__init__(namespace)
         self.live = live
+        # Whether workers' events reach this process (Redis, or the in-process bus of `wegent up`). Without,
+        # clients only see what is in the database; `task:join` tells them so they can say where text comes from.
+        self.streaming = streaming
         self._expiry: dict[str, asyncio.Task[None]] = {}
 
     # ---- connection -------------------------------------------------------------------------------
@@ -111,7 +115,9 @@ class ChatNamespace(socketio.AsyncNamespace):
             field = exc.errors[0].field if exc.errors else None
             message = f"{exc.detail}: {exc.errors[0].message}" if exc.errors else exc.detail
             return _error(message, field, exc.status)
-        except Exception:  # noqa: BLE001 - never let one bad event kill the connection
+        except Exception as exc:  # noqa: BLE001 - never let one bad event kill the connection
+            if is_database_down(exc):
+                return _error(database_unavailable_body()["detail"], status=503)
             log.exception("chat.event_failed", event_name=event)
             return _error("internal error", status=500)
 
@@ -128,7 +134,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         await self.enter_room(sid, f"task:{task_id}")
         detail = await _db(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
         live, offset = await self._live_snapshot(task_id, detail["messages"])
-        return {"ok": True, "task": detail, "live": live, "offset": offset}
+        return {"ok": True, "task": detail, "live": live, "offset": offset, "streaming": self.streaming}
 
     async def on_task_leave(self, sid: str, data: Any = None) -> dict[str, Any]:
         task_id = _task_id(data)

@@ -29,5 +29,12 @@ def create_socket_server(settings: Settings) -> tuple[socketio.AsyncServer, Live
         ping_interval=20,
         ping_timeout=20,
     )
-    server.register_namespace(ChatNamespace(live))
+    server.register_namespace(ChatNamespace(live, streaming=bool(settings.redis_url)))
     return server, live
+
+
+def relay_in_process(server: socketio.AsyncServer) -> None:
+    """Workers of this same process (`wegent up`) relay their events here: the chat streams live."""
+    namespace = server.namespace_handlers["/chat"]
+    assert isinstance(namespace, ChatNamespace)
+    namespace.streaming = True
