@@ -25,6 +25,7 @@ class Printer:
         self.texts: dict[int, str] = {}
         self.finished: set[int] = set()
         self.usage = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
+        self.totals: dict[str, Any] | None = None  # the task's own usage, read from the API at the end
         self.state: str | None = None
         self.error: str | None = None
         self.done = asyncio.Event()
@@ -71,8 +72,16 @@ class Printer:
         if self.state in TERMINAL:
             self.done.set()
 
+    def set_totals(self, usage: dict[str, Any]) -> None:
+        self.totals = {
+            "input_tokens": usage.get("inputTokens") or 0,
+            "output_tokens": usage.get("outputTokens") or 0,
+            "cost": usage.get("cost") or 0.0,
+        }
+
     def summary(self) -> str:
-        u = self.usage
+        # The stored totals are the final word: the events seen cover only what streamed while we watched.
+        u = self.totals or self.usage
         text = f"\n[{self.state}] tokens in {u['input_tokens']}, out {u['output_tokens']}"
         if u["cost"]:
             text += f", cost {u['cost']:.6f}"
@@ -146,6 +155,12 @@ async def _stream(api: ApiClient, start: dict[str, Any] | None, task_id: int | N
                 printer.write(live["content"])
                 printer.offsets[live["message_id"]] = live["offset"]
                 printer.texts[live["message_id"]] = live["content"]
+        if not joined.get("streaming", True):
+            print(
+                "note: this server relays no live events (no shared bus: WEGENT_REDIS_URL is unset), "
+                "so the output below comes from polling the database",
+                file=sys.stderr,
+            )
         state = joined["task"]["state"]
         if state in TERMINAL and not (start is not None):
             printer.state = state
@@ -159,6 +174,7 @@ async def _stream(api: ApiClient, start: dict[str, Any] | None, task_id: int | N
             await printer.done.wait()
         finally:
             poller.cancel()
+        await _read_totals(api, printer)
         print(printer.summary(), file=sys.stderr)
         return EXIT_CODES.get(printer.state or "", 1)
     finally:
@@ -180,6 +196,15 @@ async def _poll(api: ApiClient, printer: Printer, every: float = 1.5) -> None:
             await asyncio.sleep(0.5)  # let in-flight live events land first
             _print_missed(printer, task["messages"])
             printer.on_status({"task_id": printer.task_id, "state": task["state"], "error": task.get("error")})
+
+
+async def _read_totals(api: ApiClient, printer: Printer) -> None:
+    try:
+        response = await asyncio.to_thread(api.request, "GET", f"/api/v1/tasks/{printer.task_id}")
+    except CLIError:
+        return
+    if response.status_code == 200:
+        printer.set_totals(response.json().get("usage") or {})
 
 
 def _print_missed(printer: Printer, messages: list[dict[str, Any]]) -> None:
