@@ -5,11 +5,6 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-"$ROOT/scripts/bootstrap.sh"
-"$ROOT/scripts/build_web.sh" # the web app served at / (built when missing or older than web/src)
-case " $* " in
-  *" --no-local-model "*) ;;
-  *) "$ROOT/scripts/ensure_local_model.sh" ;;
-esac
+"$ROOT/scripts/provision.sh" "$@"
 cd "$ROOT"
 exec "$VENV/bin/wegent" up "$@"
