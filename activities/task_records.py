@@ -40,7 +40,10 @@ def set_state(
         values["finished_at"] = utcnow()
     result = db.execute(update(Task).where(Task.id == task_id, Task.state.not_in(TaskState.TERMINAL)).values(**values))
     db.commit()
-    return bool(result.rowcount)
+    if not result.rowcount:
+        return None
+    # The owner's id, not a flag: callers publish to the owner's room `user:{id}` with it.
+    return db.scalar(select(Task.owner_id).where(Task.id == task_id))
 
 
 def model_config(db: Session, model_id: int, keyring: Keyring) -> tuple[ModelConfig, dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, SessionDep
@@ -34,12 +34,16 @@ class FollowUpIn(BaseModel):
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=TaskPublic)
-async def create_task(body: TaskCreate, user: CurrentUser) -> dict[str, Any]:
+async def create_task(body: TaskCreate, user: CurrentUser, request: Request) -> dict[str, Any]:
     workspace = (body.workspace.namespace, body.workspace.name) if body.workspace else None
     task, _ = await task_ops.create_task(
         user, body.team.name, body.team.namespace, body.prompt, body.title, workspace, body.labels
     )
-    return svc.task_summary(task)
+    summary = svc.task_summary(task)
+    sio = getattr(request.app.state, "sio", None)
+    if sio is not None:  # the user's open task lists (web app, other tabs) show it at once, as for chat:send
+        await sio.emit("task:created", summary, room=f"user:{user.id}", namespace="/chat")
+    return summary
 
 
 @router.get("", response_model=TaskListPublic)

@@ -24,7 +24,7 @@ export function App() {
   const { i18n } = useTranslation()
   return (
     <ConfigProvider locale={i18n.language === 'zh-CN' ? zhCN : enUS} theme={{ token: { colorPrimary: '#3a5bd9' } }}>
-      <AntApp>
+      <AntApp style={{ height: '100%' }}>
         <QueryClientProvider client={queryClient}>
           <BrowserRouter>
             <Suspense fallback={null}>

@@ -38,7 +38,7 @@ export const MessageBubble = memo(function MessageBubble({
         {message.bot ?? t('thread.assistant')}
       </Typography.Text>
       <Typography.Text type="secondary" style={{ fontSize: 12 }}>
-        {t('thread.step', { step: message.step })}
+        {t('thread.step', { step: message.step + 1 })}
       </Typography.Text>
       {status === 'streaming' ? <Tag color="processing">{t('thread.streaming')}</Tag> : null}
       {status === 'cancelled' ? <Tag>{t('thread.cancelledMsg')}</Tag> : null}

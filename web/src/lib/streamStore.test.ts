@@ -129,6 +129,13 @@ describe('StreamStore', () => {
     store.start({ ...base, message_id: 8, run_id: 'x' })
     store.error({ ...base, message_id: 8, error: 'model refused' })
     expect(store.get(8)).toMatchObject({ status: 'error', error: 'model refused' })
+    // The stored rows (no answer for a stopped step, the error for a failed one) keep the streamed text.
+    store.loadSnapshot([
+      { id: 7, turn: 1, step: 1, role: 'assistant', bot: 'writer', content: '', status: 'cancelled' },
+      { id: 8, turn: 1, step: 2, role: 'assistant', bot: 'writer', content: 'model refused', status: 'error' },
+    ])
+    expect(store.get(7)).toMatchObject({ status: 'cancelled', content: 'half' })
+    expect(store.get(8)).toMatchObject({ status: 'error', content: '', error: 'model refused' })
   })
 
   it('20,000 chunks assemble quickly and exactly', () => {

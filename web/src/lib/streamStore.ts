@@ -122,7 +122,8 @@ export class StreamStore {
         bot: s.bot,
         status,
         runId: current?.runId ?? null,
-        content: s.content,
+        // A stopped or failed step stores no answer (a failed one stores its error): keep what streamed.
+        content: status === 'error' ? (current?.content ?? '') : s.content || (status === 'cancelled' ? (current?.content ?? '') : ''),
         offset: current?.offset ?? 0,
         error: status === 'error' ? s.content : null,
         usage: s.usage ?? null,

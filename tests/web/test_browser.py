@@ -1,0 +1,193 @@
+"""The web app in real Chromium against a real stack (API + worker + Temporal + MariaDB + Redis) and the
+scripted model server: sign in, chat with a team and watch it stream, stop, live task list, languages,
+isolation between users, and a phone-sized layout. Screenshots are written for a reviewer to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.teams import team_yaml
+from tests.support.stack import Stack
+from tests.web.conftest import make_user
+
+LONG_ANSWER = " ".join(f"word{i}" for i in range(60))
+TIMEOUT = 60_000
+
+
+@pytest.fixture
+def user(web_stack: Stack) -> tuple[str, str, dict[str, str]]:
+    return make_user(web_stack)
+
+
+def _team(stack: Stack, model, headers: dict[str, str]) -> str:  # type: ignore[no-untyped-def]
+    prefix = "b" + uuid.uuid4().hex[:8]
+    stack.apply(team_yaml(prefix, model.openai_base_url, [{"bot": "chat"}], collaboration="solo"), headers=headers)
+    return f"{prefix}-team"
+
+
+def _sign_in(browser, stack: Stack, username: str, password: str, width: int = 1280, height: int = 800):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(f"{stack.url}/")
+    page.wait_for_url(re.compile(r"/login$"))
+    page.get_by_test_id("username").fill(username)
+    page.get_by_test_id("password").fill(password)
+    page.get_by_test_id("sign-in").click()
+    page.get_by_test_id("new-chat-page").wait_for()
+    return context, page
+
+
+def _start_chat(page, team: str, prompt: str) -> int:  # type: ignore[no-untyped-def]
+    page.get_by_test_id("team-picker").click()
+    page.locator(".ant-select-item-option").filter(has_text=team).click()
+    box = page.locator("[data-testid=composer] textarea")
+    box.fill(prompt)
+    box.press("Enter")
+    page.wait_for_url(re.compile(r"/tasks/\d+$"))
+    return int(page.url.rsplit("/", 1)[1])
+
+
+def _state(page, state: str) -> None:  # type: ignore[no-untyped-def]
+    page.locator(f"[data-testid=task-state][data-state={state}]").wait_for()
+
+
+def test_sign_in_then_a_new_chat_streams_and_equals_the_stored_answer(  # type: ignore[no-untyped-def]
+    browser, web_stack: Stack, model, user, screenshots: Path
+) -> None:
+    username, password, headers = user
+    model.script([{"match": "*", "text": LONG_ANSWER, "chunk_size": 7, "chunk_delay": 0.05}])
+    team = _team(web_stack, model, headers)
+    context, page = _sign_in(browser, web_stack, username, password)
+    try:
+        page.screenshot(path=screenshots / "new-chat.png")
+        task_id = _start_chat(page, team, "tell me a story")
+        answer = page.locator("[data-role=assistant] [data-testid=answer]")
+        # Watch it stream: some text shows before the whole answer is there.
+        partial_seen = False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            text = answer.inner_text().strip() if answer.count() else ""
+            if text and text != LONG_ANSWER:
+                partial_seen = True
+                page.screenshot(path=screenshots / "chat-streaming.png")
+                break
+            time.sleep(0.05)
+        assert partial_seen, "the answer never showed partially: it did not stream"
+        _state(page, "COMPLETED")
+        stored = web_stack.task(task_id, headers=headers)
+        assert stored["state"] == "COMPLETED"
+        assert answer.inner_text().strip() == stored["messages"][-1]["content"] == LONG_ANSWER
+        assert page.get_by_test_id("bot-name").inner_text().endswith("-chat")
+        user_text = page.locator("[data-role=user]").first.inner_text()
+        assert "tell me a story" in user_text
+        # The sidebar lists it with its state, and the console link is the task's workflow.
+        item = page.locator(f"[data-testid=task-item][data-task-id='{task_id}']")
+        item.locator("[data-state=COMPLETED]").wait_for()
+        assert page.get_by_test_id("console-link").get_attribute("href") == stored["consoleUrl"]
+        page.screenshot(path=screenshots / "chat-completed.png")
+    finally:
+        context.close()
+
+
+def test_stop_mid_stream_keeps_the_partial_text(browser, web_stack: Stack, model, user) -> None:  # type: ignore[no-untyped-def]
+    username, password, headers = user
+    model.script([{"match": "*", "text": LONG_ANSWER, "chunk_size": 5, "chunk_delay": 0.3}])
+    team = _team(web_stack, model, headers)
+    context, page = _sign_in(browser, web_stack, username, password)
+    try:
+        task_id = _start_chat(page, team, "a slow story")
+        answer = page.locator("[data-role=assistant] [data-testid=answer]")
+        answer.wait_for()
+        assert page.get_by_test_id("composer-reason").is_visible()  # disabled, with the reason, while running
+        page.get_by_test_id("stop").click()
+        _state(page, "CANCELLED")
+        stored = web_stack.wait_state(task_id, {"CANCELLED"})
+        assert stored["state"] == "CANCELLED"
+        shown = answer.inner_text().strip()
+        assert shown and LONG_ANSWER.startswith(shown) and shown != LONG_ANSWER
+    finally:
+        context.close()
+
+
+def test_a_task_created_through_rest_appears_in_the_sidebar_live(  # type: ignore[no-untyped-def]
+    browser, web_stack: Stack, model, user
+) -> None:
+    username, password, headers = user
+    model.script([{"match": "*", "text": "done quickly"}])
+    team = _team(web_stack, model, headers)
+    context, page = _sign_in(browser, web_stack, username, password)
+    try:
+        page.get_by_test_id("task-sidebar").wait_for()
+        page.wait_for_timeout(500)  # the socket is connected and the list loaded
+        created = web_stack.create_task(team, "made over REST", headers=headers)
+        item = page.locator(f"[data-testid=task-item][data-task-id='{created['id']}']")
+        item.wait_for(timeout=15_000)  # no reload: the user's room pushed it
+        assert "made over REST" in item.inner_text()
+        item.locator("[data-state=COMPLETED]").wait_for(timeout=TIMEOUT)
+    finally:
+        context.close()
+
+
+def test_switching_to_chinese_shows_chinese_and_is_kept(browser, web_stack: Stack, user, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+    username, password, _ = user
+    context, page = _sign_in(browser, web_stack, username, password)
+    try:
+        assert page.get_by_test_id("new-chat").inner_text().strip() == "New chat"
+        page.get_by_test_id("language-switch").click()
+        page.locator(".ant-select-item-option").filter(has_text="简体中文").click()
+        page.get_by_text("开始新对话").wait_for()
+        page.keyboard.press("Escape")
+        assert page.get_by_test_id("new-chat").inner_text().replace(" ", "") == "新建对话"
+        assert page.evaluate("document.documentElement.lang") == "zh-CN"
+        page.screenshot(path=screenshots / "zh-CN.png")
+        page.reload()
+        page.get_by_text("开始新对话").wait_for()  # kept across visits
+    finally:
+        context.close()
+
+
+def test_a_second_user_sees_none_of_the_first_users_tasks(browser, web_stack: Stack, model) -> None:  # type: ignore[no-untyped-def]
+    first = make_user(web_stack)
+    second = make_user(web_stack)
+    model.script([{"match": "*", "text": "private answer"}])
+    team = _team(web_stack, model, first[2])
+    task = web_stack.create_task(team, "first user's secret", headers=first[2])
+    context, page = _sign_in(browser, web_stack, second[0], second[1])
+    try:
+        page.get_by_text("No tasks yet").wait_for()
+        assert page.get_by_test_id("task-item").count() == 0
+        page.goto(f"{web_stack.url}/tasks/{task['id']}")
+        page.get_by_text("This task does not exist or you cannot see it.").wait_for()
+        assert "secret" not in page.content()
+    finally:
+        context.close()
+
+
+def test_phone_width_layout_uses_a_drawer(browser, web_stack: Stack, model, user, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+    username, password, headers = user
+    model.script([{"match": "*", "text": "A **short** answer:\n\n- one\n- two"}])
+    team = _team(web_stack, model, headers)
+    task = web_stack.create_task(team, "phone check", headers=headers)
+    web_stack.wait_state(task["id"], {"COMPLETED"})
+    context, page = _sign_in(browser, web_stack, username, password, width=390, height=844)
+    try:
+        assert not page.get_by_test_id("task-sidebar").is_visible()  # no sidebar column on a phone
+        page.goto(f"{web_stack.url}/tasks/{task['id']}")
+        _state(page, "COMPLETED")
+        page.locator("[data-testid=answer] strong").wait_for()  # markdown rendered
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways at 390 px ({width} px wide)"
+        page.screenshot(path=screenshots / "phone-390-thread.png")
+        page.get_by_test_id("open-drawer").click()
+        page.locator(f".ant-drawer [data-task-id='{task['id']}']").wait_for()
+        page.wait_for_timeout(600)  # the drawer's slide-in animation
+        page.screenshot(path=screenshots / "phone-390-drawer.png")
+    finally:
+        context.close()
