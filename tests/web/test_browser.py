@@ -191,3 +191,90 @@ def test_phone_width_layout_uses_a_drawer(browser, web_stack: Stack, model, user
         page.screenshot(path=screenshots / "phone-390-drawer.png")
     finally:
         context.close()
+
+
+def test_a_dropped_connection_mid_stream_ends_with_the_complete_text_once(  # type: ignore[no-untyped-def]
+    browser, web_stack: Stack, model, user
+) -> None:
+    username, password, headers = user
+    model.script([{"match": "*", "text": LONG_ANSWER, "chunk_size": 5, "chunk_delay": 0.08}])
+    team = _team(web_stack, model, headers)
+    context, page = _sign_in(browser, web_stack, username, password)
+    try:
+        task_id = _start_chat(page, team, "stream while I drop")
+        answer = page.locator("[data-role=assistant] [data-testid=answer]")
+        answer.wait_for()
+        # Drop the transport twice mid-stream: the client reconnects, joins again and resumes from its offsets.
+        for _ in range(2):
+            page.evaluate("window.__wegentSocket.io.engine.close()")
+            page.get_by_test_id("live-banner").wait_for(timeout=10_000)
+            page.get_by_test_id("live-banner").wait_for(state="detached", timeout=15_000)
+            page.wait_for_timeout(400)
+        _state(page, "COMPLETED")
+        stored = web_stack.task(task_id, headers=headers)
+        assert answer.inner_text().strip() == stored["messages"][-1]["content"] == LONG_ANSWER
+        # A reload mid-way is the other way to lose the socket: the thread comes back from the stored history.
+        page.reload()
+        _state(page, "COMPLETED")
+        assert page.locator("[data-role=assistant] [data-testid=answer]").inner_text().strip() == LONG_ANSWER
+    finally:
+        context.close()
+
+
+def test_pipeline_approval_with_an_edited_handoff_then_a_rejection(  # type: ignore[no-untyped-def]
+    browser, web_stack: Stack, model, user, screenshots: Path
+) -> None:
+    username, password, headers = user
+    prefix = "p" + uuid.uuid4().hex[:8]
+    web_stack.apply(
+        team_yaml(
+            prefix,
+            model.openai_base_url,
+            [{"bot": "draft", "requireConfirmation": True}, {"bot": "final", "contextPassing": "previous"}],
+        ),
+        headers=headers,
+    )
+    model.script([{"match": "write a haiku", "text": "draft v1", "times": 1}])
+    context, page = _sign_in(browser, web_stack, username, password)
+    try:
+        task_id = _start_chat(page, f"{prefix}-team", "write a haiku")
+        _state(page, "PENDING_CONFIRMATION")
+        handoff = page.get_by_test_id("handoff")
+        assert handoff.input_value() == "draft v1"
+        assert page.get_by_test_id("composer-reason").is_visible()
+        handoff.fill("EDITED DRAFT")
+        page.screenshot(path=screenshots / "pipeline-approval.png")
+        page.get_by_test_id("approve").click()
+        _state(page, "COMPLETED")
+        assert model.requests()[-1].messages[-1]["content"] == "EDITED DRAFT"  # the next stage got the edit
+        answers = page.locator("[data-role=assistant] [data-testid=answer]")
+        answers.nth(1).get_by_text("echo: EDITED DRAFT").wait_for()
+        assert web_stack.task(task_id, headers=headers)["messages"][-1]["content"] == "echo: EDITED DRAFT"
+
+        # Reject ends the next one, with the reason.
+        page.get_by_test_id("new-chat").click()
+        second = _start_chat(page, f"{prefix}-team", "write a limerick")
+        _state(page, "PENDING_CONFIRMATION")
+        page.get_by_test_id("reject-reason").fill("off topic")
+        page.get_by_test_id("reject").click()
+        _state(page, "CANCELLED")
+        assert "off topic" in web_stack.task(second, headers=headers)["error"]
+    finally:
+        context.close()
+
+
+def test_retry_a_failed_task(browser, web_stack: Stack, model, user) -> None:  # type: ignore[no-untyped-def]
+    username, password, headers = user
+    model.script([{"match": "*", "status": 401, "error_message": "invalid api key", "times": 1}])
+    team = _team(web_stack, model, headers)
+    context, page = _sign_in(browser, web_stack, username, password)
+    try:
+        task_id = _start_chat(page, team, "fail then work")
+        _state(page, "FAILED")
+        page.get_by_test_id("retry").click()
+        _state(page, "COMPLETED")
+        stored = web_stack.task(task_id, headers=headers)
+        assert stored["messages"][-1]["content"] == "echo: fail then work"
+        page.locator("[data-role=assistant] [data-testid=answer]").last.get_by_text("echo: fail then work").wait_for()
+    finally:
+        context.close()

@@ -17,6 +17,8 @@ export function getSocket(token: string): Socket {
   socket?.disconnect()
   socketToken = token
   socket = io('/chat', { path: '/socket.io', auth: { token }, reconnectionDelayMax: 3000 })
+  // For the browser tests (and a curious developer's console): drop the transport to exercise a reconnect.
+  ;(globalThis as { __wegentSocket?: Socket }).__wegentSocket = socket
   return socket
 }
 
