@@ -247,6 +247,7 @@ class Embedded:
         lines = [
             "",
             "Wegent is up.",
+            f"  Web app        {self.url}/   (sign in as the admin below)",
             f"  API            {self.url}/api/v1   (docs: {self.url}/docs)",
             f"  Socket.IO      {self.url}/socket.io  namespace /chat",
             f"  Temporal UI    {ui}{temporal_note}",
