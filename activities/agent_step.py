@@ -96,7 +96,9 @@ class AgentStepActivities:
                 # The workflow was cancelled: make the agent really stop before we report back.
                 with contextlib.suppress(ExecutorError, asyncio.CancelledError):
                     await asyncio.shield(client.cancel(run_id, reason="task cancelled"))
-                await self.ctx.db(lambda db: save_step_message(db, self._message(step, "", "cancelled")))
+                # What the user saw stream before the stop stays in the conversation.
+                partial = await _text_so_far(client, run_id)
+                await self.ctx.db(lambda db: save_step_message(db, self._message(step, partial, "cancelled")))
                 await live.emit("chat:cancelled", {"reason": "task cancelled"})
                 bound.info("agent_step.cancelled")
                 raise
@@ -234,6 +236,24 @@ class AgentStepActivities:
                     "the agent run was cancelled in the executor", type="RunCancelled", non_retryable=True
                 )
         raise ApplicationError("executor event stream ended without a result", type="ExecutorLost")
+
+
+async def _text_so_far(client: ExecutorClient, run_id: str, timeout: float = 5.0) -> str:
+    """The text a (stopped) run produced, replayed from its event log; '' when the executor cannot say."""
+
+    async def replay() -> str:
+        pieces = []
+        async for event in client.stream_events(run_id, 0):
+            if event.type == EventType.TEXT:
+                pieces.append(event.data.get("delta", ""))
+            elif event.type in (EventType.DONE, EventType.ERROR, EventType.CANCELLED):
+                break
+        return "".join(pieces)
+
+    try:
+        return await asyncio.wait_for(replay(), timeout)
+    except (ExecutorError, TimeoutError, OSError):
+        return ""
 
 
 class LiveMessage:
