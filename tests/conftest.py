@@ -127,6 +127,20 @@ _EXIT_STATUS: list[int] = []
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _EXIT_STATUS.append(int(exitstatus))
+    try:
+        _teardown_session()
+    except BaseException:
+        # Leftover executors or an undroppable database are failures too: say so, and fail the run.
+        import traceback
+
+        traceback.print_exc()
+        print("\nsession teardown failed (see above)", file=sys.stderr)
+        if not _EXIT_STATUS[0]:
+            _EXIT_STATUS[0] = 1
+        session.exitstatus = _EXIT_STATUS[0]
+
+
+def _teardown_session() -> None:
     _remove_executors()
     conn = _admin_connection()
     with conn.cursor() as cur:

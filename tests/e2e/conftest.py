@@ -35,6 +35,9 @@ def _stack(backend: str, **env: str) -> Stack:
     log_dir.mkdir(parents=True, exist_ok=True)
     return Stack(
         {
+            # The production shape: separate API and worker processes sharing live events through Redis.
+            # A test of the no-bus case passes WEGENT_REDIS_URL="".
+            "WEGENT_REDIS_URL": "redis://127.0.0.1:6379/0",
             "WEGENT_EXECUTOR_BACKEND": backend,
             "WEGENT_EXECUTOR_IDLE_SECONDS": "0",
             "WEGENT_TASK_IDLE_SECONDS": "0",

@@ -80,13 +80,16 @@ def test_rejection_cancels_with_the_reason(stack, model):
 
 @pytest.mark.parametrize("outcome,final", [("reject", "CANCELLED"), ("approve", "COMPLETED")])
 def test_approval_timeout_ends_the_wait_with_the_configured_outcome(stack, model, outcome, final):
-    team = _approval_team(stack, model, _prefix(), approvalTimeoutSeconds=2, approvalTimeoutOutcome=outcome)
+    # The wait is not observed by polling (a short PENDING_CONFIRMATION window is easy to miss on a loaded
+    # machine): the outcome and its recorded reason show that the timer, not a decision, ended it.
+    team = _approval_team(stack, model, _prefix(), approvalTimeoutSeconds=3, approvalTimeoutOutcome=outcome)
     created = stack.create_task(team, "decide for me")
-    stack.wait_state(created["id"], {"PENDING_CONFIRMATION"})
-    done = stack.wait_state(created["id"], {"CANCELLED", "COMPLETED", "FAILED"}, timeout=30)
+    done = stack.wait_state(created["id"], {"CANCELLED", "COMPLETED", "FAILED"}, timeout=90)
     assert done["state"] == final
     if outcome == "reject":
-        assert "no decision within 2s" in done["error"]
+        assert "no decision within 3s" in done["error"]
+    else:
+        assert len(_answers(done)) == 2
 
 
 def test_approval_wait_survives_a_worker_restart(stack_factory, model):

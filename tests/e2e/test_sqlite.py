@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import httpx
 
 from tests.api.stack import YAML, bot_stack
@@ -31,6 +29,11 @@ def test_api_on_sqlite_migrates_and_serves_resources(tmp_path):
         assert {r["result"] for r in again.json()["results"]} == {"unchanged"}
         assert httpx.get(f"{stack.url}/readyz").json()["database"] == "ok"
         assert (tmp_path / "wegent.db").exists()
-        assert os.environ["WEGENT_DATABASE_URL"].startswith("mysql")  # the rest of the suite stays on MariaDB
+        # The resources really are in that file (the API did not quietly use another database).
+        import sqlite3
+
+        with sqlite3.connect(tmp_path / "wegent.db") as db:
+            names = {row[0] for row in db.execute("SELECT name FROM resources WHERE name LIKE 'lite-%'")}
+        assert {"lite-model", "lite-bot"} <= names, names
     finally:
         stack.stop()

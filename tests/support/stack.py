@@ -100,7 +100,7 @@ class Stack:
         index = len(self.workers)
         worker = Process(
             f"{self.name}-worker{index}",
-            [sys.executable, "-m", "worker"],
+            [sys.executable, "-m", "wegent.cli.main", "worker"],  # `wegent worker`, as operators start it
             {**self.env, **(extra_env or {})},
             self.log_dir,
         )
