@@ -11,6 +11,7 @@ export default defineConfig({
     // The Python package ships the build (package data): `wegent api` serves it at `/`.
     outDir: '../api/web_dist',
     emptyOutDir: true,
+    manifest: true, // tests/web/test_bundle.py measures the chat route's initial JavaScript from it
     chunkSizeWarningLimit: 1200,
   },
   server: {
