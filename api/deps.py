@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.core.principals import principal_cache
-from api.core.security import TokenError, decode_access_token
+from api.core.security import TokenError, decode_access_token, token_is_current
 from api.db.models import User
 from api.db.session import get_sessionmaker
 
@@ -63,6 +63,10 @@ async def user_from_token(token: str) -> User:
     user = await run_in_threadpool(load_user, user_id)
     if user is None or not user.is_active or user.role == "system":
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "user not found or disabled")
+    if not token_is_current(claims, user):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "token revoked; sign in again", {"WWW-Authenticate": "Bearer"}
+        )
     cache.remember(token, user, float(claims["exp"]))
     return user
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from api.db.models import User
 
-_COLUMNS = ("id", "username", "password_hash", "role", "is_active", "created_at")
+_COLUMNS = ("id", "username", "password_hash", "role", "is_active", "created_at", "token_version")
 
 
 class PrincipalCache:

@@ -36,15 +36,29 @@ def _dummy_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(16))
 
 
-def create_access_token(user_id: int, role: str, expires_minutes: int | None = None) -> tuple[str, datetime]:
+def create_access_token(
+    user_id: int, role: str, version: int = 0, expires_minutes: int | None = None
+) -> tuple[str, datetime]:
+    """``version``: the account's token_version; a token is refused once the account's has moved on."""
     settings = get_settings()
     expires = datetime.now(UTC) + timedelta(minutes=expires_minutes or settings.jwt_expire_minutes)
-    payload: dict[str, Any] = {"sub": str(user_id), "role": role, "exp": expires, "iat": datetime.now(UTC)}
+    payload: dict[str, Any] = {
+        "sub": str(user_id),
+        "role": role,
+        "ver": version,
+        "exp": expires,
+        "iat": datetime.now(UTC),
+    }
     return jwt.encode(payload, settings.jwt_secret, algorithm=ALGORITHM), expires
 
 
 class TokenError(Exception):
     pass
+
+
+def token_is_current(claims: dict[str, Any], user: Any) -> bool:
+    """Issued under the account's current token version (tokens from before versions count as version 0)."""
+    return claims.get("ver", 0) == user.token_version
 
 
 def decode_access_token(token: str) -> dict[str, Any]:

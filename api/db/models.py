@@ -46,6 +46,8 @@ class User(Base):
     # Bumped in the same transaction as every change to a resource this account owns (api.db.generations),
     # so "has anything of this owner changed?" is one primary-key read.
     resource_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # Every token carries the version it was issued under; bumping it (disable, password change) revokes them all.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_admin(self) -> bool:

@@ -14,14 +14,16 @@ from typing import Any, TypeVar
 import socketio
 from sqlalchemy.orm import Session
 
-from api.core.security import TokenError, decode_access_token
+from api.core.security import TokenError, decode_access_token, token_is_current
 from api.db.models import User
 from api.db.session import get_sessionmaker
 from api.realtime.live_store import LiveStore
+from api.realtime.revocation import Revocation
 from api.services import task_ops
 from api.services import tasks as svc
 from api.services.resource_store import StoreError
 from api.unavailable import database_unavailable_body, is_database_down
+from wegent.config import get_settings
 from wegent.logging import get_logger
 
 log = get_logger("chat")
@@ -61,6 +63,11 @@ class ChatNamespace(socketio.AsyncNamespace):
         # clients only see what is in the database; `task:join` tells them so they can say where text comes from.
         self.streaming = streaming
         self._expiry: dict[str, asyncio.Task[None]] = {}
+        self.revocation = Revocation(self, get_settings().auth_cache_seconds)
+
+    def connected_sids(self) -> list[str]:
+        """The sockets connected to this process (each has its expiry timer)."""
+        return list(self._expiry)
 
     # ---- connection -------------------------------------------------------------------------------
 
@@ -75,7 +82,10 @@ class ChatNamespace(socketio.AsyncNamespace):
         user = await _db(lambda db: db.get(User, int(claims["sub"])))
         if user is None or not user.is_active or user.role == "system":
             raise socketio.exceptions.ConnectionRefusedError("user not found or disabled")
-        await self.save_session(sid, {"user_id": user.id, "exp": claims["exp"]})
+        if not token_is_current(claims, user):
+            raise socketio.exceptions.ConnectionRefusedError("token revoked; sign in again")
+        self.revocation.start()
+        await self.save_session(sid, {"user_id": user.id, "exp": claims["exp"], "ver": user.token_version})
         await self.enter_room(sid, f"user:{user.id}")
         self._expiry[sid] = asyncio.create_task(self._expire(sid, float(claims["exp"])))
         log.info("chat.connected", sid=sid, user_id=user.id)
@@ -97,8 +107,9 @@ class ChatNamespace(socketio.AsyncNamespace):
             await self.disconnect(sid)
             raise StoreError(401, "token expired")
         user = await _db(lambda db: db.get(User, session["user_id"]))
-        if user is None or not user.is_active:
-            raise StoreError(401, "user not found or disabled")
+        if user is None or not user.is_active or user.token_version != session.get("ver", 0):
+            await self.revocation.drop(sid)
+            raise StoreError(401, "user not found, disabled or signed out")
         return user
 
     async def trigger_event(self, event: str, *args: Any) -> Any:

@@ -57,7 +57,7 @@ async def login(body: LoginRequest, request: Request) -> TokenResponse:
         # One answer for an unknown name, a wrong password and a disabled account.
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "incorrect username or password")
     await run_in_threadpool(guard.succeeded, address, body.username)
-    token, expires = create_access_token(user.id, user.role)
+    token, expires = create_access_token(user.id, user.role, user.token_version)
     return TokenResponse(access_token=token, expires_at=expires)
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.core.principals import forget
 from api.core.security import hash_password
@@ -71,26 +73,51 @@ def _target(db: SessionDep, user_id: int) -> User:
 
 
 @router.patch("/admin/users/{user_id}")
-def update_user(user_id: int, body: UserUpdate, admin: AdminUser, db: SessionDep) -> UserOut:
+async def update_user(user_id: int, body: UserUpdate, admin: AdminUser, db: SessionDep, request: Request) -> UserOut:
+    out, revoked = await run_in_threadpool(_update_user, user_id, body, admin, db)
+    if revoked:
+        await _sign_out(request, user_id)
+    return out
+
+
+def _update_user(user_id: int, body: UserUpdate, admin: User, db: Session) -> tuple[UserOut, bool]:
     user = _target(db, user_id)
     if user.id == admin.id and (body.role == "user" or body.is_active is False):
         raise HTTPException(409, "admins cannot demote or disable themselves")
+    # Disabling an account or setting its password signs it out everywhere: every token issued so far
+    # carries the old version and is refused from now on.
+    revoke = body.password is not None or (body.is_active is False and user.is_active)
     if body.password is not None:
         user.password_hash = hash_password(body.password)
     if body.role is not None:
         user.role = body.role
     if body.is_active is not None:
         user.is_active = body.is_active
+    if revoke:  # in SQL: two concurrent bumps both count
+        user.token_version = User.token_version + 1
     db.commit()
     forget(user.id)
-    return UserOut.model_validate(user)
+    return UserOut.model_validate(user), revoke
 
 
 @router.delete("/admin/users/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_user(user_id: int, admin: AdminUser, db: SessionDep) -> None:
+async def delete_user(user_id: int, admin: AdminUser, db: SessionDep, request: Request) -> None:
+    await run_in_threadpool(_delete_user, user_id, admin, db)
+    await _sign_out(request, user_id)
+
+
+def _delete_user(user_id: int, admin: User, db: Session) -> None:
     user = _target(db, user_id)
     if user.id == admin.id:
         raise HTTPException(409, "admins cannot delete themselves")
     db.delete(user)
     db.commit()
     forget(user_id)
+
+
+async def _sign_out(request: Request, user_id: int) -> None:
+    """This process's sockets of the account go now; other API processes' within their next sweep."""
+    sio = getattr(request.app.state, "sio", None)
+    chat = sio.namespace_handlers.get("/chat") if sio is not None else None
+    if chat is not None:
+        await chat.revocation.revoke_user(user_id)

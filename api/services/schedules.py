@@ -801,6 +801,9 @@ def create_run_task(db: Session, run: ScheduledRun, fallback_time: datetime) -> 
         return RunTask(existing.id, existing.owner_id, False, 0, task_svc.task_summary(existing))
     owner = db.get(User, row.owner_id)
     assert owner is not None
+    if not owner.is_active:  # a disabled account's schedules keep firing in Temporal but start nothing
+        db.rollback()
+        raise StoreError(403, f"its owner '{owner.username}' is disabled")
     spec = dict(row.spec)
     scheduled_at = datetime.fromisoformat(run.scheduled_time) if run.scheduled_time else fallback_time
     run_number = (db.scalar(select(func.count()).select_from(Task).where(Task.schedule_id == row.id)) or 0) + 1

@@ -1,0 +1,74 @@
+"""Sockets of an account that was disabled, deleted or had its tokens revoked are disconnected.
+
+At once in the API process that made the change (the admin endpoints call :meth:`Revocation.revoke_user`),
+and in every other API process by a sweep: every ``WEGENT_AUTH_CACHE_SECONDS`` (at least one second) each
+process checks the accounts behind its own sockets in one query, and disconnects those whose account is gone,
+disabled, or whose token version has moved past the one the socket signed in with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from api.db.models import User
+from api.db.session import get_sessionmaker
+from wegent.logging import get_logger
+
+if TYPE_CHECKING:
+    from api.realtime.chat import ChatNamespace
+
+log = get_logger("chat.revocation")
+REVOKED = {"error": "signed out: the account was disabled or its password changed"}
+
+
+def _accounts(user_ids: set[int]) -> dict[int, tuple[bool, int]]:
+    with get_sessionmaker()() as db:
+        rows = db.execute(select(User.id, User.is_active, User.token_version).where(User.id.in_(user_ids)))
+        return {uid: (active, version) for uid, active, version in rows}
+
+
+class Revocation:
+    def __init__(self, chat: ChatNamespace, interval: float) -> None:
+        self.chat = chat
+        self.interval = max(1.0, interval)
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Sweep in the background from the first connection on (a running loop exists by then)."""
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    async def revoke_user(self, user_id: int) -> None:
+        sids = [sid for sid, _ in self.chat.server.manager.get_participants(self.chat.namespace, f"user:{user_id}")]
+        for sid in sids:
+            await self.drop(sid)
+
+    async def sweep(self) -> None:
+        sessions: dict[str, dict[str, Any]] = {}
+        for sid in list(self.chat.connected_sids()):
+            with contextlib.suppress(KeyError):
+                sessions[sid] = await self.chat.get_session(sid)
+        if not sessions:
+            return
+        accounts = await asyncio.to_thread(_accounts, {s["user_id"] for s in sessions.values()})
+        for sid, session in sessions.items():
+            active, version = accounts.get(session["user_id"], (False, -1))
+            if not active or version != session.get("ver", 0):
+                await self.drop(sid)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.sweep()
+            except Exception:  # noqa: BLE001 - a failed sweep (database down) is retried on the next tick
+                log.warning("chat.sweep_failed", exc_info=True)
+
+    async def drop(self, sid: str) -> None:
+        log.info("chat.revoked", sid=sid)
+        await self.chat.emit("auth:error", REVOKED, to=sid)
+        await self.chat.disconnect(sid)
