@@ -16,7 +16,8 @@ export function getSocket(token: string): Socket {
   if (socket && socketToken === token) return socket
   socket?.disconnect()
   socketToken = token
-  socket = io('/chat', { path: '/socket.io', auth: { token }, reconnectionDelayMax: 3000 })
+  // Websocket only: with several API processes on one port (`wegent api --workers N`) long-polling is refused.
+  socket = io('/chat', { path: '/socket.io', transports: ['websocket'], auth: { token }, reconnectionDelayMax: 3000 })
   // For the browser tests (and a curious developer's console): drop the transport to exercise a reconnect.
   ;(globalThis as { __wegentSocket?: Socket }).__wegentSocket = socket
   return socket
