@@ -324,6 +324,30 @@ def test_overlap_skip_skips_runs_while_a_slow_one_is_running(stack, schedules, t
     assert schedules.get(sid)["status"]["temporal"]["skippedOverlap"] >= 3
 
 
+def test_max_runs_makes_exactly_that_many_tasks(stack, schedules, team):
+    sid = schedules.apply(schedule_doc(prefix(), team, interval="1s", maxRuns=2))["id"]
+    wait_for(lambda: schedules.runs(sid)["runs"]["succeeded"] >= 2, "two completed runs", timeout=60)
+    # Many more 1-second slots pass: no third run, and Temporal says none remain.
+    time.sleep(4)
+    assert schedules.runs(sid)["total"] == 2
+    desc = describe(sid)
+    assert desc is not None and desc.schedule.state.remaining_actions == 0
+
+
+def test_end_at_stops_the_schedule(stack, schedules, team):
+    end = datetime.now(UTC) + timedelta(seconds=6)
+    sid = schedules.apply(schedule_doc(prefix(), team, interval="1s", endAt=end.isoformat().replace("+00:00", "Z")))[
+        "id"
+    ]
+    wait_for(lambda: schedules.runs(sid)["total"] >= 1, "a run before endAt", timeout=30)
+    wait_for(lambda: datetime.now(UTC) > end + timedelta(seconds=1), "endAt passed", timeout=30)
+    wait_for(lambda: schedules.runs(sid)["runs"]["active"] == 0, "runs before endAt finished", timeout=60)
+    total = schedules.runs(sid)["total"]
+    time.sleep(4)
+    assert schedules.runs(sid)["total"] == total
+    assert schedules.get(sid)["status"]["nextRunTimes"] == []
+
+
 def test_backfill_over_a_past_window_creates_the_expected_runs(stack, schedules, team):
     name = prefix()
     # Daily at 09:00 in Shanghai (01:00 UTC), paused: only the backfill starts runs.
