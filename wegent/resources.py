@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -125,6 +126,16 @@ class Repository(Strict):
     depth: int = Field(1, ge=0)
     token: str | None = None
 
+    @field_validator("gitUrl")
+    @classmethod
+    def _no_credentials(cls, value: str) -> str:
+        # A URL is shown, logged and copied into error messages; a credential in it would be too. The message
+        # never repeats the URL. ssh://git@host/... names a user, not a secret, and stays accepted.
+        parts = urlsplit(value)
+        if parts.password is not None or (parts.scheme in ("http", "https") and parts.username is not None):
+            raise ValueError("must not contain credentials; put the token in spec.repository.token (a secret)")
+        return value
+
 
 class WorkspaceSpec(Strict):
     repository: Repository
@@ -209,10 +220,12 @@ PLURALS: dict[str, str] = {kind.lower() + "s": kind for kind in SPEC_MODELS}
 # Dependency order: a multi-document apply creates referenced kinds first.
 APPLY_ORDER = ["Ghost", "Model", "Shell", "Workspace", "Bot", "Team", "Task", "Schedule"]
 
-# Paths of secret fields per kind: encrypted at rest, masked in every response.
+# Paths of secret fields per kind: encrypted at rest, masked in every response. "*" stands for every key of a
+# mapping: an MCP server's env values and headers carry tokens as often as a Model's apiKey does.
 SECRET_FIELDS: dict[str, list[tuple[str, ...]]] = {
     "Model": [("apiKey",)],
     "Workspace": [("repository", "token")],
+    "Ghost": [("mcpServers", "*", "env", "*"), ("mcpServers", "*", "headers", "*")],
 }
 
 
