@@ -7,6 +7,7 @@ websocket-only (a long-polling session would hop between processes).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -61,7 +62,18 @@ def _fresh_list(stack: Stack, headers: dict[str, str]) -> dict[str, str]:
 
 
 def test_the_api_serves_one_port_from_two_processes(stack):
-    assert len(_api_processes(stack)) == 2
+    processes = _api_processes(stack)
+    assert len(processes) == 2
+    for _ in range(40):  # new connections: the kernel spreads them over the processes listening on the port
+        _fresh_list(stack, stack.headers)
+    assert stack.api is not None
+    served = set()
+    for line in stack.api.log_path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            if record.get("event") == "request" and record.get("path") == f"{BASE}/ghosts":
+                served.add(record.get("pid"))
+    assert served == set(processes), (served, processes)
 
 
 def test_every_process_lists_the_latest_write(stack):
@@ -76,6 +88,7 @@ def test_every_process_lists_the_latest_write(stack):
     seen = {_fresh_list(stack, stack.headers)[name] for _ in range(12)}
     assert seen == {"second"}
     assert stack.request("DELETE", f"{BASE}/ghosts/{name}").status_code == 200
+    assert stack.request("GET", f"{BASE}/ghosts/{name}").status_code == 404
     assert all(name not in _fresh_list(stack, stack.headers) for _ in range(12))
 
 

@@ -124,6 +124,8 @@ def test_team_broken_at_run_time_fails_with_a_clear_error(local_stack, model):
     local_stack.apply(team_yaml(prefix, model.openai_base_url, [{"bot": "gone"}], collaboration="solo"))
     deleted = local_stack.request("DELETE", f"/api/v1/namespaces/default/bots/{prefix}-gone", params={"force": "true"})
     assert deleted.status_code == 200
+    gone = local_stack.request("GET", f"/api/v1/namespaces/default/bots/{prefix}-gone")
+    assert gone.status_code == 404, gone.text
     created = local_stack.create_task(f"{prefix}-team", "anyone?")
     task = local_stack.wait_state(created["id"], {"COMPLETED", "FAILED"}, timeout=60)
     assert task["state"] == "FAILED"

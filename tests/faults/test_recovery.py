@@ -214,9 +214,14 @@ def test_thirty_tasks_with_random_cancels_and_a_worker_kill_leave_nothing_behind
     stack.apply(team_yaml(prefix, f"{model.url_for(DOCKER_HOST_ALIAS)}/v1", [{"bot": "many"}], collaboration="solo"))
     rng = random.Random(7)
     created = [stack.create_task(f"{prefix}-team", f"job {i}") for i in range(30)]
+    cancelled_ids = set()
     for task in rng.sample(created, 10):
         time.sleep(rng.uniform(0, 0.3))
-        stack.request("POST", f"/api/v1/tasks/{task['id']}/cancel")
+        response = stack.request("POST", f"/api/v1/tasks/{task['id']}/cancel")
+        # Accepted, or refused because the task already ended: never an error.
+        assert response.status_code in (200, 202, 409), response.text
+        if response.status_code != 409:
+            cancelled_ids.add(task["id"])
     time.sleep(2)
     stack.workers[0].kill()
     stack.start_worker()
@@ -224,6 +229,12 @@ def test_thirty_tasks_with_random_cancels_and_a_worker_kill_leave_nothing_behind
     assert {t["state"] for t in final} <= {"COMPLETED", "CANCELLED"}, [
         t["error"] for t in final if t["state"] == "FAILED"
     ]
+    # A task whose cancel was accepted ends CANCELLED, unless it had already completed meanwhile; no task that
+    # was not cancelled ends CANCELLED.
+    for task in final:
+        if task["state"] == "CANCELLED":
+            assert task["id"] in cancelled_ids, task
+    assert any(t["state"] == "CANCELLED" for t in final if t["id"] in cancelled_ids)
     ids = [t["id"] for t in created]
     _wait(lambda: all(containers_for_task(i) == [] for i in ids), "no containers left", 90)
     _wait(lambda: _leases([f"task-{i}" for i in ids]) == [], "no port leases left", 60)
