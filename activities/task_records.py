@@ -9,9 +9,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from api.db.models import Message, Resource, Task, utcnow
+from api.db.models import Message, Resource, Task, User, utcnow
 from api.services.secrets import reveal
+from wegent.config import get_settings
 from wegent.crypto import Keyring
+from wegent.egress import refusal
 from wegent.executor_api import ModelConfig
 from workflows.models import TaskState
 
@@ -52,6 +54,12 @@ def model_config(db: Session, model_id: int, keyring: Keyring) -> tuple[ModelCon
     if row is None or row.kind != "Model":
         raise InvalidModel(f"model {model_id} was deleted while the task was running")
     spec = reveal("Model", row.spec, keyring)
+    owner = db.get(User, row.owner_id)
+    if owner is None or owner.role not in ("admin", "system"):
+        # Checked again at use: the name may resolve elsewhere now than when the Model was written.
+        reason = refusal(spec["baseUrl"], get_settings().egress_allow)
+        if reason:
+            raise InvalidModel(f"model '{row.name}' baseUrl {reason}")
     config = ModelConfig(
         provider=spec.get("provider", "openai"),
         base_url=spec["baseUrl"],

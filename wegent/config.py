@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     login_failures_per_user: int = Field(10, gt=0, validation_alias=_alias("WEGENT_LOGIN_FAILURES_PER_USER"))
     login_window_seconds: int = Field(300, gt=0, validation_alias=_alias("WEGENT_LOGIN_WINDOW_SECONDS"))
     login_concurrency: int = Field(4, gt=0, validation_alias=_alias("WEGENT_LOGIN_CONCURRENCY"))
+    # Egress policy (item 9): non-public endpoints an ordinary user's Model may still call (CIDRs, addresses,
+    # host names, or "*"), as a JSON list. Admins' and public Models are never restricted.
+    egress_allow: list[str] = Field(default_factory=list, validation_alias=_alias("WEGENT_EGRESS_ALLOW"))
     log_level: str = Field("INFO", validation_alias=_alias("WEGENT_LOG_LEVEL"))
     log_format: str = Field("json", validation_alias=_alias("WEGENT_LOG_FORMAT"))
     # `wegent up` only: the local model (llama.cpp's llama-server with SmolLM2-135M-Instruct) behind the

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.core.threads import in_thread
 from api.db.session import get_read_sessionmaker
 from api.deps import CurrentUser, SessionDep
-from api.services import schedules
+from api.services import egress, schedules
 from api.services.apply import ApplyReport, apply_documents, parse_documents
 from api.services.list_cache import list_cache
 from api.services.resource_store import ResourceStore, StoreError
@@ -80,10 +80,10 @@ def _read_doc(body: bytes, content_type: str, kind: str, namespace: str, name: s
     return raw
 
 
-def _validated(store: ResourceStore, raw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def _validated(store: ResourceStore, raw: dict[str, Any], public: bool) -> tuple[Any, dict[str, Any]]:
     doc, spec, errors = validate_document(raw)
     if not errors and doc is not None and spec is not None:
-        errors = schedules.spec_errors(doc.kind, spec)
+        errors = schedules.spec_errors(doc.kind, spec) or egress.spec_errors(doc.kind, spec, store.user, public)
     if errors or doc is None or spec is None:
         raise StoreError(422, f"invalid {raw.get('kind')}", errors)
     return doc, spec
@@ -175,7 +175,7 @@ def _write_sync(
     public: bool,
 ) -> Any:
     """Parse, validate, store and commit one document (create when ``name`` is None, else update)."""
-    doc, spec = _validated(store, _read_doc(body, content_type, kind, namespace, name))
+    doc, spec = _validated(store, _read_doc(body, content_type, kind, namespace, name), public)
     row, _ = store.upsert(doc, spec, public=public, create_only=name is None, update_only=name is not None)
     store.db.commit()
     return row

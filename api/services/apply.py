@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from api.services.egress import spec_errors as egress_spec_errors
 from api.services.resource_store import ResourceStore, StoreError
 from api.services.schedules import spec_errors as schedule_spec_errors
 from wegent.config import get_settings
@@ -135,7 +136,7 @@ def apply_documents(store: ResourceStore, raw_docs: list[Any], namespace: str, p
                 raw["metadata"].setdefault("namespace", namespace)
         doc, spec, errors = validate_document(raw)
         if not errors and doc is not None and spec is not None:
-            errors = schedule_spec_errors(doc.kind, spec)
+            errors = schedule_spec_errors(doc.kind, spec) or egress_spec_errors(doc.kind, spec, store.user, public)
         ident = _ident(raw)
         if errors or doc is None or spec is None:
             results[index] = ApplyResult(
