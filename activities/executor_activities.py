@@ -12,6 +12,7 @@ from activities.executors.base import ExecutorImageMissing, ExecutorSpec
 from activities.ports import NoFreePort, lease_port, release_ports
 from activities.tokens import executor_token
 from wegent.logging import get_logger
+from wegent.sandbox import image_refusal, limits_for
 from workflows.models import ExecutorRef, StartExecutorInput
 
 log = get_logger("activities.executor")
@@ -36,6 +37,11 @@ class ExecutorActivities:
             )
         except NoFreePort as exc:
             raise ApplicationError(str(exc), type="NoFreePort", non_retryable=True) from exc
+        refused = image_refusal(settings, request.image)
+        if refused:  # the Shell was written before the allow-list changed, or around the API
+            await self.ctx.in_thread(release_ports, self.ctx.sessions, self.ctx.host, request.workflow_id)
+            raise ApplicationError(f"image '{request.image}' {refused}", type="ImageNotAllowed", non_retryable=True)
+        limits = limits_for(settings, request.cpu, request.memory, request.pids)
         spec = ExecutorSpec(
             task_id=request.task_id,
             workflow_id=request.workflow_id,
@@ -43,9 +49,9 @@ class ExecutorActivities:
             token=executor_token(request.workflow_id),
             image=request.image or settings.executor_image,
             env={},
-            cpu=request.cpu,
-            memory=request.memory,
-            pids=request.pids,
+            cpu=limits.cpu,
+            memory=limits.memory,
+            pids=limits.pids,
             network=request.network,
         )
         heartbeat = asyncio.create_task(_heartbeat_every(5.0))

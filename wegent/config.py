@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     # Egress policy (item 9): non-public endpoints an ordinary user's Model may still call (CIDRs, addresses,
     # host names, or "*"), as a JSON list. Admins' and public Models are never restricted.
     egress_allow: list[str] = Field(default_factory=list, validation_alias=_alias("WEGENT_EGRESS_ALLOW"))
+    # Sandbox policy (item 6, wegent/sandbox.py): defaults for what a Shell leaves out, maxima for what it asks,
+    # and the images a Shell may name besides WEGENT_EXECUTOR_IMAGE (JSON list).
+    sandbox_cpu: float = Field(2.0, gt=0, validation_alias=_alias("WEGENT_SANDBOX_CPU"))
+    sandbox_max_cpu: float = Field(4.0, gt=0, validation_alias=_alias("WEGENT_SANDBOX_MAX_CPU"))
+    sandbox_memory: str = Field("2g", pattern=r"^[0-9]+[kmgKMG]?$", validation_alias=_alias("WEGENT_SANDBOX_MEMORY"))
+    sandbox_max_memory: str = Field(
+        "8g", pattern=r"^[0-9]+[kmgKMG]?$", validation_alias=_alias("WEGENT_SANDBOX_MAX_MEMORY")
+    )
+    sandbox_pids: int = Field(1024, gt=0, validation_alias=_alias("WEGENT_SANDBOX_PIDS"))
+    sandbox_max_pids: int = Field(4096, gt=0, validation_alias=_alias("WEGENT_SANDBOX_MAX_PIDS"))
+    executor_images: list[str] = Field(default_factory=list, validation_alias=_alias("WEGENT_EXECUTOR_IMAGES"))
     log_level: str = Field("INFO", validation_alias=_alias("WEGENT_LOG_LEVEL"))
     log_format: str = Field("json", validation_alias=_alias("WEGENT_LOG_FORMAT"))
     # `wegent up` only: the local model (llama.cpp's llama-server with SmolLM2-135M-Instruct) behind the

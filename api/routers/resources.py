@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.core.threads import in_thread
 from api.db.session import get_read_sessionmaker
 from api.deps import CurrentUser, SessionDep
-from api.services import egress, schedules
+from api.services import egress, sandbox, schedules
 from api.services.apply import ApplyReport, apply_documents, parse_documents
 from api.services.list_cache import list_cache
 from api.services.resource_store import ResourceStore, StoreError
@@ -83,7 +83,11 @@ def _read_doc(body: bytes, content_type: str, kind: str, namespace: str, name: s
 def _validated(store: ResourceStore, raw: dict[str, Any], public: bool) -> tuple[Any, dict[str, Any]]:
     doc, spec, errors = validate_document(raw)
     if not errors and doc is not None and spec is not None:
-        errors = schedules.spec_errors(doc.kind, spec) or egress.spec_errors(doc.kind, spec, store.user, public)
+        errors = (
+            schedules.spec_errors(doc.kind, spec)
+            or egress.spec_errors(doc.kind, spec, store.user, public)
+            or sandbox.spec_errors(doc.kind, spec)
+        )
     if errors or doc is None or spec is None:
         raise StoreError(422, f"invalid {raw.get('kind')}", errors)
     return doc, spec

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from api.services.egress import spec_errors as egress_spec_errors
 from api.services.resource_store import ResourceStore, StoreError
+from api.services.sandbox import spec_errors as sandbox_spec_errors
 from api.services.schedules import spec_errors as schedule_spec_errors
 from wegent.config import get_settings
 from wegent.resources import APPLY_ORDER, Document, FieldError, validate_document
@@ -136,7 +137,11 @@ def apply_documents(store: ResourceStore, raw_docs: list[Any], namespace: str, p
                 raw["metadata"].setdefault("namespace", namespace)
         doc, spec, errors = validate_document(raw)
         if not errors and doc is not None and spec is not None:
-            errors = schedule_spec_errors(doc.kind, spec) or egress_spec_errors(doc.kind, spec, store.user, public)
+            errors = (
+                schedule_spec_errors(doc.kind, spec)
+                or egress_spec_errors(doc.kind, spec, store.user, public)
+                or sandbox_spec_errors(doc.kind, spec)
+            )
         ident = _ident(raw)
         if errors or doc is None or spec is None:
             results[index] = ApplyResult(
