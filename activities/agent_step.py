@@ -19,6 +19,7 @@ from activities.task_records import (
     InvalidModel,
     StepMessage,
     cost_of,
+    ghost_tools,
     model_config,
     save_step_message,
     set_state,
@@ -71,12 +72,13 @@ class AgentStepActivities:
             model, pricing = await self.ctx.db(lambda db: model_config(db, step.model_id, self.ctx.keyring))
         except InvalidModel as exc:
             raise ApplicationError(str(exc), type="InvalidModel", non_retryable=True) from exc
+        tools = await self.ctx.db(lambda db: ghost_tools(db, step.ghost_id, self.ctx.keyring))
 
         message_id = await self.ctx.db(lambda db: save_step_message(db, self._message(step, "", "streaming")))
         url = f"http://127.0.0.1:{step.executor.port}"
         async with ExecutorClient(url, executor_token(step.workflow_id)) as client:
             try:
-                run_id, after = await self._attach_or_start(client, step, model, info.attempt)
+                run_id, after = await self._attach_or_start(client, step, model, info.attempt, tools)
             except ExecutorError as exc:
                 await self._raise_if_lost(step, exc)
                 raise
@@ -118,6 +120,8 @@ class AgentStepActivities:
         tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
         message = self._message(step, done.get("output", ""), "done", tokens_in, tokens_out, pricing)
         message.meta = {"run_id": run_id, "session_id": done.get("session_id"), "shell": step.shell_type}
+        if live.tools:
+            message.meta["tools"] = live.tools
         if workspace:
             message.meta["workspace"] = workspace
         message_id = await self.ctx.db(lambda db: save_step_message(db, message))
@@ -181,7 +185,7 @@ class AgentStepActivities:
         )
 
     async def _attach_or_start(
-        self, client: ExecutorClient, step: AgentStepInput, model: Any, attempt: int
+        self, client: ExecutorClient, step: AgentStepInput, model: Any, attempt: int, tools: dict[str, Any]
     ) -> tuple[str, int]:
         """Continue a previous attempt's run if it is alive or finished well; otherwise start a fresh run."""
         base = run_base_id(step)
@@ -211,6 +215,7 @@ class AgentStepActivities:
             prompt=step.prompt,
             history=[HistoryMessage(role=h.role, content=h.content) for h in step.history],
             session_id=step.session_id,
+            mcp_servers=tools,
         )
         await client.start_run(request)
         activity.heartbeat({"run_id": run_id, "seq": 0})
@@ -261,6 +266,7 @@ class LiveMessage:
 
     def __init__(self, ctx: WorkerContext, step: AgentStepInput, message_id: int, run_id: str) -> None:
         self.ctx, self.step, self.message_id, self.run_id = ctx, step, message_id, run_id
+        self.tools: list[dict[str, Any]] = []  # tool calls and results relayed, stored with the message
 
     async def emit(self, event: str, extra: dict[str, Any], dedup: tuple[str, int] | None = None) -> None:
         step = self.step
@@ -283,6 +289,7 @@ class LiveMessage:
                 "chat:chunk", {"offset": event.seq, "content": event.data.get("delta", "")}, dedup=("seq", event.seq)
             )
         elif event.type in (EventType.TOOL_CALL, EventType.TOOL_RESULT):
+            self.tools.append({"kind": event.type.value, **event.data})
             await self.emit(
                 "chat:tool",
                 {"offset": event.seq, "kind": event.type.value, "data": event.data},

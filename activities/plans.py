@@ -67,6 +67,7 @@ def build_plan(
                 memory=limits.get("memory"),
                 pids=limits.get("pids"),
                 network=limits.get("network", True),
+                ghost_id=ghost.id,
             )
         )
     if not steps:

@@ -72,6 +72,16 @@ def model_config(db: Session, model_id: int, keyring: Keyring) -> tuple[ModelCon
     return config, spec.get("pricing") or {}
 
 
+def ghost_tools(db: Session, ghost_id: int | None, keyring: Keyring) -> dict[str, Any]:
+    """The Ghost's MCP servers with their env and header secrets decrypted, for the executor call only."""
+    if ghost_id is None:
+        return {}
+    row = db.get(Resource, ghost_id)
+    if row is None or row.kind != "Ghost":
+        return {}  # deleted while the task ran: the step goes on with the prompt it was planned with
+    return dict(reveal("Ghost", row.spec, keyring).get("mcpServers") or {})
+
+
 def cost_of(pricing: dict[str, Any], input_tokens: int, output_tokens: int) -> float:
     return (
         input_tokens * float(pricing.get("inputPer1M", 0)) + output_tokens * float(pricing.get("outputPer1M", 0))

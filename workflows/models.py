@@ -50,6 +50,9 @@ class StepPlan:
     memory: str | None = None
     pids: int | None = None
     network: bool = True
+    # The Ghost's resource row: its MCP servers (whose env and headers are secrets) are read and decrypted
+    # by the step's activity at use, never carried in the plan.
+    ghost_id: int | None = None
 
 
 @dataclass
@@ -163,6 +166,7 @@ class AgentStepInput:
     session_id: str | None = None
     attempt: int = 1  # bumped only by a user's retry; activity retries re-attach to the same run
     workspace: bool = False  # the task has a cloned repository: attach its git summary to the message
+    ghost_id: int | None = None  # see StepPlan.ghost_id
 
 
 @dataclass

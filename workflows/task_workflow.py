@@ -332,6 +332,7 @@ class TaskWorkflow:
                 session_id=self._sessions.get(member.bot) if with_history else None,
                 attempt=attempt,
                 workspace=self.plan is not None and self.plan.workspace_id is not None,
+                ghost_id=member.ghost_id,
             ),
             result_type=StepResult,
             task_queue=agent_queue(executor.host),

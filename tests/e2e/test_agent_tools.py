@@ -1,0 +1,104 @@
+"""A Ghost's MCP servers reach its agent: a real TaskWorkflow whose Agno bot calls the test calculator server.
+
+The tool call and its result stream as `chat:tool`, are stored with the message, and the server's env (a
+secret) reaches the tool without ever being shown by the API.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import DOCKER_HOST_ALIAS
+from tests.support.chat_client import ChatClient
+
+MCP_CALCULATOR = Path(__file__).resolve().parents[1] / "support" / "mcp_calculator.py"
+
+
+def _tools_team(prefix: str, base_url: str, mcp: dict) -> str:  # type: ignore[type-arg]
+    docs = [
+        {
+            "kind": "Model",
+            "metadata": {"name": f"{prefix}-model"},
+            "spec": {"provider": "openai", "baseUrl": base_url, "model": "scripted", "apiKey": "sk-test"},
+        },
+        {"kind": "Shell", "metadata": {"name": f"{prefix}-shell"}, "spec": {"shellType": "Agno"}},
+        {
+            "kind": "Ghost",
+            "metadata": {"name": f"{prefix}-calc"},
+            "spec": {"systemPrompt": "You are a calculator. Use your tools.", "mcpServers": {"calc": mcp}},
+        },
+        {
+            "kind": "Bot",
+            "metadata": {"name": f"{prefix}-calc"},
+            "spec": {
+                "ghostRef": {"name": f"{prefix}-calc"},
+                "shellRef": {"name": f"{prefix}-shell"},
+                "modelRef": {"name": f"{prefix}-model"},
+            },
+        },
+        {
+            "kind": "Team",
+            "metadata": {"name": f"{prefix}-team"},
+            "spec": {"collaborationModel": "solo", "members": [{"botRef": {"name": f"{prefix}-calc"}}]},
+        },
+    ]
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+@pytest.mark.parametrize("backend", ["local", "docker"])
+async def test_a_ghost_mcp_tool_is_called_streamed_and_stored(backend, request, model):
+    stack = request.getfixturevalue(f"{backend}_stack")
+    if backend == "local":
+        mcp = {"command": sys.executable, "args": [str(MCP_CALCULATOR)]}
+        base_url = model.openai_base_url
+    else:  # tests/ is not in the image: its interpreter runs the server's source
+        mcp = {"command": "/opt/venv/bin/python", "args": ["-c", MCP_CALCULATOR.read_text()]}
+        base_url = f"{model.url_for(DOCKER_HOST_ALIAS)}/v1"
+    mcp["env"] = {"MCP_SECRET_SUFFIX": "-from-env"}
+    model.script(
+        [
+            {"match": "whisper", "tool_calls": [{"name": "whisper", "arguments": {"text": "hi"}}], "text": "done"},
+            {"match": "add", "tool_calls": [{"name": "add", "arguments": {"a": 20, "b": 22}}], "text": "It is 42."},
+        ]
+    )
+    prefix = "t" + uuid.uuid4().hex[:8]
+    stack.apply(_tools_team(prefix, base_url, mcp))
+    ghost = stack.request("GET", f"/api/v1/namespaces/default/ghosts/{prefix}-calc").json()
+    assert ghost["spec"]["mcpServers"]["calc"]["env"] == {"MCP_SECRET_SUFFIX": "***"}
+
+    client = await ChatClient(stack.url, stack.headers["Authorization"].split()[1]).connect()
+    try:
+        ack = await client.call("chat:send", {"team": f"{prefix}-team", "message": "add 20 and 22"})
+        assert ack["ok"], ack
+        await client.wait_for(
+            lambda ev: any(n in ("chat:done", "chat:error") and d["task_id"] == ack["task_id"] for n, d in ev),
+            timeout=180,  # a fresh container, and an MCP server to start inside it
+        )
+        tools = client.of("chat:tool", task_id=ack["task_id"])
+    finally:
+        await client.close()
+    task = stack.wait_state(ack["task_id"], {"COMPLETED", "FAILED"}, timeout=120)
+    assert task["state"] == "COMPLETED", task["error"]
+    answer = task["messages"][-1]
+    assert answer["content"] == "It is 42."
+    assert [t["kind"] for t in tools] == ["tool_call", "tool_result"], tools
+    assert tools[0]["data"]["name"] == "add" and tools[1]["data"]["output"] == "42"
+    stored = answer["meta"]["tools"]
+    assert [(t["kind"], t.get("name"), t.get("output")) for t in stored] == [
+        ("tool_call", "add", None),
+        ("tool_result", None, "42"),
+    ]
+    # The model saw the tool's result.
+    assert any(m.get("role") == "tool" and m.get("content") == "42" for m in model.requests()[-1].messages)
+
+    # The server's env (a secret in the Ghost) reached the tool process.
+    whispered = stack.create_task(f"{prefix}-team", "whisper something")
+    done = stack.wait_state(whispered["id"], {"COMPLETED", "FAILED"}, timeout=120)
+    assert done["state"] == "COMPLETED", done["error"]
+    results = [t for t in done["messages"][-1]["meta"]["tools"] if t["kind"] == "tool_result"]
+    assert results and results[0]["output"] == "secret:hi-from-env"
