@@ -278,3 +278,44 @@ def test_retry_a_failed_task(browser, web_stack: Stack, model, user) -> None:  #
         page.locator("[data-role=assistant] [data-testid=answer]").last.get_by_text("echo: fail then work").wait_for()
     finally:
         context.close()
+
+
+def test_resources_apply_yaml_shows_field_errors_then_applies(  # type: ignore[no-untyped-def]
+    browser, web_stack: Stack, model, user, screenshots: Path
+) -> None:
+    username, password, headers = user
+    prefix = "r" + uuid.uuid4().hex[:8]
+    valid = team_yaml(prefix, model.openai_base_url, [{"bot": "chat"}], collaboration="solo")
+    broken = valid.replace(f"botRef:\n      name: {prefix}-chat", f"botRef:\n      name: {prefix}-nobody")
+    assert broken != valid
+    context, page = _sign_in(browser, web_stack, username, password)
+    try:
+        page.get_by_test_id("sections").get_by_text("Resources").click()
+        page.get_by_test_id("resources-page").wait_for()
+        page.get_by_test_id("apply-yaml").click()
+        editor = page.locator(".cm-content")
+        editor.wait_for()  # CodeMirror, loaded on demand
+        editor.click()
+        page.keyboard.insert_text(broken)
+        page.get_by_test_id("save-yaml").click()
+        error = page.get_by_test_id("field-error")
+        error.first.wait_for()
+        assert error.count() == 1 and error.get_attribute("data-field") == "spec.members[0].botRef"
+        assert f"{prefix}-nobody" in error.inner_text()
+        page.screenshot(path=screenshots / "resources-field-error.png")
+        # Nothing was applied (all or nothing); now the valid documents.
+        team_url = f"/api/v1/namespaces/default/teams/{prefix}-team"
+        assert web_stack.request("GET", team_url, headers=headers).status_code == 404
+        editor.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.insert_text(valid)
+        page.get_by_test_id("save-yaml").click()
+        page.get_by_test_id("apply-report").get_by_text(f"{prefix}-team").wait_for()
+        assert page.locator("[data-testid=field-error]").count() == 0
+        assert web_stack.request("GET", team_url, headers=headers).status_code == 200
+        page.keyboard.press("Escape")
+        page.locator(".ant-modal").wait_for(state="hidden")
+        page.locator("[data-testid=resource-name]").filter(has_text=f"{prefix}-team").wait_for()
+        page.screenshot(path=screenshots / "resources-teams.png")
+    finally:
+        context.close()

@@ -10,6 +10,7 @@ import { lazy, Suspense } from 'react'
 import { useToken } from './lib/auth'
 
 const Chat = lazy(() => import('./routes/Chat').then((m) => ({ default: m.Chat })))
+const Resources = lazy(() => import('./routes/Resources').then((m) => ({ default: m.Resources })))
 const Login = lazy(() => import('./routes/Login').then((m) => ({ default: m.Login })))
 
 const queryClient = new QueryClient({
@@ -32,6 +33,8 @@ export function App() {
               <Route path="/login" element={<Login />} />
               <Route path="/" element={<RequireAuth><Chat /></RequireAuth>} />
               <Route path="/tasks/:taskId" element={<RequireAuth><Chat /></RequireAuth>} />
+              <Route path="/resources" element={<RequireAuth><Resources /></RequireAuth>} />
+              <Route path="/resources/:kind" element={<RequireAuth><Resources /></RequireAuth>} />
               <Route path="*" element={<Navigate to="/" replace />} />
             </Routes>
             </Suspense>

@@ -75,3 +75,83 @@ export async function listTeams(namespace = 'default'): Promise<TeamDocument[]> 
   )
   return ((body as { items?: TeamDocument[] } | null)?.items ?? []).filter((t) => t.kind === 'Team')
 }
+
+/** A resource document (Kubernetes style) as the resource routes return it. */
+export interface ResourceDocument {
+  apiVersion?: string
+  kind: string
+  metadata: {
+    name: string
+    namespace: string
+    displayName?: string
+    resourceVersion?: string
+    updatedTimestamp?: string | null
+    public?: boolean
+  }
+  spec: Record<string, unknown>
+  status?: Record<string, unknown>
+}
+
+export type ApplyReport = components['schemas']['ApplyReport']
+
+/** Plain fetch with the session's token, for the YAML bodies openapi-fetch does not model. */
+export async function fetchText(path: string, init: RequestInit = {}): Promise<{ status: number; text: string }> {
+  const headers = new Headers(init.headers)
+  if (token) headers.set('Authorization', `Bearer ${token}`)
+  const response = await fetch(path, { ...init, headers })
+  if (response.status === 401 && token) onUnauthorized?.()
+  return { status: response.status, text: await response.text() }
+}
+
+function parseBody(text: string): ApiErrorBody | null {
+  try {
+    return JSON.parse(text) as ApiErrorBody
+  } catch {
+    return null
+  }
+}
+
+const base = (namespace: string) => `/api/v1/namespaces/${encodeURIComponent(namespace)}`
+
+export async function listResources(plural: string, namespace = 'default'): Promise<ResourceDocument[]> {
+  const { status, text } = await fetchText(`${base(namespace)}/${plural}?limit=1000`)
+  if (status !== 200) throw new ApiError(status, parseBody(text))
+  return (JSON.parse(text) as { items: ResourceDocument[] }).items
+}
+
+export async function resourceYaml(doc: ResourceDocument): Promise<string> {
+  const scope = doc.metadata.public ? '&scope=public' : ''
+  const { status, text } = await fetchText(
+    `${base(doc.metadata.namespace)}/${doc.kind.toLowerCase()}s/${encodeURIComponent(doc.metadata.name)}?format=yaml${scope}`,
+  )
+  if (status !== 200) throw new ApiError(status, parseBody(text))
+  return text
+}
+
+export async function updateResourceYaml(doc: ResourceDocument, yaml: string): Promise<void> {
+  const { status, text } = await fetchText(
+    `${base(doc.metadata.namespace)}/${doc.kind.toLowerCase()}s/${encodeURIComponent(doc.metadata.name)}`,
+    { method: 'PUT', headers: { 'Content-Type': 'application/yaml' }, body: yaml },
+  )
+  if (status !== 200) throw new ApiError(status, parseBody(text))
+}
+
+/** Multi-document YAML, all or nothing: the report has a result per document (422 when nothing applied). */
+export async function applyYaml(yaml: string, namespace = 'default'): Promise<ApplyReport> {
+  const { status, text } = await fetchText(`${base(namespace)}/apply`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/yaml' },
+    body: yaml,
+  })
+  const body = parseBody(text) as (ApplyReport & ApiErrorBody) | null
+  if (body && Array.isArray(body.results)) return body
+  throw new ApiError(status, body)
+}
+
+export async function deleteResource(doc: ResourceDocument, force = false): Promise<void> {
+  const { status, text } = await fetchText(
+    `${base(doc.metadata.namespace)}/${doc.kind.toLowerCase()}s/${encodeURIComponent(doc.metadata.name)}${force ? '?force=true' : ''}`,
+    { method: 'DELETE' },
+  )
+  if (status !== 200) throw new ApiError(status, parseBody(text))
+}

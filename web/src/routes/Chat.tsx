@@ -1,16 +1,14 @@
-import { LogoutOutlined, MenuOutlined } from '@ant-design/icons'
-import { Alert, Button, Drawer, Grid, Layout, Space, Typography } from 'antd'
+import { Alert, Drawer, Grid, Layout } from 'antd'
 import { useState } from 'react'
 import { useTranslation } from 'react-i18next'
 import { useParams } from 'react-router'
 
-import { LanguageSwitch } from '../components/LanguageSwitch'
+import { AppHeader } from '../components/AppHeader'
 import { NewChat } from '../components/NewChat'
 import { TaskSidebar } from '../components/TaskSidebar'
 import { TaskThread } from '../components/TaskThread'
 import { useSocket } from '../hooks/useSocket'
 import { useLiveTaskList } from '../hooks/useTasks'
-import { signOut } from '../lib/auth'
 
 /** The main page: the task list (a drawer on a phone) and the open task's thread, or a new chat. */
 export function Chat() {
@@ -26,22 +24,7 @@ export function Chat() {
 
   return (
     <Layout className="app-layout">
-      <Layout.Header className="app-header">
-        <Space size={8}>
-          {narrow ? (
-            <Button type="text" icon={<MenuOutlined />} aria-label={t('app.menu')} data-testid="open-drawer" onClick={() => setDrawer(true)} />
-          ) : null}
-          <Typography.Title level={4} style={{ margin: 0 }}>
-            {t('app.name')}
-          </Typography.Title>
-        </Space>
-        <Space size={8}>
-          <LanguageSwitch />
-          <Button type="text" icon={<LogoutOutlined />} onClick={() => signOut()} data-testid="sign-out">
-            {narrow ? null : t('app.signOut')}
-          </Button>
-        </Space>
-      </Layout.Header>
+      <AppHeader onMenu={() => setDrawer(true)} />
       {live === 'disconnected' ? (
         <Alert type="warning" banner message={t('live.disconnected')} data-testid="live-banner" />
       ) : null}

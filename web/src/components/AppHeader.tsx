@@ -1,0 +1,45 @@
+import { LogoutOutlined, MenuOutlined } from '@ant-design/icons'
+import { Button, Grid, Layout, Segmented, Space, Typography } from 'antd'
+import { useTranslation } from 'react-i18next'
+import { useLocation, useNavigate } from 'react-router'
+
+import { signOut } from '../lib/auth'
+import { LanguageSwitch } from './LanguageSwitch'
+
+/** The bar on every signed-in page: the drawer button on a phone, the sections, language, sign out. */
+export function AppHeader({ onMenu }: { onMenu?: () => void }) {
+  const { t } = useTranslation()
+  const narrow = !Grid.useBreakpoint().md
+  const location = useLocation()
+  const navigate = useNavigate()
+  const section = location.pathname.startsWith('/resources') ? '/resources' : '/'
+  return (
+    <Layout.Header className="app-header">
+      <Space size={8}>
+        {narrow && onMenu ? (
+          <Button type="text" icon={<MenuOutlined />} aria-label={t('app.menu')} data-testid="open-drawer" onClick={onMenu} />
+        ) : null}
+        {narrow ? null : (
+          <Typography.Title level={4} style={{ margin: 0 }}>
+            {t('app.name')}
+          </Typography.Title>
+        )}
+        <Segmented
+          data-testid="sections"
+          value={section}
+          onChange={(value) => navigate(value)}
+          options={[
+            { value: '/', label: t('app.chat') },
+            { value: '/resources', label: t('app.resources') },
+          ]}
+        />
+      </Space>
+      <Space size={8}>
+        <LanguageSwitch />
+        <Button type="text" icon={<LogoutOutlined />} onClick={() => signOut()} data-testid="sign-out" aria-label={t('app.signOut')}>
+          {narrow ? null : t('app.signOut')}
+        </Button>
+      </Space>
+    </Layout.Header>
+  )
+}
