@@ -114,7 +114,8 @@ class Stack:
             if not self.api.alive():
                 raise RuntimeError(f"API exited:\n{self.api.tail()}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                # Started (migrations and all); /readyz may say a dependency is down on purpose.
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
