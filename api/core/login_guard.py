@@ -22,6 +22,9 @@ from typing import Protocol
 import redis
 
 from wegent.config import Settings, get_settings
+from wegent.logging import get_logger
+
+log = get_logger("auth.throttle")
 
 
 @dataclass(frozen=True)
@@ -125,20 +128,29 @@ class LoginGuard:
     def retry_after(self, address: str, username: str) -> int | None:
         """Seconds the caller must wait, or None when it may try now."""
         caps = (self.limits.per_address, self.limits.per_user)
-        waits = [
-            remaining
-            for (count, remaining), cap in zip(self.counters.counts(self.keys(address, username)), caps, strict=True)
-            if count >= cap
-        ]
+        try:
+            counts = self.counters.counts(self.keys(address, username))
+        except redis.RedisError:
+            # Redis down: sign-in keeps working (still one slow hash per attempt, still capped per process)
+            # rather than locking everyone out; the outage is logged.
+            log.warning("login.throttle_unavailable", exc_info=True)
+            return None
+        waits = [remaining for (count, remaining), cap in zip(counts, caps, strict=True) if count >= cap]
         return max(1, int(max(waits) + 0.999)) if waits else None
 
     def failed(self, address: str, username: str) -> None:
-        self.counters.add_failure(self.keys(address, username), self.limits.window_seconds)
+        try:
+            self.counters.add_failure(self.keys(address, username), self.limits.window_seconds)
+        except redis.RedisError:
+            log.warning("login.throttle_unavailable", exc_info=True)
 
     def succeeded(self, address: str, username: str) -> None:
         # The name's counter starts again; the address's does not (one account of one's own must not buy
         # unlimited guesses at others').
-        self.counters.clear(self.keys(address, username)[1])
+        try:
+            self.counters.clear(self.keys(address, username)[1])
+        except redis.RedisError:
+            log.warning("login.throttle_unavailable", exc_info=True)
 
     def hashing(self) -> asyncio.Semaphore:
         """At most ``hashing_slots`` Argon2 computations at once in this process (each takes tens of MB)."""

@@ -133,3 +133,12 @@ async def test_password_hashing_is_capped_per_process(client, admin_headers, mon
         assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
         assert "too many sign-ins at once" in busy.json()["detail"]
         assert (await http.post(LOGIN, json={"username": username, "password": password})).status_code == 200
+
+
+def test_sign_in_keeps_working_when_redis_is_down():
+    """Throttling fails open (and logs) rather than locking every account out during a Redis outage."""
+    limits = Limits(per_address=1, per_user=1, window_seconds=60)
+    guard = LoginGuard(RedisCounters("redis://127.0.0.1:1/0", "wegent-test-down"), limits, hashing_slots=1)
+    guard.failed("10.0.0.1", "alice")
+    guard.succeeded("10.0.0.1", "alice")
+    assert guard.retry_after("10.0.0.1", "alice") is None
