@@ -9,13 +9,15 @@ or touching the database.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from api.core.api_keys import KeyRefused, is_api_key, key_digest, resolve_key
 from api.core.principals import principal_cache
 from api.core.security import TokenError, decode_access_token, token_is_current
 from api.db.models import User
@@ -49,7 +51,26 @@ def load_user(user_id: int) -> User | None:
         return user
 
 
+async def user_from_api_key(key: str) -> User:
+    """A personal key acts as its account; cached like a token, under its digest (never the key itself)."""
+    cache = principal_cache()
+    cache_key = "key:" + key_digest(key)
+    user = cache.lookup(cache_key)
+    if user is not None:
+        return user
+    try:
+        principal = await run_in_threadpool(resolve_key, key)
+    except KeyRefused as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), {"WWW-Authenticate": "Bearer"}) from exc
+    expires = principal.expires_at.replace(tzinfo=UTC).timestamp() if principal.expires_at else float("inf")
+    cache.remember(cache_key, principal.user, expires)
+    return principal.user
+
+
 async def user_from_token(token: str) -> User:
+    """A signed-in token (JWT) or a personal API key (`wg-…`)."""
+    if is_api_key(token):
+        return await user_from_api_key(token)
     cache = principal_cache()
     user = cache.lookup(token)
     if user is not None:
@@ -71,7 +92,16 @@ async def user_from_token(token: str) -> User:
     return user
 
 
-async def get_current_user(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
+async def get_current_user(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User:
+    # Read from the request rather than declared as a parameter: the OpenAPI spec (and the web app's
+    # generated client) stays as it is for every route.
+    x_api_key = request.headers.get("x-api-key")
+    if creds is None and x_api_key:
+        if not is_api_key(x_api_key):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API key", {"WWW-Authenticate": "Bearer"})
+        return await user_from_api_key(x_api_key)
     if creds is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", {"WWW-Authenticate": "Bearer"})
     return await user_from_token(creds.credentials)

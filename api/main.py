@@ -21,7 +21,7 @@ from api.db.bootstrap import bootstrap_database
 from api.limits import BodyLimitMiddleware
 from api.realtime.server import create_socket_server
 from api.request_context import RequestContextMiddleware
-from api.routers import auth, codec, health, resources, schedules, tasks, usage, users
+from api.routers import auth, codec, health, keys, resources, schedules, tasks, usage, users
 from api.services import schedules as schedule_svc
 from api.services.resource_store import StoreError
 from api.web import mount_web_app
@@ -69,13 +69,14 @@ def create_app() -> FastAPI:
         allow_origins=[f"{ui.scheme}://{ui.netloc}", *settings.cors_origins],
         allow_credentials=True,
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Namespace", "X-Request-ID"],
+        allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Namespace", "X-Request-ID"],
     )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
     for router in (
         auth.router,
         users.router,
+        keys.router,
         usage.router,
         resources.router,
         tasks.router,

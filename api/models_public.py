@@ -106,3 +106,22 @@ class UsageReportPublic(BaseModel):
     outputTokens: int
     cost: float
     byTeam: list[TeamUsagePublic]
+
+
+class ApiKeyPublic(BaseModel):
+    """A personal API key as listed: never the key itself, only its first characters."""
+
+    id: int
+    name: str
+    prefix: str = Field(description="the key's first characters, to tell keys apart")
+    userId: int
+    username: str
+    createdAt: str
+    expiresAt: str | None
+    lastUsedAt: str | None = Field(description="the last use, to the minute")
+    revokedAt: str | None
+    active: bool = Field(description="neither revoked nor expired")
+
+
+class ApiKeyCreatedPublic(ApiKeyPublic):
+    key: str = Field(description="the key (wg-...): shown only in this response; store it now")

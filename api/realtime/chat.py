@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any, TypeVar
 
 import socketio
 from sqlalchemy.orm import Session
 
+from api.core.api_keys import KeyRefused, is_api_key, key_is_usable, resolve_key
 from api.core.security import TokenError, decode_access_token, token_is_current
 from api.db.models import User
 from api.db.session import get_sessionmaker
@@ -72,22 +74,33 @@ class ChatNamespace(socketio.AsyncNamespace):
     # ---- connection -------------------------------------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        token = auth.get("token") if isinstance(auth, dict) else None
-        if not token:
+        token = (auth.get("token") or auth.get("apiKey")) if isinstance(auth, dict) else None
+        if not token or not isinstance(token, str):
             raise socketio.exceptions.ConnectionRefusedError("authentication required: pass {token} in auth")
-        try:
-            claims = decode_access_token(token)
-        except TokenError as exc:
-            raise socketio.exceptions.ConnectionRefusedError(str(exc)) from exc
-        user = await _db(lambda db: db.get(User, int(claims["sub"])))
-        if user is None or not user.is_active or user.role == "system":
-            raise socketio.exceptions.ConnectionRefusedError("user not found or disabled")
-        if not token_is_current(claims, user):
-            raise socketio.exceptions.ConnectionRefusedError("token revoked; sign in again")
+        key_id: int | None = None
+        if is_api_key(token):
+            try:
+                principal = await asyncio.to_thread(resolve_key, token)
+            except KeyRefused as exc:
+                raise socketio.exceptions.ConnectionRefusedError(str(exc)) from exc
+            user, key_id = principal.user, principal.key_id
+            # A key without an expiry keeps its socket until it is revoked (checked at every request).
+            exp = principal.expires_at.replace(tzinfo=UTC).timestamp() if principal.expires_at else time.time() + 1e9
+        else:
+            try:
+                claims = decode_access_token(token)
+            except TokenError as exc:
+                raise socketio.exceptions.ConnectionRefusedError(str(exc)) from exc
+            found = await _db(lambda db: db.get(User, int(claims["sub"])))
+            if found is None or not found.is_active or found.role == "system":
+                raise socketio.exceptions.ConnectionRefusedError("user not found or disabled")
+            if not token_is_current(claims, found):
+                raise socketio.exceptions.ConnectionRefusedError("token revoked; sign in again")
+            user, exp = found, float(claims["exp"])
         self.revocation.start()
-        await self.save_session(sid, {"user_id": user.id, "exp": claims["exp"], "ver": user.token_version})
+        await self.save_session(sid, {"user_id": user.id, "exp": exp, "ver": user.token_version, "key_id": key_id})
         await self.enter_room(sid, f"user:{user.id}")
-        self._expiry[sid] = asyncio.create_task(self._expire(sid, float(claims["exp"])))
+        self._expiry[sid] = asyncio.create_task(self._expire(sid, exp))
         log.info("chat.connected", sid=sid, user_id=user.id)
 
     async def _expire(self, sid: str, exp: float) -> None:
@@ -106,7 +119,14 @@ class ChatNamespace(socketio.AsyncNamespace):
             await self.emit("auth:error", {"error": "token expired"}, to=sid)
             await self.disconnect(sid)
             raise StoreError(401, "token expired")
-        user = await _db(lambda db: db.get(User, session["user_id"]))
+        key_id = session.get("key_id")
+
+        def load(db: Session) -> User | None:
+            if key_id is not None and not key_is_usable(db, key_id):
+                return None  # the key was revoked (or ran out) since the socket connected
+            return db.get(User, session["user_id"])
+
+        user = await _db(load)
         if user is None or not user.is_active or user.token_version != session.get("ver", 0):
             await self.revocation.drop(sid)
             raise StoreError(401, "user not found, disabled or signed out")

@@ -43,7 +43,8 @@ class ApiClient:
     def __init__(self, server: str | None = None, token: str | None = None, timeout: float = 30.0) -> None:
         creds = load_credentials()
         self.server = server_url(server)
-        self.token = token or os.environ.get("WEGENT_TOKEN") or creds.get("token")
+        # A personal API key (scripts, CI) wins over the saved login, so a job never depends on a stored session.
+        self.token = token or os.environ.get("WEGENT_API_KEY") or os.environ.get("WEGENT_TOKEN") or creds.get("token")
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         self.http = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
 
@@ -54,7 +55,8 @@ class ApiClient:
             raise CLIError(f"cannot reach the Wegent API at {self.server}: {exc}") from exc
         if response.status_code == 401:
             detail = _detail(response)
-            raise CLIError(f"not authorised ({detail}); run 'wegent login' first")
+            hint = "check WEGENT_API_KEY" if os.environ.get("WEGENT_API_KEY") else "run 'wegent login' first"
+            raise CLIError(f"not authorised ({detail}); {hint}")
         return response
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wegent.cli import resources, schedules, server, tasks
+from wegent.cli import keys, resources, schedules, server, tasks
 from wegent.cli.client import CLIError
 
 
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     resources.register(sub)
     tasks.register(sub)
     schedules.register(sub)
+    keys.register(sub)
     return parser
 
 

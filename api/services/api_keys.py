@@ -1,0 +1,71 @@
+"""Personal API keys: create (the key is returned once), list, revoke (users their own, admins any)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.core.api_keys import key_digest, new_key
+from api.db.models import ApiKey, User, utcnow
+from api.services.resource_store import StoreError
+
+PREFIX_CHARS = 11  # "wg-" and 8 random characters: enough to tell keys apart, useless for guessing
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() + "Z" if value is not None else None
+
+
+def key_view(key: ApiKey, username: str) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": key.id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "userId": key.user_id,
+        "username": username,
+        "createdAt": _iso(key.created_at),
+        "expiresAt": _iso(key.expires_at),
+        "lastUsedAt": _iso(key.last_used_at),
+        "revokedAt": _iso(key.revoked_at),
+        "active": key.revoked_at is None and (key.expires_at is None or key.expires_at > now),
+    }
+
+
+def create_key(db: Session, user: User, name: str, expires_days: int | None) -> dict[str, Any]:
+    key = new_key()
+    row = ApiKey(
+        user_id=user.id,
+        name=name,
+        key_hash=key_digest(key),
+        prefix=key[:PREFIX_CHARS],
+        expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
+    )
+    db.add(row)
+    db.commit()
+    return {**key_view(row, user.username), "key": key}
+
+
+def list_keys(db: Session, user_id: int | None, include_revoked: bool) -> list[dict[str, Any]]:
+    """``user_id`` None: everyone's (admins)."""
+    query = select(ApiKey, User.username).join(User, User.id == ApiKey.user_id)
+    if user_id is not None:
+        query = query.where(ApiKey.user_id == user_id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))
+    return [key_view(key, username) for key, username in db.execute(query.order_by(ApiKey.id))]
+
+
+def revoke_key(db: Session, caller: User, key_id: int, any_owner: bool) -> dict[str, Any]:
+    """Revoked keys stay listed (with ``revokedAt``) so an operator can see what existed."""
+    key = db.get(ApiKey, key_id)
+    if key is None or (key.user_id != caller.id and not any_owner):
+        raise StoreError(404, f"API key {key_id} not found")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        db.commit()
+    owner = db.get(User, key.user_id)
+    return key_view(key, owner.username if owner else "")
