@@ -105,3 +105,9 @@ async def retry(task_id: int, user: CurrentUser, body: RetryIn | None = None) ->
 @router.post("/{task_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=TaskPublic)
 async def cancel_task(task_id: int, user: CurrentUser) -> dict[str, Any]:
     return svc.task_summary(await task_ops.cancel_task(user, task_id))
+
+
+@router.delete("/{task_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_task(task_id: int, user: CurrentUser) -> None:
+    """Cancel the task if it runs, wait until its sandbox is gone, then remove it with its messages."""
+    await task_ops.delete_task(user, task_id)

@@ -7,6 +7,7 @@ clear state rather than silently PENDING.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -193,6 +194,39 @@ async def cancel_task(user: User, task_id: int) -> Task:
     state = TaskState.CANCELLING if known else TaskState.CANCELLED
     await _db(lambda db: set_state(db, task.id, state, "cancelled by the user"))
     return await _db(lambda db: svc.scoped_task(db, user, task_id))
+
+
+#: How long a delete waits for the task's workflow to stop its sandbox and close before terminating it.
+DELETE_WAIT_S = 60.0
+
+
+async def delete_task(user: User, task_id: int) -> None:
+    """Stop the task (its workflow removes the sandbox on the way out), then remove it and its messages.
+
+    A finished task's workflow may still be open, waiting for a follow-up with its sandbox warm: it is
+    cancelled too. One that does not close in time is terminated, and the reaper removes what it left.
+    """
+    task = await _db(lambda db: svc.scoped_task(db, user, task_id))
+    try:
+        client = await get_temporal()
+    except TemporalUnavailable as exc:
+        raise StoreError(503, str(exc)) from exc
+    handle = client.get_workflow_handle(task.workflow_id or svc.workflow_id_for(task.id))
+    if await svc.cancel_workflow(handle):
+        try:
+            await asyncio.wait_for(handle.result(), DELETE_WAIT_S)
+        except TimeoutError:
+            with contextlib.suppress(RPCError):
+                await handle.terminate("the task was deleted")
+        except Exception:  # noqa: BLE001, S110 - cancelled or failed: either way the workflow has closed
+            pass
+    await _db(lambda db: _delete_rows(db, task_id))
+
+
+def _delete_rows(db: Session, task_id: int) -> None:
+    db.execute(delete(Message).where(Message.task_id == task_id))
+    db.execute(delete(Task).where(Task.id == task_id))
+    db.commit()
 
 
 def _cause(exc: BaseException) -> str:

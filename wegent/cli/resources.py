@@ -120,6 +120,12 @@ def _summary(kind: str, spec: dict) -> str:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     api = ApiClient()
+    if args.kind.lower() in ("task", "tasks"):  # tasks are numbered, not named resources
+        if not args.name.isdigit():
+            raise CLIError(f"a task is deleted by its number, not {args.name!r}")
+        api.json("DELETE", f"/api/v1/tasks/{args.name}")
+        print(f"task {args.name} deleted")
+        return 0
     params: dict[str, str] = {}
     if args.force:
         params["force"] = "true"
