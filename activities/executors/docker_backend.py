@@ -13,11 +13,12 @@ Networks:
   at the host.
 - ``network=False``: ``network_mode="none"`` cannot publish a port, and Docker does not publish ports of
   containers on an ``internal`` network either (the engine silently ignores the mapping). So the executor
-  sits alone on the internal bridge ``wegent-isolated`` (no route off the host, no DNS for outside
-  names, no ``host.docker.internal``) and a small relay container (same image, our own fixed TCP
-  forwarding code, hardened the same way, read-only rootfs) joins both that network and
-  ``wegent-executors`` to publish 127.0.0.1:<port> and forward it to the executor's port 8080. The relay
-  carries ``wegent.role=relay`` and goes away with its executor.
+  sits alone on an internal bridge of its own, ``<executor>-isolated`` (no route off the host, no DNS for
+  outside names, no ``host.docker.internal``, and no other sandbox: offline sandboxes cannot reach each
+  other), and a small relay container (same image, our own fixed TCP forwarding code, hardened the same
+  way, read-only rootfs) joins both that network and ``wegent-executors`` to publish 127.0.0.1:<port> and
+  forward it to the executor's port 8080. The relay carries ``wegent.role=relay``; both, and the network,
+  go away with the executor (see ``docker_networks.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from activities.executors.base import (
     ExecutorStartError,
     executor_name,
 )
+from activities.executors.docker_networks import create_isolated_network, remove_isolated_network
 
 LABEL_MANAGED = "wegent.managed"
 LABEL_TASK = "wegent.task"
@@ -243,7 +245,7 @@ class DockerBackend(ExecutorBackend):
             kwargs["ports"] = {f"{CONTAINER_PORT}/tcp": (self.publish_ip, spec.port)}
             kwargs["extra_hosts"] = {"host.docker.internal": "host-gateway"}
         else:
-            kwargs["network"] = self._ensure_network(self.isolated_network_name, internal=True)
+            kwargs["network"] = create_isolated_network(self.client, name)
         return self.client.containers.create(spec.image, **kwargs)
 
     def _ensure_relay(self, executor: Container) -> None:
@@ -256,7 +258,10 @@ class DockerBackend(ExecutorBackend):
             _remove(relay)
         port = int(executor.labels[LABEL_PORT])
         outer = self._ensure_network(self.network_name, internal=False)
-        inner = self._ensure_network(self.isolated_network_name, internal=True)
+        # The executor's own network (executors started before per-executor networks sit on a shared one).
+        inner = next(iter(executor.attrs["NetworkSettings"]["Networks"]), None) or create_isolated_network(
+            self.client, executor.name
+        )
         relay = self.client.containers.create(
             executor.attrs["Image"],  # the executor's own image id: no second image to trust
             name=relay_name,
@@ -331,6 +336,7 @@ class DockerBackend(ExecutorBackend):
         )
         for relay in relays:
             _remove(relay)
+        remove_isolated_network(self.client, name)
 
     async def inspect(self, executor_id: str) -> ExecutorInfo | None:
         container = await asyncio.to_thread(self._get, executor_id)

@@ -268,8 +268,9 @@ async def test_network_off_is_isolated_but_reachable_on_loopback(
 
     container = docker_client.containers.get(handle.executor_id)
     networks = container.attrs["NetworkSettings"]["Networks"]
-    assert list(networks) == [docker_backend.isolated_network_name]
-    assert docker_client.networks.get(docker_backend.isolated_network_name).attrs["Internal"] is True
+    isolated = f"{handle.executor_id}-isolated"  # a network of its own (issue 16, item 9)
+    assert list(networks) == [isolated]
+    assert docker_client.networks.get(isolated).attrs["Internal"] is True
     assert not container.attrs["HostConfig"]["PortBindings"]
     assert not container.attrs["HostConfig"]["ExtraHosts"]
     # No resolver for outside names (checked without sending anything off the host)...
@@ -285,7 +286,7 @@ async def test_network_off_is_isolated_but_reachable_on_loopback(
     )
     assert code == 0 and out.decode().split() == ["unresolved"], out
     # ...and the engine's rule that drops whatever the bridge would forward off its own subnet.
-    network = docker_client.networks.get(docker_backend.isolated_network_name)
+    network = docker_client.networks.get(isolated)
     subnet = network.attrs["IPAM"]["Config"][0]["Subnet"]
     if shutil.which("iptables"):
         proc = await asyncio.create_subprocess_exec("iptables", "-S", stdout=asyncio.subprocess.PIPE)
@@ -304,6 +305,35 @@ async def test_network_off_is_isolated_but_reachable_on_loopback(
     for name in (handle.executor_id, relay.name):
         with pytest.raises(NotFound):
             docker_client.containers.get(name)
+    with pytest.raises(NotFound):  # the network goes with them
+        docker_client.networks.get(isolated)
+
+
+async def test_offline_sandboxes_cannot_reach_each_other(
+    docker_backend: DockerBackend, docker_client: docker.DockerClient, make_spec: SpecFactory
+) -> None:
+    """Issue 16, item 9: each offline sandbox is alone on its network; only its own relay reaches it."""
+    first, second = make_spec(network=False), make_spec(network=False)
+    handles = [await docker_backend.start(spec) for spec in (first, second)]
+    try:
+        for handle in handles:
+            await docker_backend.wait_healthy(handle, 60)
+        target = docker_client.containers.get(handles[1].executor_id)
+        (address,) = [n["IPAddress"] for n in target.attrs["NetworkSettings"]["Networks"].values()]
+        probe = (
+            "import socket\n"
+            "s = socket.socket(); s.settimeout(3)\n"
+            f"try:\n    s.connect(({address!r}, 8080)); print('reached')\n"
+            "except OSError as exc:\n    print('unreachable')\n"
+        )
+        code, out = docker_client.containers.get(handles[0].executor_id).exec_run(["python3", "-c", probe])
+        assert code == 0 and out.decode().split() == ["unreachable"], out
+        # Both still answer through their own relays.
+        for spec in (first, second):
+            assert (await health(spec.port))["status"] == "ok"
+    finally:
+        for handle in handles:
+            await docker_backend.stop(handle.executor_id)
 
 
 async def test_a_chat_run_through_the_container(docker_backend: DockerBackend, make_spec: SpecFactory) -> None:
