@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 from temporalio import activity
@@ -27,6 +28,7 @@ from activities.task_records import (
 from activities.tokens import executor_token
 from activities.workspace_activities import workspace_summary
 from executor.client import ExecutorClient, ExecutorError, RunNotFound
+from wegent import metrics
 from wegent.events import EventType, RunEvent
 from wegent.executor_api import HistoryMessage, RunRequest, RunState
 from wegent.logging import get_logger
@@ -46,6 +48,22 @@ class AgentStepActivities:
 
     @activity.defn(name="run_agent_step")
     async def run_agent_step(self, step: AgentStepInput) -> StepResult:
+        host = self.ctx.host
+        metrics.AGENT_SLOTS_IN_USE.labels(host=host).inc()
+        started = time.monotonic()
+        outcome = "failed"
+        try:
+            result = await self._run(step, started)
+            outcome = "completed"
+            return result
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            metrics.AGENT_SLOTS_IN_USE.labels(host=host).dec()
+            metrics.STEP_SECONDS.labels(shell=step.shell_type, outcome=outcome).observe(time.monotonic() - started)
+
+    async def _run(self, step: AgentStepInput, started: float) -> StepResult:
         info = activity.info()
         bound = log.bind(
             task_id=step.task_id,
@@ -84,7 +102,7 @@ class AgentStepActivities:
                 raise
             bound = bound.bind(run_id=run_id, message_id=message_id)
             bound.info("agent_step.streaming", after=after)
-            live = LiveMessage(self.ctx, step, message_id, run_id)
+            live = LiveMessage(self.ctx, step, message_id, run_id, started)
             await live.emit("chat:start", {}, dedup=("start", 1))
             progress = {"run_id": run_id, "seq": after}
             beat = asyncio.create_task(_heartbeat(progress))
@@ -119,6 +137,10 @@ class AgentStepActivities:
         usage = done.get("usage") or {}
         tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
         message = self._message(step, done.get("output", ""), "done", tokens_in, tokens_out, pricing)
+        model_name = model.model or model.provider
+        metrics.MODEL_TOKENS.labels(model=model_name, direction="input").inc(tokens_in)
+        metrics.MODEL_TOKENS.labels(model=model_name, direction="output").inc(tokens_out)
+        metrics.MODEL_COST.labels(model=model_name).inc(message.cost or 0.0)
         message.meta = {"run_id": run_id, "session_id": done.get("session_id"), "shell": step.shell_type}
         if live.tools:
             message.meta["tools"] = live.tools
@@ -264,8 +286,11 @@ async def _text_so_far(client: ExecutorClient, run_id: str, timeout: float = 5.0
 class LiveMessage:
     """Chat events for one assistant message; offsets are the run's event sequence numbers."""
 
-    def __init__(self, ctx: WorkerContext, step: AgentStepInput, message_id: int, run_id: str) -> None:
+    def __init__(
+        self, ctx: WorkerContext, step: AgentStepInput, message_id: int, run_id: str, started: float | None = None
+    ) -> None:
         self.ctx, self.step, self.message_id, self.run_id = ctx, step, message_id, run_id
+        self.started = started  # monotonic start of the step, for the first-token latency
         self.tools: list[dict[str, Any]] = []  # tool calls and results relayed, stored with the message
 
     async def emit(self, event: str, extra: dict[str, Any], dedup: tuple[str, int] | None = None) -> None:
@@ -285,6 +310,9 @@ class LiveMessage:
 
     async def relay(self, event: RunEvent) -> None:
         if event.type == EventType.TEXT:
+            if self.started is not None:
+                metrics.FIRST_TOKEN_SECONDS.labels(shell=self.step.shell_type).observe(time.monotonic() - self.started)
+                self.started = None
             await self.emit(
                 "chat:chunk", {"offset": event.seq, "content": event.data.get("delta", "")}, dedup=("seq", event.seq)
             )

@@ -8,8 +8,9 @@ from temporalio.exceptions import ApplicationError
 from activities.context import WorkerContext
 from activities.plans import InvalidTeam, build_plan
 from activities.task_records import save_note, set_state
+from wegent import metrics
 from wegent.logging import get_logger
-from workflows.models import Note, PlanRequest, StateUpdate, TaskPlan
+from workflows.models import Note, PlanRequest, StateUpdate, TaskPlan, TaskState
 
 log = get_logger("activities.tasks")
 
@@ -22,7 +23,7 @@ class TaskActivities:
     async def resolve_plan(self, request: PlanRequest) -> TaskPlan:
         task_id = request.task_id
         try:
-            return await self.ctx.db(
+            plan = await self.ctx.db(
                 lambda db: build_plan(
                     db,
                     task_id,
@@ -36,6 +37,8 @@ class TaskActivities:
             raise ApplicationError(str(exc), type="InvalidTeam", non_retryable=True) from exc
         except LookupError as exc:
             raise ApplicationError(str(exc), type="TaskNotFound", non_retryable=True) from exc
+        metrics.TASK_RUNS_STARTED.inc()
+        return plan
 
     @activity.defn(name="update_task_state")
     async def update_task_state(self, update: StateUpdate) -> bool:
@@ -45,6 +48,8 @@ class TaskActivities:
             )
         )
         changed = owner_id is not None
+        if changed and update.state in TaskState.TERMINAL:
+            metrics.TASKS_FINISHED.labels(state=update.state).inc()
         log.info(
             "task.state",
             task_id=update.task_id,

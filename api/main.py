@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api import unavailable
+from api import metrics, unavailable
 from api.db.bootstrap import bootstrap_database
 from api.limits import BodyLimitMiddleware
 from api.realtime.server import create_socket_server
@@ -73,6 +73,7 @@ def create_app() -> FastAPI:
     )
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     for router in (
         auth.router,
         users.router,

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.metrics import HTTP_SECONDS, route_template
 from wegent.logging import get_logger
 
 log = get_logger("api")
@@ -52,6 +53,9 @@ class RequestContextMiddleware:
             )
             await send({"type": "http.response.body", "body": body})
         finally:
+            HTTP_SECONDS.labels(
+                method=scope["method"], route=route_template(scope), status=str(status["code"])
+            ).observe(time.perf_counter() - started)
             if scope["path"] not in QUIET_PATHS:
                 log.info(
                     "request",

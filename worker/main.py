@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -26,6 +27,7 @@ from activities.schedule_activities import ScheduleActivities
 from activities.task_activities import TaskActivities
 from activities.workspace_activities import WorkspaceActivities
 from api.db.session import get_sessionmaker
+from wegent import metrics
 from wegent.config import Settings, get_settings
 from wegent.crypto import get_keyring
 from wegent.logging import configure_logging, get_logger
@@ -71,10 +73,24 @@ class WorkerSet:
         except Exception as exc:  # noqa: BLE001 - executors still start without it, only slower
             log.warning("worker.backend_prepare_failed", error=str(exc))
         housekeeping = asyncio.create_task(self._housekeeping())
+        sampling = asyncio.create_task(self._sample_sandboxes())
         try:
             await asyncio.gather(*(w.run() for w in self.workers))
         finally:
             housekeeping.cancel()
+            sampling.cancel()
+
+    async def _sample_sandboxes(self, every: float = 10.0) -> None:
+        """Keep the live-sandbox gauge current (the backend is the only one who knows what runs)."""
+        ctx = self.ctx
+        metrics.AGENT_SLOTS_CAPACITY.labels(host=ctx.host).set(ctx.settings.max_concurrent_tasks)
+        while True:
+            try:
+                live = [i for i in await ctx.backend.list_managed() if i.running]
+                metrics.SANDBOXES_LIVE.labels(host=ctx.host).set(len(live))
+            except Exception as exc:  # noqa: BLE001 - a missed sample only leaves the gauge stale
+                log.debug("worker.sandbox_sample_failed", error=str(exc))
+            await asyncio.sleep(every)
 
     async def _housekeeping(self) -> None:
         """Announce this host, clean up what earlier lives of this worker left, keep the reaper scheduled."""
@@ -172,6 +188,8 @@ async def run_worker(settings: Settings | None = None) -> None:
         log.info("worker.search_attributes_registered", namespace=settings.temporal_namespace, added=added)
     ctx = build_context(settings)
     workers = build_workers(client, ctx)
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, settings.worker_metrics_host)
     log.info(
         "worker.started",
         host=ctx.host,

@@ -19,6 +19,7 @@ from api.core.api_keys import KeyRefused, is_api_key, key_is_usable, resolve_key
 from api.core.security import TokenError, decode_access_token, token_is_current
 from api.db.models import User
 from api.db.session import get_sessionmaker
+from api.metrics import SOCKETIO_CONNECTIONS
 from api.realtime.live_store import LiveStore
 from api.realtime.revocation import Revocation
 from api.services import task_ops
@@ -101,6 +102,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         await self.save_session(sid, {"user_id": user.id, "exp": exp, "ver": user.token_version, "key_id": key_id})
         await self.enter_room(sid, f"user:{user.id}")
         self._expiry[sid] = asyncio.create_task(self._expire(sid, exp))
+        SOCKETIO_CONNECTIONS.inc()
         log.info("chat.connected", sid=sid, user_id=user.id)
 
     async def _expire(self, sid: str, exp: float) -> None:
@@ -110,8 +112,9 @@ class ChatNamespace(socketio.AsyncNamespace):
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         task = self._expiry.pop(sid, None)
-        if task:
+        if task:  # only a connection that was accepted has one
             task.cancel()
+            SOCKETIO_CONNECTIONS.dec()
 
     async def _user(self, sid: str) -> User:
         session = await self.get_session(sid)
