@@ -263,19 +263,30 @@ def test_pipeline_approval_with_an_edited_handoff_then_a_rejection(  # type: ign
         context.close()
 
 
-def test_retry_a_failed_task(browser, web_stack: Stack, model, user) -> None:  # type: ignore[no-untyped-def]
+def test_retry_a_failed_task_on_another_model(browser, web_stack: Stack, model, user) -> None:  # type: ignore[no-untyped-def]
     username, password, headers = user
     model.script([{"match": "*", "status": 401, "error_message": "invalid api key", "times": 1}])
     team = _team(web_stack, model, headers)
+    other = f"{team}-other"
+    web_stack.apply(
+        f"kind: Model\nmetadata:\n  name: {other}\nspec:\n  provider: openai\n  baseUrl: {model.openai_base_url}\n"
+        "  model: other-model\n  apiKey: sk-test\n",
+        headers=headers,
+    )
     context, page = _sign_in(browser, web_stack, username, password)
     try:
         task_id = _start_chat(page, team, "fail then work")
         _state(page, "FAILED")
+        page.get_by_label("Model for the retry").click()
+        page.locator(".ant-select-item-option").filter(has_text=other).click()
         page.get_by_test_id("retry").click()
         _state(page, "COMPLETED")
         stored = web_stack.task(task_id, headers=headers)
         assert stored["messages"][-1]["content"] == "echo: fail then work"
+        assert model.requests()[-1].model == "other-model"  # the retry ran on the Model picked
         page.locator("[data-role=assistant] [data-testid=answer]").last.get_by_text("echo: fail then work").wait_for()
+        page.get_by_test_id("timeline").click()
+        assert page.get_by_test_id("timeline-step").count() >= 1
     finally:
         context.close()
 

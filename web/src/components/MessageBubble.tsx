@@ -1,21 +1,25 @@
 import { CopyOutlined } from '@ant-design/icons'
 import { Bubble } from '@ant-design/x'
 import { Alert, Button, Space, Tag, Typography } from 'antd'
-import { memo } from 'react'
+import { lazy, memo, Suspense } from 'react'
 import { useTranslation } from 'react-i18next'
 
 import type { StreamMessage } from '../lib/streamStore'
 import { Markdown } from './Markdown'
+
+const ToolEvents = lazy(() => import('./ToolEvents'))
 
 /** One message: the user's (right), a bot's answer for one step (left, with its name), or a workflow note. */
 export const MessageBubble = memo(function MessageBubble({
   message,
   content,
   status,
+  tools,
 }: {
   message: StreamMessage
   content: string
   status: StreamMessage['status']
+  tools: StreamMessage['tools']
 }) {
   const { t } = useTranslation()
   if (message.role === 'user') {
@@ -71,6 +75,11 @@ export const MessageBubble = memo(function MessageBubble({
         content={content}
         contentRender={(text) => (
           <>
+            {tools.length ? (
+              <Suspense fallback={null}>
+                <ToolEvents tools={tools} />
+              </Suspense>
+            ) : null}
             {text ? (
               <div data-testid="answer">
                 <Markdown text={text} />
@@ -86,3 +95,4 @@ export const MessageBubble = memo(function MessageBubble({
     </div>
   )
 })
+

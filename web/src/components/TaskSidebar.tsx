@@ -5,7 +5,7 @@ import { useTranslation } from 'react-i18next'
 import { Link, useNavigate } from 'react-router'
 
 import type { TaskPublic } from '../client'
-import { useTaskList } from '../hooks/useTasks'
+import { useTaskList, useTeams } from '../hooks/useTasks'
 import { StateBadge } from './StateBadge'
 
 const STATES = ['PENDING', 'RUNNING', 'PENDING_CONFIRMATION', 'COMPLETED', 'FAILED', 'CANCELLED']
@@ -15,7 +15,9 @@ export function TaskSidebar({ activeId, onNavigate }: { activeId: number | null;
   const navigate = useNavigate()
   const [state, setState] = useState<string | undefined>()
   const [search, setSearch] = useState('')
-  const query = useTaskList({ state })
+  const [team, setTeam] = useState<string | undefined>()
+  const teams = useTeams()
+  const query = useTaskList({ state, team })
   const tasks = useMemo(() => {
     const all: TaskPublic[] = query.data?.pages.flatMap((p) => p.items) ?? []
     const needle = search.trim().toLowerCase()
@@ -45,6 +47,18 @@ export function TaskSidebar({ activeId, onNavigate }: { activeId: number | null;
         value={state}
         onChange={setState}
         options={STATES.map((s) => ({ value: s, label: t(`state.${s}`) }))}
+        style={{ width: '100%', marginTop: 8 }}
+      />
+      <Select
+        allowClear
+        showSearch
+        placeholder={t('tasks.allTeams')}
+        value={team}
+        onChange={setTeam}
+        options={(teams.data ?? []).map((x) => ({
+          value: `${x.metadata.namespace}/${x.metadata.name}`,
+          label: x.metadata.name,
+        }))}
         style={{ width: '100%', marginTop: 8 }}
       />
       <nav className="task-list" aria-label={t('app.menu')}>

@@ -1,6 +1,6 @@
-import { LinkOutlined, RedoOutlined, StopOutlined } from '@ant-design/icons'
+import { LinkOutlined, StopOutlined } from '@ant-design/icons'
 import { Alert, App, Button, Space, Spin, Typography } from 'antd'
-import { useEffect, useRef } from 'react'
+import { lazy, Suspense, useEffect, useRef } from 'react'
 import { useTranslation } from 'react-i18next'
 import type { Socket } from 'socket.io-client'
 
@@ -8,11 +8,15 @@ import { useTaskStream } from '../hooks/useTaskStream'
 import { errorMessage } from '../lib/errors'
 import { call, type Ack } from '../lib/socket'
 import { Composer } from './Composer'
-import { ConfirmPanel } from './ConfirmPanel'
 import { MessageBubble } from './MessageBubble'
 import { StateBadge } from './StateBadge'
 
 const ACTIVE = new Set(['PENDING', 'RUNNING'])
+
+// Needed only in some states (or when opened): their own chunks keep the chat route's first load small.
+const ConfirmPanel = lazy(() => import('./ConfirmPanel').then((m) => ({ default: m.ConfirmPanel })))
+const RetryButton = lazy(() => import('./RetryButton').then((m) => ({ default: m.RetryButton })))
+const TaskTimeline = lazy(() => import('./TaskTimeline').then((m) => ({ default: m.TaskTimeline })))
 
 export function TaskThread({ socket, taskId }: { socket: Socket | null; taskId: number }) {
   const { t } = useTranslation()
@@ -62,9 +66,9 @@ export function TaskThread({ socket, taskId }: { socket: Socket | null; taskId: 
             </Button>
           ) : null}
           {task.state === 'FAILED' ? (
-            <Button icon={<RedoOutlined />} data-testid="retry" onClick={() => void act('chat:send', { action: 'retry' }, t('actions.retried'))}>
-              {t('actions.retry')}
-            </Button>
+            <Suspense fallback={null}>
+              <RetryButton taskId={taskId} />
+            </Suspense>
           ) : null}
           <Button type="link" icon={<LinkOutlined />} href={task.consoleUrl} target="_blank" rel="noreferrer" data-testid="console-link">
             {t('thread.console')}
@@ -72,13 +76,17 @@ export function TaskThread({ socket, taskId }: { socket: Socket | null; taskId: 
         </Space>
       </div>
       <div className="thread" data-testid="thread">
+        <Suspense fallback={null}>
+          <TaskTimeline steps={task.steps} messages={messages} />
+        </Suspense>
         {messages.map((m) => (
-          <MessageBubble key={m.id} message={m} content={m.content} status={m.status} />
+          <MessageBubble key={m.id} message={m} content={m.content} status={m.status} tools={m.tools} />
         ))}
         {task.state === 'FAILED' ? (
           <Alert type="error" showIcon message={t('actions.retryHint')} description={task.error ?? undefined} />
         ) : null}
         {waiting ? (
+          <Suspense fallback={<Spin />}>
           <ConfirmPanel
             key={lastAnswer?.id ?? 0}
             output={lastAnswer?.content ?? ''}
@@ -86,6 +94,7 @@ export function TaskThread({ socket, taskId }: { socket: Socket | null; taskId: 
               act('chat:send', { action: approve ? 'approve' : 'reject', message: text || undefined })
             }
           />
+          </Suspense>
         ) : null}
         <div ref={bottom} />
       </div>

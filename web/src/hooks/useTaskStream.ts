@@ -89,6 +89,7 @@ export function useTaskStream(socket: Socket | null, taskId: number | null) {
     const handlers: Record<string, (ev: StreamEvent & Record<string, unknown>) => void> = {
       'chat:start': (ev) => store.start(ev),
       'chat:chunk': (ev) => store.chunk(ev),
+      'chat:tool': (ev) => store.tool(ev),
       'chat:done': (ev) => store.done(ev),
       'chat:error': (ev) => store.error(ev),
       'chat:cancelled': (ev) => store.cancelled(ev),

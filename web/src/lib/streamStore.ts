@@ -16,6 +16,12 @@ export interface Usage {
   cost: number
 }
 
+export interface ToolEvent {
+  offset: number
+  kind: string
+  data: Record<string, unknown>
+}
+
 export interface StreamMessage {
   id: number
   turn: number
@@ -31,6 +37,8 @@ export interface StreamMessage {
   error: string | null
   usage: Usage | null
   meta: Record<string, unknown> | null
+  /** Tool calls and results seen live (`chat:tool`), by offset, each once. */
+  tools: ToolEvent[]
 }
 
 /** A stored message, as REST and `task:join` return it. */
@@ -128,6 +136,7 @@ export class StreamStore {
         error: status === 'error' ? s.content : null,
         usage: s.usage ?? null,
         meta: s.meta ?? null,
+        tools: current?.tools ?? [],
       }
       this.messages.set(s.id, next)
       if (status !== 'streaming') {
@@ -209,6 +218,18 @@ export class StreamStore {
     return true
   }
 
+  /** `chat:tool`: a tool call or its result; returns false for one already seen. */
+  tool(ev: StreamEvent & { kind?: string; data?: Record<string, unknown> }): boolean {
+    if (typeof ev.offset !== 'number') return false
+    const m = this.ensure(ev)
+    if (ev.run_id && m.runId && ev.run_id !== m.runId) return false
+    const offset = ev.offset
+    if (m.tools.some((t) => t.offset === offset)) return false
+    m.tools = [...m.tools, { offset, kind: ev.kind ?? 'tool_call', data: ev.data ?? {} }].sort((a, b) => a.offset - b.offset)
+    this.version++
+    return true
+  }
+
   /** `chat:done`: the stored, final text replaces the streamed one. */
   done(ev: StreamEvent): void {
     const m = this.ensure(ev)
@@ -264,6 +285,7 @@ export class StreamStore {
         error: null,
         usage: null,
         meta: null,
+        tools: [],
       }
       this.messages.set(m.id, m)
     } else if (ev.bot && !m.bot) {
@@ -293,6 +315,7 @@ export class StreamStore {
 
   private reset(m: StreamMessage): void {
     this.parts.set(m.id, { base: '', baseOffset: 0, offsets: [], texts: [] })
+    m.tools = []
     m.content = ''
     m.offset = 0
     m.status = 'streaming'
