@@ -69,14 +69,16 @@ async def reap_host(ctx: WorkerContext, client: Client) -> dict[str, int]:
     return {"executors_removed": removed, "leases_released": released}
 
 
-def register_host(db: Session, host: str) -> None:
+def register_host(db: Session, host: str, capacity: int = 0, backend: str = "") -> None:
+    """Announce this worker host (and what it offers) to the reaper and to operators."""
     table = ExecutorHost.__table__
     insert = mysql_insert if db.bind is not None and db.bind.dialect.name in ("mysql", "mariadb") else sqlite_insert
-    stmt = insert(table).values(host=host, last_seen=utcnow())
+    values = {"last_seen": utcnow(), "capacity": capacity, "backend": backend}
+    stmt = insert(table).values(host=host, **values)
     if insert is mysql_insert:
-        stmt = stmt.on_duplicate_key_update(last_seen=utcnow())
+        stmt = stmt.on_duplicate_key_update(**values)
     else:
-        stmt = stmt.on_conflict_do_update(index_elements=["host"], set_={"last_seen": utcnow()})
+        stmt = stmt.on_conflict_do_update(index_elements=["host"], set_=values)
     db.execute(stmt)
     db.commit()
 

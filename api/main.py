@@ -21,7 +21,7 @@ from api.db.bootstrap import bootstrap_database
 from api.limits import BodyLimitMiddleware
 from api.realtime.server import create_socket_server
 from api.request_context import RequestContextMiddleware
-from api.routers import auth, codec, health, keys, resources, schedules, tasks, usage, users
+from api.routers import auth, codec, executors, health, keys, resources, schedules, tasks, usage, users
 from api.services import schedules as schedule_svc
 from api.services.resource_store import StoreError
 from api.web import mount_web_app
@@ -83,6 +83,7 @@ def create_app() -> FastAPI:
         tasks.router,
         schedules.router,
         codec.router,
+        executors.router,
     ):
         app.include_router(router, prefix="/api/v1")
     mount_web_app(app)  # last: its catch-all must not shadow any API route

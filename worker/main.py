@@ -12,6 +12,7 @@ import signal
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from prometheus_client import start_http_server
 from temporalio.client import Client
@@ -95,19 +96,23 @@ class WorkerSet:
     async def _housekeeping(self) -> None:
         """Announce this host, clean up what earlier lives of this worker left, keep the reaper scheduled."""
         ctx = self.ctx
-        try:
-            await ctx.db(lambda db: register_host(db, ctx.host))
-            report = await reap_host(ctx, self.client)
-            log.info("worker.reaped_at_start", host=ctx.host, **report)
-            await ensure_reaper_schedule(self.client, ctx.settings)
-        except Exception as exc:  # noqa: BLE001 - housekeeping must never stop the worker
-            log.warning("worker.housekeeping_failed", error=str(exc))
+
+        def announce(db: Any) -> None:
+            register_host(db, ctx.host, ctx.settings.max_concurrent_tasks, ctx.backend.name)
+
+        started = False
         while True:
-            await asyncio.sleep(60)
             try:
-                await ctx.db(lambda db: register_host(db, ctx.host))
-            except Exception as exc:  # noqa: BLE001
-                log.warning("worker.host_heartbeat_failed", error=str(exc))
+                await ctx.db(announce)
+                if not started:
+                    report = await reap_host(ctx, self.client)
+                    log.info("worker.reaped_at_start", host=ctx.host, **report)
+                    await ensure_reaper_schedule(self.client, ctx.settings)
+                    started = True
+            except Exception as exc:  # noqa: BLE001 - housekeeping must never stop the worker
+                # E.g. the database is not migrated yet on a fresh deployment: try again soon, not in a minute.
+                log.warning("worker.housekeeping_failed", error=str(exc), first=not started)
+            await asyncio.sleep(60 if started else 5)
 
     async def shutdown(self, release_idle: bool = True) -> None:
         """Stop polling, let running activities finish (or be retried elsewhere), then let go of this host.

@@ -169,6 +169,8 @@ class ExecutorHost(Base):
 
     host: Mapped[str] = mapped_column(String(128), primary_key=True)
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    capacity: Mapped[int] = mapped_column(Integer, default=0)  # agent slots (MAX_CONCURRENT_TASKS)
+    backend: Mapped[str] = mapped_column(String(16), default="")  # docker | local
 
 
 class ApiKey(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wegent.cli import keys, resources, schedules, server, tasks
+from wegent.cli import admin, keys, resources, schedules, server, tasks
 from wegent.cli.client import CLIError
 
 
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.register(sub)
     schedules.register(sub)
     keys.register(sub)
+    admin.register(sub)
     return parser
 
 
