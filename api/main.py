@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from api import metrics, unavailable
 from api.db.bootstrap import bootstrap_database
 from api.limits import BodyLimitMiddleware
+from api.openai_compat import app as openai_compat
 from api.realtime.server import create_socket_server
 from api.request_context import RequestContextMiddleware
 from api.routers import auth, codec, executors, health, keys, resources, schedules, tasks, usage, users
@@ -86,6 +87,7 @@ def create_app() -> FastAPI:
         executors.router,
     ):
         app.include_router(router, prefix="/api/v1")
+    openai_compat.mount(app)  # /v1: the OpenAI-compatible API, with OpenAI's error bodies
     mount_web_app(app)  # last: its catch-all must not shadow any API route
     return app
 
