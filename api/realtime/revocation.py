@@ -3,7 +3,8 @@
 At once in the API process that made the change (the admin endpoints call :meth:`Revocation.revoke_user`),
 and in every other API process by a sweep: every ``WEGENT_AUTH_CACHE_SECONDS`` (at least one second) each
 process checks the accounts behind its own sockets in one query, and disconnects those whose account is gone,
-disabled, or whose token version has moved past the one the socket signed in with.
+disabled, or whose token version has moved past the one the socket signed in with, and (one more query) those
+that signed in with an API key that has since been revoked or has expired.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
-from api.db.models import User
+from api.db.models import ApiKey, User, utcnow
 from api.db.session import get_sessionmaker
 from wegent.logging import get_logger
 
@@ -22,13 +23,26 @@ if TYPE_CHECKING:
     from api.realtime.chat import ChatNamespace
 
 log = get_logger("chat.revocation")
-REVOKED = {"error": "signed out: the account was disabled or its password changed"}
+REVOKED = {"error": "signed out: the account was disabled, its password changed, or its API key was revoked"}
 
 
 def _accounts(user_ids: set[int]) -> dict[int, tuple[bool, int]]:
     with get_sessionmaker()() as db:
         rows = db.execute(select(User.id, User.is_active, User.token_version).where(User.id.in_(user_ids)))
         return {uid: (active, version) for uid, active, version in rows}
+
+
+def _usable_keys(key_ids: set[int]) -> set[int]:
+    """Those of these API keys that are neither revoked nor expired."""
+    with get_sessionmaker()() as db:
+        rows = db.execute(
+            select(ApiKey.id).where(
+                ApiKey.id.in_(key_ids),
+                ApiKey.revoked_at.is_(None),
+                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > utcnow()),
+            )
+        )
+        return {key_id for (key_id,) in rows}
 
 
 class Revocation:
@@ -55,9 +69,13 @@ class Revocation:
         if not sessions:
             return
         accounts = await asyncio.to_thread(_accounts, {s["user_id"] for s in sessions.values()})
+        # Sockets that signed in with an API key also go when the key is revoked or runs out.
+        key_ids = {s["key_id"] for s in sessions.values() if s.get("key_id") is not None}
+        usable = await asyncio.to_thread(_usable_keys, key_ids) if key_ids else set()
         for sid, session in sessions.items():
             active, version = accounts.get(session["user_id"], (False, -1))
-            if not active or version != session.get("ver", 0):
+            key_id = session.get("key_id")
+            if not active or version != session.get("ver", 0) or (key_id is not None and key_id not in usable):
                 await self.drop(sid)
 
     async def _sweep_forever(self) -> None:

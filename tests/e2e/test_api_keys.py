@@ -12,17 +12,19 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pymysql
 import pytest
 import socketio
 
 from tests.conftest import ADMIN_PASSWORD, MYSQL_HOST, MYSQL_PASSWORD, MYSQL_PORT, MYSQL_USER, TEST_DB
 from tests.support.chat_client import ChatClient
-from tests.support.stack import Stack
+from tests.support.stack import Process, Stack, free_port
 
 
 def _sql(query: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -130,6 +132,9 @@ def test_key_acts_as_its_user_on_rest_and_socket_until_revoked(local_stack: Stac
     assert local_stack.request("GET", "/api/v1/users/me/keys", headers=headers).json() == []
     with_revoked = local_stack.request("GET", "/api/v1/users/me/keys?includeRevoked=true", headers=headers).json()
     assert [k["id"] for k in with_revoked] == [created["id"]] and with_revoked[0]["revokedAt"]
+    # The key never reached a log line of the API or the worker.
+    for process in (local_stack.api, *local_stack.workers):
+        assert process is not None and key not in process.log_path.read_text(errors="replace")
     # Something that only looks like a key is refused the same way.
     assert _me(local_stack, **{"X-API-Key": "wg-" + "x" * 43}).status_code == 401
     assert _me(local_stack, **{"X-API-Key": "not-a-key"}).status_code == 401
@@ -229,3 +234,51 @@ def test_cli_keys_and_wegent_api_key(local_stack: Stack, tmp_path: Path) -> None
 @pytest.fixture(autouse=True)
 def _no_stray_key_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WEGENT_API_KEY", raising=False)
+
+
+def test_another_api_process_stops_a_revoked_key_within_the_cache_time(stack_factory) -> None:  # type: ignore[no-untyped-def]
+    """Two API processes of one deployment: a key revoked through one stops working on the other (REST within
+    WEGENT_AUTH_CACHE_SECONDS, here 1 s, and its socket there is dropped by that process's sweep)."""
+    stack = stack_factory("local", WEGENT_AUTH_CACHE_SECONDS="1")
+    port = free_port()
+    replica = Process(
+        f"{stack.name}-api-b",
+        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        stack.env,
+        stack.log_dir,
+    )
+    other = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{other}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and replica.alive(), replica.tail()
+            time.sleep(0.2)
+        _, username, headers = _user(stack)
+        created = _create_key(stack, headers, "shared")
+        key = created["key"]
+        on_other = httpx.get(f"{other}/api/v1/users/me", headers={"X-API-Key": key})
+        assert on_other.status_code == 200 and on_other.json()["username"] == username  # now cached there
+
+        async def revoke_elsewhere() -> float:
+            client = await ChatClient(other, key).connect()
+            try:
+                revoked = stack.request("DELETE", f"/api/v1/users/me/keys/{created['id']}", headers=headers)
+                assert revoked.status_code == 200
+                started = time.monotonic()
+                await client.wait_for(lambda events: any(n == "auth:error" for n, _ in events), timeout=15)
+                return time.monotonic() - started
+            finally:
+                await client.close()
+
+        assert asyncio.run(revoke_elsewhere()) < 5
+        deadline = time.monotonic() + 5
+        while httpx.get(f"{other}/api/v1/users/me", headers={"X-API-Key": key}).status_code != 401:
+            assert time.monotonic() < deadline, "the other API process still accepts the revoked key"
+            time.sleep(0.2)
+    finally:
+        replica.stop()
