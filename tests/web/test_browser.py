@@ -92,6 +92,13 @@ def test_sign_in_then_a_new_chat_streams_and_equals_the_stored_answer(  # type: 
         item.locator("[data-state=COMPLETED]").wait_for()
         assert page.get_by_test_id("console-link").get_attribute("href") == stored["consoleUrl"]
         page.screenshot(path=screenshots / "chat-completed.png")
+        # The usage page counts it under its team.
+        page.get_by_test_id("sections").get_by_text("Usage").click()
+        row = page.get_by_test_id("usage-by-team").locator("tr").filter(has_text=team)
+        row.wait_for()
+        usage = stored["usage"]
+        assert str(usage["inputTokens"] + usage["outputTokens"]) in row.inner_text()
+        page.screenshot(path=screenshots / "usage.png")
     finally:
         context.close()
 

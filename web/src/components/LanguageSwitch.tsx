@@ -13,7 +13,8 @@ export function LanguageSwitch() {
       value={i18n.language as Language}
       onChange={setLanguage}
       options={LANGUAGES.map((l) => ({ value: l.code, label: l.label }))}
-      style={{ width: 110 }}
+      style={{ width: 104 }}
+      popupMatchSelectWidth={false}
     />
   )
 }

@@ -1,0 +1,100 @@
+import { useQuery } from '@tanstack/react-query'
+import { Alert, Card, Layout, Space, Statistic, Table, Typography } from 'antd'
+import { useTranslation } from 'react-i18next'
+
+import { api, unwrap } from '../client'
+import type { components } from '../client/schema'
+import { AppHeader } from '../components/AppHeader'
+import { errorMessage } from '../lib/errors'
+
+type UsageReport = components['schemas']['UsageReportPublic']
+type TeamUsage = components['schemas']['TeamUsagePublic']
+
+/** Tokens and cost per team (a bar per team), and for admins every user's totals. */
+export function Usage() {
+  const { t } = useTranslation()
+  const me = useQuery({ queryKey: ['me'], queryFn: () => unwrap(api.GET('/api/v1/users/me')) })
+  const mine = useQuery({ queryKey: ['usage', 'me'], queryFn: () => unwrap(api.GET('/api/v1/users/me/usage')) })
+  const admin = me.data?.role === 'admin'
+  const all = useQuery({
+    queryKey: ['usage', 'all'],
+    enabled: admin,
+    queryFn: () => unwrap(api.GET('/api/v1/admin/usage')),
+  })
+  const report = mine.data
+  const max = Math.max(1, ...(report?.byTeam ?? []).map((x) => x.inputTokens + x.outputTokens))
+
+  return (
+    <Layout className="app-layout">
+      <AppHeader />
+      <Layout.Content className="resources-page" data-testid="usage-page">
+        <Typography.Title level={3}>{t('usage.title')}</Typography.Title>
+        {mine.error ? <Alert type="error" showIcon message={errorMessage(t, mine.error)} /> : null}
+        {report ? (
+          <Space direction="vertical" size={16} style={{ width: '100%' }}>
+            <Space wrap size={16}>
+              <Card size="small">
+                <Statistic title={t('usage.tasks')} value={report.tasks} />
+              </Card>
+              <Card size="small">
+                <Statistic title={t('usage.inputTokens')} value={report.inputTokens} />
+              </Card>
+              <Card size="small">
+                <Statistic title={t('usage.outputTokens')} value={report.outputTokens} />
+              </Card>
+              <Card size="small">
+                <Statistic title={t('usage.cost')} value={report.cost} precision={4} prefix="$" />
+              </Card>
+            </Space>
+            <Table<TeamUsage>
+              data-testid="usage-by-team"
+              size="small"
+              pagination={false}
+              rowKey={(x) => `${x.team.namespace}/${x.team.name}`}
+              dataSource={report.byTeam}
+              locale={{ emptyText: t('usage.empty') }}
+              scroll={{ x: true }}
+              columns={[
+                { title: t('newChat.team'), render: (_, x) => x.team.name },
+                { title: t('usage.tasks'), dataIndex: 'tasks' },
+                {
+                  title: t('usage.tokens'),
+                  render: (_, x) => (
+                    <div className="usage-bar" title={`${x.inputTokens} + ${x.outputTokens}`}>
+                      <span style={{ width: `${(100 * x.inputTokens) / max}%` }} className="in" />
+                      <span style={{ width: `${(100 * x.outputTokens) / max}%` }} className="out" />
+                      <em>{x.inputTokens + x.outputTokens}</em>
+                    </div>
+                  ),
+                },
+                { title: t('usage.cost'), render: (_, x) => `$${x.cost.toFixed(4)}` },
+              ]}
+            />
+          </Space>
+        ) : null}
+        {admin && all.data ? (
+          <>
+            <Typography.Title level={4} style={{ marginTop: 24 }}>
+              {t('usage.allUsers')}
+            </Typography.Title>
+            <Table<UsageReport>
+              data-testid="usage-all-users"
+              size="small"
+              rowKey="user"
+              pagination={false}
+              dataSource={all.data}
+              scroll={{ x: true }}
+              columns={[
+                { title: t('usage.user'), dataIndex: 'user' },
+                { title: t('usage.tasks'), dataIndex: 'tasks' },
+                { title: t('usage.inputTokens'), dataIndex: 'inputTokens' },
+                { title: t('usage.outputTokens'), dataIndex: 'outputTokens' },
+                { title: t('usage.cost'), render: (_, x) => `$${x.cost.toFixed(4)}` },
+              ]}
+            />
+          </>
+        ) : null}
+      </Layout.Content>
+    </Layout>
+  )
+}
