@@ -20,10 +20,6 @@ def _data(payload: Any, event: str | None = None) -> str:
     return f"{head}data: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
-def _created(turn: Turn) -> int:
-    return int(time.time())
-
-
 # ---- chat completions -------------------------------------------------------------------------------
 
 
@@ -42,7 +38,7 @@ def chat_usage(result: TurnResult) -> dict[str, int]:
 def chat_completion(turn: Turn, result: TurnResult) -> dict[str, Any]:
     return {
         "id": completion_id(turn),
-        "created": _created(turn),
+        "created": int(time.time()),
         "model": turn.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text}, "finish_reason": "stop"}],
         "usage": chat_usage(result),
@@ -53,7 +49,7 @@ async def chat_stream(turn: Turn, items: AsyncIterator[str | TurnResult], includ
     base = {
         "id": completion_id(turn),
         "object": "chat.completion.chunk",
-        "created": _created(turn),
+        "created": int(time.time()),
         "model": turn.model,
         "system_fingerprint": None,
     }

@@ -33,6 +33,7 @@ LIVE_POLL_SECONDS = 0.05
 STEP_SEPARATOR = "\n\n"
 # A turn ends for the caller when the task is finished, or parked waiting for a pipeline approval.
 ENDED = (*TaskState.TERMINAL, TaskState.PENDING_CONFIRMATION)
+DELETED = "DELETED"  # not a task state: the row is gone
 
 
 class ApiError(Exception):
@@ -193,9 +194,10 @@ class _Follow:
         return STEP_SEPARATOR.join(text for _, text in sorted(self.sent.items()) if text)
 
 
-def _snapshot(db: Session, task_id: int, after: int) -> tuple[Task, list[Message]]:
+def _snapshot(db: Session, task_id: int, after: int) -> tuple[Task | None, list[Message]]:
     task = db.get(Task, task_id)
-    assert task is not None
+    if task is None:  # deleted while the call waited (DELETE /tasks/{id})
+        return None, []
     rows = db.scalars(select(Message).where(Message.task_id == task_id, Message.id > after).order_by(Message.id))
     return task, list(rows)
 
@@ -218,6 +220,9 @@ async def follow_turn(
         if now >= next_db:
             next_db = now + DB_POLL_SECONDS
             task, rows = await _db(lambda db: _snapshot(db, turn.task.id, turn.message_id))
+            if task is None:
+                yield TurnResult(DELETED, "the task was deleted", state.answer(), 0, 0)
+                return
             ended = task.turn == turn.task.turn and task.state in ENDED
             for row in rows:
                 if row.role == "assistant":
@@ -247,6 +252,8 @@ async def follow_turn(
 def failure(result: TurnResult, task_id: int) -> ApiError | None:
     if result.state == TaskState.FAILED:
         return ApiError(502, f"task {task_id} failed: {result.error or 'unknown error'}", None, "task_failed")
+    if result.state == DELETED:
+        return ApiError(409, f"task {task_id} was deleted while it ran", None, "task_deleted")
     if result.state == TaskState.CANCELLED:
         return ApiError(409, f"task {task_id} was cancelled: {result.error or ''}".rstrip(": "), None, "task_cancelled")
     return None

@@ -5,7 +5,13 @@ MariaDB, Temporal, local executors and the scripted model server. Every call is 
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -375,3 +381,45 @@ def test_without_live_events_the_answer_comes_from_the_database(stack_factory, m
     assert [c for c in chunks if c] == ["Answered without a live stream."]  # one piece: the stored step
     answer = caller.client().responses.create(model=caller.team, input="poll again")
     assert answer.output_text == "Answered without a live stream."
+
+
+def test_the_readme_example_runs_as_written(local_stack: Stack, model: ModelServer) -> None:
+    """The README's `openai` example, with only the address, the key and the team filled in."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"```python\n(.*?)```", readme.split("## OpenAI-compatible API", 1)[1], re.S)
+    assert block is not None
+    caller = Caller(local_stack, model)
+    code = block.group(1)
+    for written, actual in (
+        ("http://127.0.0.1:8000/v1", f"{local_stack.url}/v1"),
+        ('"wg-…"', repr(caller.key)),
+        ("default/demo-solo", caller.team),
+    ):
+        assert written in code
+        code = code.replace(written, actual)
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "echo: Hello\n"
+
+
+def test_a_task_cancelled_in_the_app_ends_the_call_with_409(local_stack: Stack, model: ModelServer) -> None:
+    caller = Caller(local_stack, model)
+    model.script([ScriptRule(match="stall", text="Partial answer, then nothing", chunk_size=8, stall=True)])
+    with ThreadPoolExecutor(1) as pool:
+        call = pool.submit(
+            caller.client().chat.completions.create,
+            model=caller.team,
+            messages=[{"role": "user", "content": "please stall"}],
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            tasks = local_stack.request("GET", "/api/v1/tasks", headers=caller.headers).json()["items"]
+            if tasks and tasks[0]["state"] == "RUNNING":
+                break
+            assert time.monotonic() < deadline and not call.done(), tasks
+            time.sleep(0.1)
+        cancelled = local_stack.request("POST", f"/api/v1/tasks/{tasks[0]['id']}/cancel", headers=caller.headers)
+        assert cancelled.status_code == 202
+        with pytest.raises(openai.ConflictError) as ended:
+            call.result(timeout=60)
+    assert ended.value.code == "task_cancelled" and f"task {tasks[0]['id']} was cancelled" in ended.value.message
