@@ -153,12 +153,18 @@ class PortLease(Base):
 
 
 class AuditEntry(Base):
+    """One write or sign-in, recorded in the same transaction as the change it describes."""
+
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_user_id_at", "user_id", "at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     user_id: Mapped[int | None] = mapped_column(BigId)
+    actor: Mapped[str | None] = mapped_column(String(64))  # the name at the time: kept when the account goes
     action: Mapped[str] = mapped_column(String(32))
     target: Mapped[str] = mapped_column(String(255))
+    address: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(Json)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

@@ -13,6 +13,7 @@ from api.core.login_guard import login_guard
 from api.core.security import create_access_token, verify_password
 from api.db.models import User
 from api.db.session import get_sessionmaker
+from api.services import audit
 from api.services.users import get_user_by_name
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -54,11 +55,25 @@ async def login(body: LoginRequest, request: Request) -> TokenResponse:
         hashing.release()
     if user is None:
         await run_in_threadpool(guard.failed, address, body.username)
+        await run_in_threadpool(_audit_sign_in, None, body.username, address)
         # One answer for an unknown name, a wrong password and a disabled account.
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "incorrect username or password")
     await run_in_threadpool(guard.succeeded, address, body.username)
+    await run_in_threadpool(_audit_sign_in, user, body.username, address)
     token, expires = create_access_token(user.id, user.role, user.token_version)
     return TokenResponse(access_token=token, expires_at=expires)
+
+
+def _audit_sign_in(user: User | None, username: str, address: str) -> None:
+    """Every sign-in, failed ones included, with the client's address. A failed sign-in to an existing account
+    is filed under that account, so its owner sees it among their entries."""
+    with get_sessionmaker()() as db:
+        if user is None:
+            account = get_user_by_name(db, username[:64])
+            audit.record(db, account, "auth.login_failed", f"user/{username[:64]}", address=address)
+        else:
+            audit.record(db, user, "auth.login", f"user/{user.username}", address=address)
+        db.commit()
 
 
 def _authenticate(username: str, password: str) -> User | None:

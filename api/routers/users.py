@@ -16,6 +16,7 @@ from api.core.principals import forget
 from api.core.security import hash_password
 from api.db.models import User
 from api.deps import AdminUser, CurrentUser, SessionDep
+from api.services import audit
 from api.services.users import create_user
 from wegent.config import MIN_PASSWORD_LENGTH
 
@@ -55,11 +56,11 @@ def list_users(_: AdminUser, db: SessionDep) -> list[UserOut]:
 
 
 @router.post("/admin/users", status_code=status.HTTP_201_CREATED)
-def add_user(body: UserCreate, _: AdminUser, db: SessionDep) -> UserOut:
+def add_user(body: UserCreate, admin: AdminUser, db: SessionDep) -> UserOut:
     if body.username == "system":
         raise HTTPException(422, "username 'system' is reserved")
     try:
-        return UserOut.model_validate(create_user(db, body.username, body.password, body.role))
+        return UserOut.model_validate(create_user(db, body.username, body.password, body.role, actor=admin))
     except IntegrityError as exc:
         db.rollback()
         raise HTTPException(409, f"user '{body.username}' already exists") from exc
@@ -95,6 +96,14 @@ def _update_user(user_id: int, body: UserUpdate, admin: User, db: Session) -> tu
         user.is_active = body.is_active
     if revoke:  # in SQL: two concurrent bumps both count
         user.token_version = User.token_version + 1
+    for action, changed in (
+        ("user.password", body.password is not None),
+        ("user.role", body.role is not None),
+        ("user.enable" if body.is_active else "user.disable", body.is_active is not None),
+    ):
+        if changed:
+            detail = {"role": body.role} if action == "user.role" else {}
+            audit.record(db, admin, action, f"user/{user.username}", detail)
     db.commit()
     forget(user.id)
     return UserOut.model_validate(user), revoke
@@ -110,6 +119,7 @@ def _delete_user(user_id: int, admin: User, db: Session) -> None:
     user = _target(db, user_id)
     if user.id == admin.id:
         raise HTTPException(409, "admins cannot delete themselves")
+    audit.record(db, admin, "user.delete", f"user/{user.username}")
     db.delete(user)
     db.commit()
     forget(user_id)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.core.api_keys import key_digest, new_key
 from api.db.models import ApiKey, User, utcnow
+from api.services import audit
 from api.services.resource_store import StoreError
 
 PREFIX_CHARS = 11  # "wg-" and 8 random characters: enough to tell keys apart, useless for guessing
@@ -45,6 +46,8 @@ def create_key(db: Session, user: User, name: str, expires_days: int | None) -> 
         expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
     )
     db.add(row)
+    db.flush()
+    audit.record(db, user, "key.create", f"key/{row.id}", {"name": name, "prefix": row.prefix})
     db.commit()
     return {**key_view(row, user.username), "key": key}
 
@@ -66,6 +69,7 @@ def revoke_key(db: Session, caller: User, key_id: int, any_owner: bool) -> dict[
         raise StoreError(404, f"API key {key_id} not found")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+        audit.record(db, caller, "key.revoke", f"key/{key.id}", {"name": key.name, "prefix": key.prefix})
         db.commit()
     owner = db.get(User, key.user_id)
     return key_view(key, owner.username if owner else "")

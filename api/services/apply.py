@@ -156,7 +156,7 @@ def apply_documents(store: ResourceStore, raw_docs: list[Any], namespace: str, p
     if not failed:
         for index, doc, spec in valid:
             try:
-                row, outcome = store.upsert(doc, spec, public=public, pending=pending)
+                row, outcome = store.upsert(doc, spec, public=public, pending=pending, via="apply")
             except StoreError as exc:
                 failed = True
                 results[index] = ApplyResult(

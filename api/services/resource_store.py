@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from api.db import generations
 from api.db.models import Resource, User
-from api.services import secrets
+from api.services import audit, secrets
 from api.services.users import ensure_system_user
 from wegent.crypto import Keyring
 from wegent.resources import (
@@ -161,6 +161,7 @@ class ResourceStore:
         pending: set[tuple[str, str, str]] | None = None,
         create_only: bool = False,
         update_only: bool = False,
+        via: str = "api",
     ) -> tuple[Resource, str]:
         """Create or update one validated document. Returns the row and 'created'|'updated'|'unchanged'.
 
@@ -202,6 +203,7 @@ class ResourceStore:
             )
             self.db.add(row)
             self.db.flush()
+            self._audit("resource.create", row, public, via=via)
             return row, "created"
         if meta.resourceVersion is not None and str(meta.resourceVersion) != str(existing.resource_version):
             raise StoreError(
@@ -218,7 +220,18 @@ class ResourceStore:
             self.db.flush()
         except StaleDataError as exc:
             raise StoreError(409, f"{doc.kind} '{meta.namespace}/{meta.name}' was modified concurrently") from exc
+        self._audit("resource.update", existing, public, via=via)
         return existing, "updated"
+
+    def _audit(self, action: str, row: Resource, public: bool, **detail: Any) -> None:
+        # In the caller's transaction: a write that is rolled back leaves no entry.
+        audit.record(
+            self.db,
+            self.user,
+            action,
+            f"{row.kind}/{row.namespace}/{row.name}",
+            {"resourceVersion": row.resource_version, "public": public, **detail},
+        )
 
     def referrers(self, row: Resource) -> list[str]:
         """Resources whose references resolve to `row` (same owner; anyone falling back to it if public)."""
@@ -250,6 +263,7 @@ class ResourceStore:
                     f"{kind} '{namespace}/{name}' is referenced by {', '.join(users)}; "
                     "delete those first or pass force=true",
                 )
+        self._audit("resource.delete", row, public, force=force)
         self.db.delete(row)
         self.db.flush()
         return row

@@ -19,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.task_records import set_state
 from api.db.models import Message, Task, User, utcnow
 from api.db.session import get_sessionmaker
+from api.services import audit
 from api.services import tasks as svc
 from api.services.resource_store import StoreError
 from api.temporal import TemporalUnavailable, get_temporal
@@ -73,6 +74,7 @@ def _reopen(db: Session, user: User, task_id: int, content: str) -> tuple[Task, 
         raise StoreError(409, f"task {task_id} changed concurrently; retry")
     message = Message(task_id=task_id, turn=turn, step=0, role="user", content=content, status="done")
     db.add(message)
+    audit.record(db, user, "task.follow_up", f"task/{task_id}", {"turn": turn})
     db.commit()
     db.refresh(task)
     return task, message
@@ -135,6 +137,9 @@ async def decide(user: User, task_id: int, approve: bool, text: str | None) -> T
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise StoreError(409, f"task {task_id} is no longer running") from exc
         raise StoreError(503, f"Temporal refused the decision: {exc}") from exc
+    # The decision lives in the workflow (an update); its record follows once Temporal accepted it.
+    detail = {"edited": text is not None} if approve else {"reason": text or "rejected by the user"}
+    await _db(lambda db: _audited(db, user, "task.approve" if approve else "task.reject", task_id, detail))
     return await _db(lambda db: svc.scoped_task(db, user, task_id))
 
 
@@ -164,6 +169,8 @@ def _reopen_for_retry(db: Session, user: User, task_id: int, model: tuple[str, s
     if not result.rowcount:
         db.rollback()
         raise StoreError(409, f"task {task_id} changed concurrently; retry")
+    detail = {"model": f"{model[0]}/{model[1]}"} if model else {}
+    audit.record(db, user, "task.retry", f"task/{task_id}", detail)
     db.commit()
     db.refresh(task)
     return task, model_id
@@ -193,6 +200,7 @@ async def cancel_task(user: User, task_id: int) -> Task:
     known = await svc.cancel_workflow(client.get_workflow_handle(task.workflow_id or svc.workflow_id_for(task.id)))
     state = TaskState.CANCELLING if known else TaskState.CANCELLED
     await _db(lambda db: set_state(db, task.id, state, "cancelled by the user"))
+    await _db(lambda db: _audited(db, user, "task.cancel", task_id, {}))
     return await _db(lambda db: svc.scoped_task(db, user, task_id))
 
 
@@ -220,12 +228,18 @@ async def delete_task(user: User, task_id: int) -> None:
                 await handle.terminate("the task was deleted")
         except Exception:  # noqa: BLE001, S110 - cancelled or failed: either way the workflow has closed
             pass
-    await _db(lambda db: _delete_rows(db, task_id))
+    await _db(lambda db: _delete_rows(db, user, task_id))
 
 
-def _delete_rows(db: Session, task_id: int) -> None:
+def _delete_rows(db: Session, user: User, task_id: int) -> None:
     db.execute(delete(Message).where(Message.task_id == task_id))
     db.execute(delete(Task).where(Task.id == task_id))
+    audit.record(db, user, "task.delete", f"task/{task_id}")
+    db.commit()
+
+
+def _audited(db: Session, user: User, action: str, task_id: int, detail: dict[str, Any]) -> None:
+    audit.record(db, user, action, f"task/{task_id}", detail)
     db.commit()
 
 

@@ -14,6 +14,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.db.models import Message, Task, User
+from api.services import audit
 from api.services.resource_store import ResourceStore, StoreError
 from api.temporal import console_url
 from wegent.config import get_settings
@@ -70,6 +71,8 @@ def create_task_row(
     task.workflow_id = workflow_id_for(task.id)
     message = Message(task_id=task.id, turn=1, step=0, role="user", content=prompt, status="done")
     db.add(message)
+    detail = {"team": f"{team_namespace}/{team_name}", **({"scheduleId": schedule_id} if schedule_id else {})}
+    audit.record(db, user, "task.create", f"task/{task.id}", detail)
     db.commit()
     return task, message
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.core.security import hash_password
 from api.db.models import User
+from api.services import audit
 from wegent.config import Settings
 
 SYSTEM_USERNAME = "system"
@@ -34,9 +35,13 @@ def ensure_system_user(db: Session) -> User:
     return user
 
 
-def create_user(db: Session, username: str, password: str, role: str = "user") -> User:
+def create_user(
+    db: Session, username: str, password: str, role: str = "user", actor: User | None = None
+) -> User:
     user = User(username=username, password_hash=hash_password(password), role=role)
     db.add(user)
+    db.flush()
+    audit.record(db, actor, "user.create", f"user/{username}", {"role": role})
     db.commit()
     return user
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wegent.cli import admin, keys, resources, schedules, server, tasks
+from wegent.cli import admin, audit, keys, resources, schedules, server, tasks
 from wegent.cli.client import CLIError
 
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedules.register(sub)
     keys.register(sub)
     admin.register(sub)
+    audit.register(sub)
     return parser
 
 
