@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.e2e.teams import team_yaml
 from tests.support.stack import Stack
@@ -337,3 +338,44 @@ def test_resources_apply_yaml_shows_field_errors_then_applies(  # type: ignore[n
         page.screenshot(path=screenshots / "resources-teams.png")
     finally:
         context.close()
+
+
+def test_schedules_page_runs_now_and_links_the_run(  # type: ignore[no-untyped-def]
+    browser, web_stack: Stack, model, user, screenshots: Path
+) -> None:
+    username, password, headers = user
+    model.script([{"match": "*", "text": "scheduled answer"}])
+    team = _team(web_stack, model, headers)
+    name = f"{team}-daily"
+    doc = {
+        "kind": "Schedule",
+        "metadata": {"name": name},
+        "spec": {"teamRef": {"name": team}, "promptTemplate": "run {{run_number}}", "interval": "24h"},
+    }
+    web_stack.apply(yaml.safe_dump(doc), headers=headers)
+    context, page = _sign_in(browser, web_stack, username, password)
+    try:
+        page.get_by_test_id("sections").get_by_text("Schedules").click()
+        row = page.get_by_test_id("schedule-table").locator("tr").filter(has_text=name)
+        row.wait_for()
+        row.get_by_test_id("trigger").click()
+        page.get_by_text("Started a run").wait_for()
+        runs = web_stack.request("GET", "/api/v1/tasks", headers=headers).json()["items"]
+        deadline = time.monotonic() + 30
+        while not any(t["scheduleId"] for t in runs) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            runs = web_stack.request("GET", "/api/v1/tasks", headers=headers).json()["items"]
+        run = next(t for t in runs if t["scheduleId"])
+        web_stack.wait_state(run["id"], {"COMPLETED"})
+        page.reload()
+        row.wait_for()
+        row.locator(".ant-table-row-expand-icon").click()
+        link = page.locator(f"a[href='/tasks/{run['id']}']").last
+        link.wait_for()
+        page.screenshot(path=screenshots / "schedules.png")
+        link.click()
+        _state(page, "COMPLETED")
+        assert "scheduled answer" in page.locator("[data-role=assistant] [data-testid=answer]").inner_text()
+    finally:
+        context.close()
+        web_stack.request("DELETE", f"/api/v1/namespaces/default/schedules/{name}", headers=headers)

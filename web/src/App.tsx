@@ -12,6 +12,7 @@ import { useToken } from './lib/auth'
 const Chat = lazy(() => import('./routes/Chat').then((m) => ({ default: m.Chat })))
 const Resources = lazy(() => import('./routes/Resources').then((m) => ({ default: m.Resources })))
 const Usage = lazy(() => import('./routes/Usage').then((m) => ({ default: m.Usage })))
+const Schedules = lazy(() => import('./routes/Schedules').then((m) => ({ default: m.Schedules })))
 const Login = lazy(() => import('./routes/Login').then((m) => ({ default: m.Login })))
 
 const queryClient = new QueryClient({
@@ -37,6 +38,7 @@ export function App() {
               <Route path="/resources" element={<RequireAuth><Resources /></RequireAuth>} />
               <Route path="/resources/:kind" element={<RequireAuth><Resources /></RequireAuth>} />
               <Route path="/usage" element={<RequireAuth><Usage /></RequireAuth>} />
+              <Route path="/schedules" element={<RequireAuth><Schedules /></RequireAuth>} />
               <Route path="*" element={<Navigate to="/" replace />} />
             </Routes>
             </Suspense>

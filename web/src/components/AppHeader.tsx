@@ -1,4 +1,4 @@
-import { AppstoreOutlined, BarChartOutlined, LogoutOutlined, MenuOutlined, MessageOutlined } from '@ant-design/icons'
+import { AppstoreOutlined, BarChartOutlined, ClockCircleOutlined, LogoutOutlined, MenuOutlined, MessageOutlined } from '@ant-design/icons'
 import { Button, Grid, Layout, Segmented, Space, Typography } from 'antd'
 import { useTranslation } from 'react-i18next'
 import { useLocation, useNavigate } from 'react-router'
@@ -12,7 +12,7 @@ export function AppHeader({ onMenu }: { onMenu?: () => void }) {
   const narrow = !Grid.useBreakpoint().md
   const location = useLocation()
   const navigate = useNavigate()
-  const section = ['/resources', '/usage'].find((p) => location.pathname.startsWith(p)) ?? '/'
+  const section = ['/resources', '/schedules', '/usage'].find((p) => location.pathname.startsWith(p)) ?? '/'
   return (
     <Layout.Header className="app-header">
       <Space size={8}>
@@ -31,6 +31,7 @@ export function AppHeader({ onMenu }: { onMenu?: () => void }) {
           options={[
             { value: '/', label: t('app.chat'), icon: <MessageOutlined /> },
             { value: '/resources', label: t('app.resources'), icon: <AppstoreOutlined /> },
+            { value: '/schedules', label: t('app.schedules'), icon: <ClockCircleOutlined /> },
             { value: '/usage', label: t('app.usage'), icon: <BarChartOutlined /> },
           ].map((o) => (narrow ? { value: o.value, icon: o.icon, title: o.label } : o))}
         />

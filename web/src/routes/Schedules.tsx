@@ -1,0 +1,181 @@
+import { useQuery, useQueryClient } from '@tanstack/react-query'
+import { App, Button, DatePicker, Layout, Popover, Space, Table, Tag, Typography } from 'antd'
+import type { Dayjs } from 'dayjs'
+import { useState } from 'react'
+import { useTranslation } from 'react-i18next'
+import { Link } from 'react-router'
+
+import { api, unwrap, type TaskPublic } from '../client'
+import { AppHeader } from '../components/AppHeader'
+import { StateBadge } from '../components/StateBadge'
+import { errorMessage } from '../lib/errors'
+
+/** A schedule as GET /schedules lists it (the schedule routes return documents without a response model). */
+interface ScheduleView {
+  id: number
+  name: string
+  namespace: string
+  team: { name: string }
+  enabled: boolean
+  trigger: { cron?: string; interval?: string }
+  timezone: string
+  consoleUrl: string
+  status: {
+    state?: string
+    paused?: boolean
+    nextRunTimes?: string[]
+    runs?: { total: number; succeeded: number; failed: number; cancelled: number; active: number }
+    lastRun?: { taskId: number; state: string; scheduledTime?: string | null } | null
+  }
+}
+
+function when(iso: string | null | undefined): string {
+  return iso ? new Date(iso).toLocaleString() : '—'
+}
+
+/** Schedules: next and last run, counts, pause / resume, trigger now, backfill a range, runs linking to tasks. */
+export function Schedules() {
+  const { t } = useTranslation()
+  const { message } = App.useApp()
+  const client = useQueryClient()
+  const list = useQuery({
+    queryKey: ['schedules'],
+    queryFn: async () => (await unwrap(api.GET('/api/v1/schedules', {}))) as unknown as { items: ScheduleView[] },
+  })
+  const act = async (label: string, call: () => Promise<unknown>) => {
+    try {
+      await call()
+      void message.success(label)
+      void client.invalidateQueries({ queryKey: ['schedules'] })
+    } catch (err) {
+      void message.error(errorMessage(t, err))
+    }
+  }
+  const path = (id: number) => ({ params: { path: { schedule_id: id } } })
+
+  return (
+    <Layout className="app-layout">
+      <AppHeader />
+      <Layout.Content className="resources-page" data-testid="schedules-page">
+        <Typography.Title level={3}>{t('schedules.title')}</Typography.Title>
+        <Table<ScheduleView>
+          data-testid="schedule-table"
+          size="middle"
+          rowKey="id"
+          loading={list.isPending}
+          dataSource={list.data?.items ?? []}
+          scroll={{ x: true }}
+          locale={{ emptyText: list.error ? errorMessage(t, list.error) : t('schedules.empty') }}
+          expandable={{ expandedRowRender: (s) => <Runs scheduleId={s.id} /> }}
+          columns={[
+            { title: t('resources.name'), render: (_, s) => <Typography.Text strong>{s.name}</Typography.Text> },
+            { title: t('newChat.team'), render: (_, s) => s.team.name },
+            {
+              title: t('schedules.trigger'),
+              render: (_, s) => <Typography.Text code>{s.trigger.cron ?? s.trigger.interval}</Typography.Text>,
+            },
+            {
+              title: t('resources.state'),
+              render: (_, s) => (
+                <Tag color={s.status.state === 'Active' ? 'processing' : 'default'} data-testid="schedule-state">
+                  {s.status.state ?? (s.enabled ? 'Active' : 'Paused')}
+                </Tag>
+              ),
+            },
+            { title: t('schedules.next'), render: (_, s) => when(s.status.nextRunTimes?.[0]) },
+            {
+              title: t('schedules.last'),
+              render: (_, s) =>
+                s.status.lastRun ? (
+                  <Link to={`/tasks/${s.status.lastRun.taskId}`}>
+                    <StateBadge state={s.status.lastRun.state} />
+                  </Link>
+                ) : (
+                  '—'
+                ),
+            },
+            {
+              title: t('schedules.runs'),
+              render: (_, s) =>
+                s.status.runs ? `${s.status.runs.succeeded} ✓ / ${s.status.runs.failed} ✗ / ${s.status.runs.total}` : '—',
+            },
+            {
+              title: '',
+              render: (_, s) => (
+                <Space wrap>
+                  <Button size="small" data-testid="trigger" onClick={() => void act(t('schedules.triggered'), () => unwrap(api.POST('/api/v1/schedules/{schedule_id}/trigger', { ...path(s.id), body: {} })))}>
+                    {t('schedules.triggerNow')}
+                  </Button>
+                  {s.enabled ? (
+                    <Button size="small" onClick={() => void act(t('schedules.paused'), () => unwrap(api.POST('/api/v1/schedules/{schedule_id}/pause', path(s.id))))}>
+                      {t('schedules.pause')}
+                    </Button>
+                  ) : (
+                    <Button size="small" onClick={() => void act(t('schedules.resumed'), () => unwrap(api.POST('/api/v1/schedules/{schedule_id}/resume', path(s.id))))}>
+                      {t('schedules.resume')}
+                    </Button>
+                  )}
+                  <Backfill onRun={(start, end) => act(t('schedules.backfilled'), () => unwrap(api.POST('/api/v1/schedules/{schedule_id}/backfill', { ...path(s.id), body: { start, end } })))} />
+                  <Button size="small" type="link" href={s.consoleUrl} target="_blank" rel="noreferrer">
+                    Temporal
+                  </Button>
+                </Space>
+              ),
+            },
+          ]}
+        />
+      </Layout.Content>
+    </Layout>
+  )
+}
+
+function Backfill({ onRun }: { onRun: (start: string, end: string) => Promise<void> }) {
+  const { t } = useTranslation()
+  const [range, setRange] = useState<[Dayjs | null, Dayjs | null] | null>(null)
+  return (
+    <Popover
+      trigger="click"
+      title={t('schedules.backfill')}
+      content={
+        <Space direction="vertical">
+          <DatePicker.RangePicker showTime value={range} onChange={(v) => setRange(v)} />
+          <Button
+            type="primary"
+            disabled={!range?.[0] || !range?.[1]}
+            onClick={() => range?.[0] && range[1] && void onRun(range[0].toISOString(), range[1].toISOString())}
+          >
+            {t('schedules.backfillRun')}
+          </Button>
+        </Space>
+      }
+    >
+      <Button size="small">{t('schedules.backfill')}</Button>
+    </Popover>
+  )
+}
+
+function Runs({ scheduleId }: { scheduleId: number }) {
+  const { t } = useTranslation()
+  const runs = useQuery({
+    queryKey: ['schedules', scheduleId, 'runs'],
+    queryFn: async () =>
+      (await unwrap(
+        api.GET('/api/v1/schedules/{schedule_id}/runs', { params: { path: { schedule_id: scheduleId }, query: { limit: 20 } } }),
+      )) as unknown as { items: (TaskPublic & { scheduledTime?: string | null })[] },
+  })
+  return (
+    <Table
+      size="small"
+      rowKey="id"
+      pagination={false}
+      loading={runs.isPending}
+      dataSource={runs.data?.items ?? []}
+      locale={{ emptyText: t('schedules.noRuns') }}
+      columns={[
+        { title: t('schedules.scheduledTime'), render: (_, r) => when(r.scheduledTime ?? r.createdAt) },
+        { title: t('resources.state'), render: (_, r) => <StateBadge state={r.state} /> },
+        { title: '', render: (_, r) => <Link to={`/tasks/${r.id}`}>{r.title}</Link> },
+      ]}
+    />
+  )
+}
