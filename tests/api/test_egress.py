@@ -43,10 +43,14 @@ def test_a_users_model_may_not_point_at_internal_endpoints(client, make_user, ur
 def test_admins_public_models_and_allowed_endpoints_are_accepted(client, admin_headers, make_user):
     _, user = make_user()
     assert client.post(f"{BASE}/models", json=_model("http://10.1.2.3/v1"), headers=admin_headers).status_code == 201
-    public = client.post(
-        f"{BASE}/models", params={"scope": "public"}, json=_model("http://127.0.0.1:8181/v1"), headers=admin_headers
-    )
+    shared = _model("http://127.0.0.1:8181/v1")
+    public = client.post(f"{BASE}/models", params={"scope": "public"}, json=shared, headers=admin_headers)
     assert public.status_code == 201  # `wegent up`'s local model is such a public Model
+    # Public resources show in everyone's lists: remove it, other tests count what they list.
+    gone = client.delete(
+        f"{BASE}/models/{shared['metadata']['name']}", params={"scope": "public"}, headers=admin_headers
+    )
+    assert gone.status_code == 200
     # Loopback is allowed for users in this deployment by WEGENT_EGRESS_ALLOW (see tests/conftest.py).
     assert client.post(f"{BASE}/models", json=_model("http://127.0.0.1:9/v1"), headers=user).status_code == 201
     assert client.post(f"{BASE}/models", json=_model("https://8.8.8.8/v1"), headers=user).status_code == 201
