@@ -297,7 +297,11 @@ export interface paths {
         get: operations["get_task_api_v1_tasks__task_id__get"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete Task
+         * @description Cancel the task if it runs, wait until its sandbox is gone, then remove it with its messages.
+         */
+        delete: operations["delete_task_api_v1_tasks__task_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -590,6 +594,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/executors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Executors */
+        get: operations["list_executors_api_v1_admin_executors_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** All Entries */
+        get: operations["all_entries_api_v1_admin_audit_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My Entries */
+        get: operations["my_entries_api_v1_users_me_audit_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -713,6 +768,34 @@ export interface components {
              */
             handoff?: string | null;
         };
+        /** AuditEntryPublic */
+        AuditEntryPublic: {
+            /** Id */
+            id: number;
+            /** At */
+            at: string;
+            /** Actor */
+            actor: string | null;
+            /** Userid */
+            userId: number | null;
+            /** Action */
+            action: string;
+            /** Target */
+            target: string;
+            /** Address */
+            address: string | null;
+            /** Detail */
+            detail: {
+                [key: string]: unknown;
+            };
+        };
+        /** AuditListPublic */
+        AuditListPublic: {
+            /** Items */
+            items: components["schemas"]["AuditEntryPublic"][];
+            /** Total */
+            total: number;
+        };
         /** BackfillIn */
         BackfillIn: {
             /**
@@ -732,6 +815,13 @@ export interface components {
              * @description default buffer_all: the backfilled runs go one after another
              */
             overlap?: ("skip" | "buffer_one" | "buffer_all" | "allow_all" | "cancel_previous") | null;
+        };
+        /** ExecutorsPublic */
+        ExecutorsPublic: {
+            /** Hosts */
+            hosts: components["schemas"]["HostPublic"][];
+            /** Queued */
+            queued: components["schemas"]["QueuedTaskPublic"][];
         };
         /** FieldError */
         FieldError: {
@@ -798,6 +888,23 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /** HostPublic */
+        HostPublic: {
+            /** Host */
+            host: string;
+            /** Backend */
+            backend: string | null;
+            /** Online */
+            online: boolean;
+            /** Lastseen */
+            lastSeen: string | null;
+            /** Capacity */
+            capacity: number;
+            /** Slotsinuse */
+            slotsInUse: number;
+            /** Sandboxes */
+            sandboxes: components["schemas"]["SandboxPublic"][];
+        };
         /** LoginRequest */
         LoginRequest: {
             /** Username */
@@ -846,6 +953,19 @@ export interface components {
                 [key: string]: unknown;
             }[];
         };
+        /** QueuedTaskPublic */
+        QueuedTaskPublic: {
+            /** Position */
+            position: number;
+            /** Taskid */
+            taskId: number;
+            /** Owner */
+            owner: string;
+            /** Team */
+            team: string;
+            /** Waitingseconds */
+            waitingSeconds: number | null;
+        };
         /** RefIn */
         RefIn: {
             /** Name */
@@ -872,6 +992,21 @@ export interface components {
         RetryIn: {
             /** @description run the failed and later steps on this Model instead */
             model?: components["schemas"]["RefIn"] | null;
+        };
+        /** SandboxPublic */
+        SandboxPublic: {
+            /** Workflowid */
+            workflowId: string;
+            /** Port */
+            port: number;
+            /** Taskid */
+            taskId: number | null;
+            /** Owner */
+            owner: string | null;
+            /** State */
+            state: string | null;
+            /** Ageseconds */
+            ageSeconds: number | null;
         };
         /** StepPublic */
         StepPublic: {
@@ -1903,6 +2038,35 @@ export interface operations {
             };
         };
     };
+    delete_task_api_v1_tasks__task_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     follow_up_api_v1_tasks__task_id__messages_post: {
         parameters: {
             query?: never;
@@ -2458,6 +2622,110 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_executors_api_v1_admin_executors_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExecutorsPublic"];
+                };
+            };
+        };
+    };
+    all_entries_api_v1_admin_audit_get: {
+        parameters: {
+            query?: {
+                /** @description username */
+                actor?: string | null;
+                /** @description exact, or a prefix ending in '.' */
+                action?: string | null;
+                /** @description substring, e.g. 'task/42' */
+                target?: string | null;
+                /** @description ISO time, inclusive */
+                since?: string | null;
+                /** @description ISO time, exclusive */
+                until?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditListPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    my_entries_api_v1_users_me_audit_get: {
+        parameters: {
+            query?: {
+                /** @description username */
+                actor?: string | null;
+                /** @description exact, or a prefix ending in '.' */
+                action?: string | null;
+                /** @description substring, e.g. 'task/42' */
+                target?: string | null;
+                /** @description ISO time, inclusive */
+                since?: string | null;
+                /** @description ISO time, exclusive */
+                until?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditListPublic"];
                 };
             };
             /** @description Validation Error */
