@@ -379,3 +379,25 @@ def test_schedules_page_runs_now_and_links_the_run(  # type: ignore[no-untyped-d
     finally:
         context.close()
         web_stack.request("DELETE", f"/api/v1/namespaces/default/schedules/{name}", headers=headers)
+
+
+def test_admin_creates_and_disables_a_user(browser, web_stack: Stack, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
+    admin_password = web_stack.env["WEGENT_ADMIN_PASSWORD"]
+    context, page = _sign_in(browser, web_stack, web_stack.env["WEGENT_ADMIN_USERNAME"], admin_password)
+    name, password = f"n{uuid.uuid4().hex[:8]}", "a-long-password-" + uuid.uuid4().hex[:6]
+    try:
+        page.get_by_test_id("sections").get_by_text("Users").click()
+        page.get_by_test_id("create-user").click()
+        page.get_by_test_id("new-username").fill(name)
+        page.get_by_test_id("new-password").fill(password)
+        page.get_by_test_id("submit-user").click()
+        row = page.get_by_test_id("user-table").locator("tr").filter(has_text=name)
+        row.wait_for()
+        assert web_stack.login(name, password)  # the account works
+        row.get_by_test_id("active-switch").click()
+        page.get_by_text(f"Updated {name}").wait_for()
+        page.screenshot(path=screenshots / "admin-users.png")
+        refused = web_stack.request("POST", "/api/v1/auth/login", json={"username": name, "password": password})
+        assert refused.status_code == 401
+    finally:
+        context.close()

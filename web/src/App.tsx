@@ -13,6 +13,7 @@ const Chat = lazy(() => import('./routes/Chat').then((m) => ({ default: m.Chat }
 const Resources = lazy(() => import('./routes/Resources').then((m) => ({ default: m.Resources })))
 const Usage = lazy(() => import('./routes/Usage').then((m) => ({ default: m.Usage })))
 const Schedules = lazy(() => import('./routes/Schedules').then((m) => ({ default: m.Schedules })))
+const Admin = lazy(() => import('./routes/Admin').then((m) => ({ default: m.Admin })))
 const Login = lazy(() => import('./routes/Login').then((m) => ({ default: m.Login })))
 
 const queryClient = new QueryClient({
@@ -39,6 +40,7 @@ export function App() {
               <Route path="/resources/:kind" element={<RequireAuth><Resources /></RequireAuth>} />
               <Route path="/usage" element={<RequireAuth><Usage /></RequireAuth>} />
               <Route path="/schedules" element={<RequireAuth><Schedules /></RequireAuth>} />
+              <Route path="/admin" element={<RequireAuth><Admin /></RequireAuth>} />
               <Route path="*" element={<Navigate to="/" replace />} />
             </Routes>
             </Suspense>

@@ -1,8 +1,9 @@
-import { AppstoreOutlined, BarChartOutlined, ClockCircleOutlined, LogoutOutlined, MenuOutlined, MessageOutlined } from '@ant-design/icons'
+import { AppstoreOutlined, BarChartOutlined, ClockCircleOutlined, LogoutOutlined, MenuOutlined, MessageOutlined, TeamOutlined } from '@ant-design/icons'
 import { Button, Grid, Layout, Segmented, Space, Typography } from 'antd'
 import { useTranslation } from 'react-i18next'
 import { useLocation, useNavigate } from 'react-router'
 
+import { useMe } from '../hooks/useMe'
 import { signOut } from '../lib/auth'
 import { LanguageSwitch } from './LanguageSwitch'
 
@@ -12,7 +13,8 @@ export function AppHeader({ onMenu }: { onMenu?: () => void }) {
   const narrow = !Grid.useBreakpoint().md
   const location = useLocation()
   const navigate = useNavigate()
-  const section = ['/resources', '/schedules', '/usage'].find((p) => location.pathname.startsWith(p)) ?? '/'
+  const admin = useMe().data?.role === 'admin'
+  const section = ['/resources', '/schedules', '/usage', '/admin'].find((p) => location.pathname.startsWith(p)) ?? '/'
   return (
     <Layout.Header className="app-header">
       <Space size={8}>
@@ -33,6 +35,7 @@ export function AppHeader({ onMenu }: { onMenu?: () => void }) {
             { value: '/resources', label: t('app.resources'), icon: <AppstoreOutlined /> },
             { value: '/schedules', label: t('app.schedules'), icon: <ClockCircleOutlined /> },
             { value: '/usage', label: t('app.usage'), icon: <BarChartOutlined /> },
+            ...(admin ? [{ value: '/admin', label: t('app.admin'), icon: <TeamOutlined /> }] : []),
           ].map((o) => (narrow ? { value: o.value, icon: o.icon, title: o.label } : o))}
         />
       </Space>
