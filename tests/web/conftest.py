@@ -49,8 +49,10 @@ def web_stack(built_app: Path, stack_factory_module) -> Stack:  # type: ignore[n
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
+    # Per module, not per session: while Playwright's sync API is open it holds a running event loop in the
+    # main thread, and every asyncio test collected after the browser tests would fail to start its own.
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run scripts/ensure_browser.sh (make test does)"
