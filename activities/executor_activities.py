@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -11,6 +13,7 @@ from activities.context import WorkerContext
 from activities.executors.base import ExecutorImageMissing, ExecutorSpec
 from activities.ports import NoFreePort, lease_port, release_ports
 from activities.tokens import executor_token
+from api.db.models import User
 from wegent.logging import get_logger
 from wegent.sandbox import image_refusal, limits_for
 from workflows.models import ExecutorRef, StartExecutorInput
@@ -37,10 +40,11 @@ class ExecutorActivities:
             )
         except NoFreePort as exc:
             raise ApplicationError(str(exc), type="NoFreePort", non_retryable=True) from exc
-        refused = image_refusal(settings, request.image)
-        if refused:  # the Shell was written before the allow-list changed, or around the API
+        image_refused = image_refusal(settings, request.image)  # a Shell written before the allow-list changed
+        refused = f"image '{request.image}' {image_refused}" if image_refused else await self._unsandboxed_refusal()
+        if refused:
             await self.ctx.in_thread(release_ports, self.ctx.sessions, self.ctx.host, request.workflow_id)
-            raise ApplicationError(f"image '{request.image}' {refused}", type="ImageNotAllowed", non_retryable=True)
+            raise ApplicationError(refused, type="SandboxRefused", non_retryable=True)
         limits = limits_for(settings, request.cpu, request.memory, request.pids)
         spec = ExecutorSpec(
             task_id=request.task_id,
@@ -72,6 +76,19 @@ class ExecutorActivities:
         bound.info("executor.started", backend=handle.backend, executor_id=handle.executor_id, port=handle.port)
         return ExecutorRef(host=self.ctx.host, backend=handle.backend, executor_id=handle.executor_id, port=handle.port)
 
+    async def _unsandboxed_refusal(self) -> str | None:
+        """The local backend is for one person's own machine: with other people's agents next to the state
+        folder (keys, database), any of them could read it."""
+        if self.ctx.backend.name != "local" or self.ctx.settings.allow_unsandboxed:
+            return None
+        users = await self.ctx.db(_active_people)
+        if users <= 1:
+            return None
+        return (
+            f"the local executor backend runs agents unsandboxed, and this deployment has {users} active users: "
+            "use the docker backend, or set WEGENT_ALLOW_UNSANDBOXED=1 to accept the risk"
+        )
+
     @activity.defn(name="stop_executor")
     async def stop_executor(self, ref: ExecutorRef) -> None:
         workflow_id = activity.info().workflow_id
@@ -90,6 +107,10 @@ class ExecutorActivities:
             workflow_id=activity.info().workflow_id,
             ports_released=released,
         )
+
+
+def _active_people(db: Session) -> int:
+    return db.scalar(select(func.count()).select_from(User).where(User.is_active, User.role != "system")) or 0
 
 
 async def _heartbeat_every(seconds: float) -> None:

@@ -322,6 +322,7 @@ class BenchEnv:
             "WEGENT_LOG_LEVEL": self.log_level,
             # The seeded users' Models and the scripted model server are on loopback (the egress policy).
             "WEGENT_EGRESS_ALLOW": '["127.0.0.0/8", "host.docker.internal"]',
+            "WEGENT_ALLOW_UNSANDBOXED": "1",  # benchmark users on the local backend, knowingly
             "WEGENT_REDIS_URL": REDIS_URL,
             "WEGENT_REDIS_PREFIX": self.redis_prefix,
             "WEGENT_TEMPORAL_ADDRESS": TEMPORAL_ADDRESS,

@@ -55,6 +55,8 @@ TEST_ENV = {
     # The scripted model servers listen on loopback (the Docker executors reach them as host.docker.internal):
     # allowed for users' Models by configuration, as an operator would (the egress policy, issue 16 item 9).
     "WEGENT_EGRESS_ALLOW": '["127.0.0.0/8", "host.docker.internal"]',
+    # Many test users share one deployment whose local-backend stacks run agents unsandboxed, knowingly.
+    "WEGENT_ALLOW_UNSANDBOXED": "1",
     "WEGENT_REDIS_PREFIX": f"wegent-test-{uuid.uuid4().hex[:8]}",
     # A Temporal namespace per run: task ids restart with each fresh database, workflow ids must not collide.
     "WEGENT_TEMPORAL_NAMESPACE": os.environ.get("WEGENT_TEST_NAMESPACE") or f"wegent-test-{uuid.uuid4().hex[:8]}",

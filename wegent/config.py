@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     sandbox_pids: int = Field(1024, gt=0, validation_alias=_alias("WEGENT_SANDBOX_PIDS"))
     sandbox_max_pids: int = Field(4096, gt=0, validation_alias=_alias("WEGENT_SANDBOX_MAX_PIDS"))
     executor_images: list[str] = Field(default_factory=list, validation_alias=_alias("WEGENT_EXECUTOR_IMAGES"))
+    # The local backend runs agents unsandboxed, next to the platform's own secrets: refused once a deployment
+    # has more than one active user, unless this is set (item 3).
+    allow_unsandboxed: bool = Field(False, validation_alias=_alias("WEGENT_ALLOW_UNSANDBOXED"))
     # `wegent worker` serves its Prometheus metrics on this port (0 = off; each worker of a host needs its own).
     worker_metrics_port: int = Field(0, ge=0, le=65535, validation_alias=_alias("WEGENT_WORKER_METRICS_PORT"))
     worker_metrics_host: str = Field("0.0.0.0", validation_alias=_alias("WEGENT_WORKER_METRICS_HOST"))

@@ -8,6 +8,9 @@ from typing import Any
 from activities.executors.base import ExecutorBackend
 from activities.executors.docker_backend import DockerBackend
 from activities.executors.local_backend import LocalBackend
+from wegent.logging import get_logger
+
+log = get_logger("executors")
 
 _BACKENDS: dict[str, type[ExecutorBackend]] = {"docker": DockerBackend, "local": LocalBackend}
 
@@ -37,6 +40,13 @@ def get_backend(name: str | None = None, **kw: Any) -> ExecutorBackend:
     choice = (name or "auto").strip().lower()
     if choice == "auto":
         choice = "docker" if docker_available() else "local"
+        if choice == "local":  # never silently: agents now run unsandboxed, next to the platform's files
+            log.warning(
+                "executor.backend_fallback",
+                backend="local",
+                reason="no Docker engine answers",
+                hint="agents run unsandboxed; set WEGENT_EXECUTOR_BACKEND to choose explicitly",
+            )
     try:
         cls = _BACKENDS[choice]
     except KeyError:
