@@ -21,7 +21,7 @@ from api.db.models import User
 from api.db.session import get_sessionmaker
 from api.metrics import SOCKETIO_CONNECTIONS
 from api.realtime.live_store import LiveStore
-from api.realtime.revocation import Revocation
+from api.realtime.revocation import Revocation, session_is_current
 from api.services import task_ops
 from api.services import tasks as svc
 from api.services.resource_store import StoreError
@@ -130,7 +130,7 @@ class ChatNamespace(socketio.AsyncNamespace):
             return db.get(User, session["user_id"])
 
         user = await _db(load)
-        if user is None or not user.is_active or user.token_version != session.get("ver", 0):
+        if user is None or not user.is_active or not session_is_current(session, user.token_version):
             await self.revocation.drop(sid)
             raise StoreError(401, "user not found, disabled or signed out")
         return user

@@ -26,6 +26,12 @@ log = get_logger("chat.revocation")
 REVOKED = {"error": "signed out: the account was disabled, its password changed, or its API key was revoked"}
 
 
+def session_is_current(session: dict[str, Any], token_version: int) -> bool:
+    """A socket signed in with a token lives while the account's token version stands; one signed in with
+    an API key (``key_id``) is governed by the key (revoked or expired), as the key is on REST."""
+    return session.get("key_id") is not None or session.get("ver", 0) == token_version
+
+
 def _accounts(user_ids: set[int]) -> dict[int, tuple[bool, int]]:
     with get_sessionmaker()() as db:
         rows = db.execute(select(User.id, User.is_active, User.token_version).where(User.id.in_(user_ids)))
@@ -75,7 +81,7 @@ class Revocation:
         for sid, session in sessions.items():
             active, version = accounts.get(session["user_id"], (False, -1))
             key_id = session.get("key_id")
-            if not active or version != session.get("ver", 0) or (key_id is not None and key_id not in usable):
+            if not active or not session_is_current(session, version) or (key_id is not None and key_id not in usable):
                 await self.drop(sid)
 
     async def _sweep_forever(self) -> None:

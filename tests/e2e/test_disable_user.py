@@ -127,3 +127,24 @@ def test_a_disabled_users_schedule_creates_no_tasks(stack, model):
         fresh = stack.login(username, password)  # the old token was revoked with the account
         schedules.made = [(name, fresh) for name, _ in schedules.made]
         schedules.cleanup()
+
+
+async def test_a_password_change_signs_out_token_sockets_but_not_api_key_ones(stack, replica):
+    """An API key is not revoked by a password change (it keeps working on REST), so neither is its socket."""
+    user_id, _, _, token = _user(stack)
+    created = await asyncio.to_thread(
+        stack.request, "POST", "/api/v1/users/me/keys", {"Authorization": f"Bearer {token}"}, json={"name": "ci"}
+    )
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    by_token = await ChatClient(replica, token).connect()
+    by_key = await ChatClient(replica, key).connect()
+    try:
+        await asyncio.to_thread(_patch, stack, user_id, password="changed-" + uuid.uuid4().hex)
+        await by_token.wait_for(lambda ev: any(n == "auth:error" for n, _ in ev), timeout=15)
+        await asyncio.sleep(7)  # past the replica's next sweep
+        assert by_key.sio.connected and not by_key.of("auth:error")
+        assert (await by_key.call("history:sync", {"task_id": 999999}))["status"] == 404  # still served
+    finally:
+        await by_token.close()
+        await by_key.close()
