@@ -49,7 +49,8 @@ export function Admin() {
           size="middle"
           rowKey="id"
           loading={users.isPending}
-          dataSource={users.data ?? []}
+          dataSource={[...(users.data ?? [])].sort((a, b) => b.id - a.id)} // newest first
+          pagination={{ pageSize: 20, hideOnSinglePage: true }}
           scroll={{ x: true }}
           columns={[
             { title: t('login.username'), dataIndex: 'username' },
