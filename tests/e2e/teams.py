@@ -15,13 +15,12 @@ def team_yaml(
     api_key: str = "sk-test",
     shell: dict[str, Any] | None = None,
     team: dict[str, Any] | None = None,
+    model: dict[str, Any] | None = None,
 ) -> str:
+    """One Model and Shell shared by the members; a member may give its Ghost more spec (``ghost``)."""
+    model_spec = {"provider": "openai", "baseUrl": base_url, "model": "scripted", "apiKey": api_key, **(model or {})}
     docs: list[dict[str, Any]] = [
-        {
-            "kind": "Model",
-            "metadata": {"name": f"{prefix}-model"},
-            "spec": {"provider": "openai", "baseUrl": base_url, "model": "scripted", "apiKey": api_key},
-        },
+        {"kind": "Model", "metadata": {"name": f"{prefix}-model"}, "spec": model_spec},
         {"kind": "Shell", "metadata": {"name": f"{prefix}-shell"}, "spec": shell or {"shellType": "Chat"}},
     ]
     team_members = []
@@ -31,7 +30,7 @@ def team_yaml(
             {
                 "kind": "Ghost",
                 "metadata": {"name": bot},
-                "spec": {"systemPrompt": member.get("system", f"You are {member['bot']}.")},
+                "spec": {"systemPrompt": member.get("system", f"You are {member['bot']}."), **member.get("ghost", {})},
             }
         )
         docs.append(

@@ -11,43 +11,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.e2e.conftest import DOCKER_HOST_ALIAS
+from tests.e2e.teams import team_yaml
 from tests.support.chat_client import ChatClient
 
 MCP_CALCULATOR = Path(__file__).resolve().parents[1] / "support" / "mcp_calculator.py"
-
-
-def _tools_team(prefix: str, base_url: str, mcp: dict) -> str:  # type: ignore[type-arg]
-    docs = [
-        {
-            "kind": "Model",
-            "metadata": {"name": f"{prefix}-model"},
-            "spec": {"provider": "openai", "baseUrl": base_url, "model": "scripted", "apiKey": "sk-test"},
-        },
-        {"kind": "Shell", "metadata": {"name": f"{prefix}-shell"}, "spec": {"shellType": "Agno"}},
-        {
-            "kind": "Ghost",
-            "metadata": {"name": f"{prefix}-calc"},
-            "spec": {"systemPrompt": "You are a calculator. Use your tools.", "mcpServers": {"calc": mcp}},
-        },
-        {
-            "kind": "Bot",
-            "metadata": {"name": f"{prefix}-calc"},
-            "spec": {
-                "ghostRef": {"name": f"{prefix}-calc"},
-                "shellRef": {"name": f"{prefix}-shell"},
-                "modelRef": {"name": f"{prefix}-model"},
-            },
-        },
-        {
-            "kind": "Team",
-            "metadata": {"name": f"{prefix}-team"},
-            "spec": {"collaborationModel": "solo", "members": [{"botRef": {"name": f"{prefix}-calc"}}]},
-        },
-    ]
-    return yaml.safe_dump_all(docs, sort_keys=False)
 
 
 @pytest.mark.parametrize("backend", ["local", "docker"])
@@ -67,7 +36,8 @@ async def test_a_ghost_mcp_tool_is_called_streamed_and_stored(backend, request, 
         ]
     )
     prefix = "t" + uuid.uuid4().hex[:8]
-    stack.apply(_tools_team(prefix, base_url, mcp))
+    member = {"bot": "calc", "system": "You are a calculator. Use your tools.", "ghost": {"mcpServers": {"calc": mcp}}}
+    stack.apply(team_yaml(prefix, base_url, [member], collaboration="solo", shell={"shellType": "Agno"}))
     ghost = stack.request("GET", f"/api/v1/namespaces/default/ghosts/{prefix}-calc").json()
     assert ghost["spec"]["mcpServers"]["calc"]["env"] == {"MCP_SECRET_SUFFIX": "***"}
 

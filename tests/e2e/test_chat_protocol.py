@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-import yaml
 
 from tests.e2e.teams import team_yaml
 from tests.support.chat_client import ChatClient
@@ -171,30 +170,17 @@ async def test_agent_tool_use_streams_as_chat_tool(stack, dify):
         ]
     )
     prefix = "d" + uuid.uuid4().hex[:8]
-    docs = [
-        {
-            "kind": "Model",
-            "metadata": {"name": f"{prefix}-model"},
-            "spec": {"provider": "dify", "baseUrl": dify.url_for("127.0.0.1"), "apiKey": "app-protocol-agent-key"},
-        },
-        {"kind": "Shell", "metadata": {"name": f"{prefix}-shell"}, "spec": {"shellType": "Dify"}},
-        {"kind": "Ghost", "metadata": {"name": f"{prefix}-bot"}, "spec": {"systemPrompt": "agent"}},
-        {
-            "kind": "Bot",
-            "metadata": {"name": f"{prefix}-bot"},
-            "spec": {
-                "ghostRef": {"name": f"{prefix}-bot"},
-                "shellRef": {"name": f"{prefix}-shell"},
-                "modelRef": {"name": f"{prefix}-model"},
-            },
-        },
-        {
-            "kind": "Team",
-            "metadata": {"name": f"{prefix}-team"},
-            "spec": {"collaborationModel": "solo", "members": [{"botRef": {"name": f"{prefix}-bot"}}]},
-        },
-    ]
-    stack.apply(yaml.safe_dump_all(docs))
+    stack.apply(
+        team_yaml(
+            prefix,
+            dify.url_for("127.0.0.1"),
+            [{"bot": "bot", "system": "agent"}],
+            collaboration="solo",
+            api_key="app-protocol-agent-key",
+            shell={"shellType": "Dify"},
+            model={"provider": "dify", "model": ""},
+        )
+    )
     client = await _client(stack)
     try:
         ack = await client.call("chat:send", {"team": f"{prefix}-team", "message": "what is six times seven"})
