@@ -12,7 +12,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from api.db.models import User
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.services import schedules as svc
 from api.services.apply import parse_documents
@@ -53,7 +56,18 @@ async def list_schedules(
 )
 async def create_schedule(request: Request, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
     """Create a Schedule from one resource document (JSON or YAML; `kind` may be omitted), then mirror it."""
-    docs = parse_documents(await request.body(), request.headers.get("content-type", "application/json"))
+    body, content_type = await request.body(), request.headers.get("content-type", "application/json")
+    # Parsing, validation and the write block: a thread, so the event loop keeps serving (issue 16, item 4).
+    row_id = await run_in_threadpool(_create_sync, db, user, body, content_type)
+    result = await svc.after_write(row_id)
+    out = await svc.get_schedule(user, row_id)
+    if result.warning:
+        out["warning"] = result.warning
+    return out
+
+
+def _create_sync(db: Session, user: User, body: bytes, content_type: str) -> int:
+    docs = parse_documents(body, content_type)
     if len(docs) != 1 or not isinstance(docs[0], dict):
         raise StoreError(422, "expected exactly one Schedule document")
     raw = docs[0]
@@ -68,11 +82,7 @@ async def create_schedule(request: Request, db: SessionDep, user: CurrentUser) -
     store = ResourceStore(db, user, get_keyring())
     row, _ = store.upsert(doc, spec, create_only=True)
     store.db.commit()
-    result = await svc.after_write(row.id)
-    out = await svc.get_schedule(user, row.id)
-    if result.warning:
-        out["warning"] = result.warning
-    return out
+    return row.id
 
 
 @router.post("/reconcile")
