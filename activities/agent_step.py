@@ -27,6 +27,7 @@ from activities.task_records import (
 )
 from activities.tokens import executor_token
 from activities.workspace_activities import workspace_summary
+from api.services import quotas
 from executor.client import ExecutorClient, ExecutorError, RunNotFound
 from wegent import metrics
 from wegent.events import EventType, RunEvent
@@ -91,6 +92,10 @@ class AgentStepActivities:
         except InvalidModel as exc:
             raise ApplicationError(str(exc), type="InvalidModel", non_retryable=True) from exc
         tools = await self.ctx.db(lambda db: ghost_tools(db, step.ghost_id, self.ctx.keyring))
+        # The owner's monthly budget, checked before every model call: a task that crossed it stops here.
+        over = await self.ctx.db(lambda db: quotas.refusal_for_task(db, step.task_id))
+        if over:
+            raise ApplicationError(over, type="BudgetExceeded", non_retryable=True)
 
         message_id = await self.ctx.db(lambda db: save_step_message(db, self._message(step, "", "streaming")))
         url = f"http://127.0.0.1:{step.executor.port}"

@@ -22,7 +22,7 @@ from api.limits import BodyLimitMiddleware
 from api.openai_compat import app as openai_compat
 from api.realtime.server import create_socket_server
 from api.request_context import RequestContextMiddleware
-from api.routers import audit, auth, codec, executors, health, keys, resources, schedules, tasks, usage, users
+from api.routers import audit, auth, codec, executors, health, keys, quotas, resources, schedules, tasks, usage, users
 from api.services import schedules as schedule_svc
 from api.services.resource_store import StoreError
 from api.web import mount_web_app
@@ -86,6 +86,7 @@ def create_app() -> FastAPI:
         codec.router,
         executors.router,
         audit.router,
+        quotas.router,
     ):
         app.include_router(router, prefix="/api/v1")
     openai_compat.mount(app)  # /v1: the OpenAI-compatible API, with OpenAI's error bodies

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # The local backend runs agents unsandboxed, next to the platform's own secrets: refused once a deployment
     # has more than one active user, unless this is set (item 3).
     allow_unsandboxed: bool = Field(False, validation_alias=_alias("WEGENT_ALLOW_UNSANDBOXED"))
+    # Monthly budgets per user (0 = none) when an admin set none for that user: tokens in + out, and cost.
+    default_monthly_tokens: int = Field(0, ge=0, validation_alias=_alias("WEGENT_DEFAULT_MONTHLY_TOKENS"))
+    default_monthly_cost: float = Field(0.0, ge=0, validation_alias=_alias("WEGENT_DEFAULT_MONTHLY_COST"))
     # `wegent worker` serves its Prometheus metrics on this port (0 = off; each worker of a host needs its own).
     worker_metrics_port: int = Field(0, ge=0, le=65535, validation_alias=_alias("WEGENT_WORKER_METRICS_PORT"))
     worker_metrics_host: str = Field("0.0.0.0", validation_alias=_alias("WEGENT_WORKER_METRICS_HOST"))

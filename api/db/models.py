@@ -48,6 +48,9 @@ class User(Base):
     resource_generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Every token carries the version it was issued under; bumping it (disable, password change) revokes them all.
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Admin-set monthly budgets; NULL means the deployment's default (WEGENT_DEFAULT_MONTHLY_*).
+    monthly_token_budget: Mapped[int | None] = mapped_column(BigInteger)
+    monthly_cost_budget: Mapped[float | None] = mapped_column()
 
     @property
     def is_admin(self) -> bool:

@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.task_records import set_state
 from api.db.models import Message, Task, User, utcnow
 from api.db.session import get_sessionmaker
-from api.services import audit
+from api.services import audit, quotas
 from api.services import tasks as svc
 from api.services.resource_store import StoreError
 from api.temporal import TemporalUnavailable, get_temporal
@@ -36,6 +36,12 @@ async def _db(fn: Callable[[Session], T]) -> T:
     return await asyncio.to_thread(run)
 
 
+async def _within_budget(user: User) -> None:
+    reason = await _db(lambda db: quotas.refusal(db, user))
+    if reason:
+        raise StoreError(429, reason)
+
+
 async def create_task(
     user: User,
     team: str,
@@ -45,6 +51,7 @@ async def create_task(
     workspace: tuple[str, str] | None = None,
     labels: dict[str, str] | None = None,
 ) -> tuple[Task, Message]:
+    await _within_budget(user)
     task, message = await _db(
         lambda db: svc.create_task_row(db, user, team, team_namespace, prompt, title, workspace, labels)
     )
@@ -92,6 +99,7 @@ def _undo_reopen(db: Session, task: Task, message: Message, previous_state: str)
 
 async def follow_up(user: User, task_id: int, content: str) -> tuple[Task, Message]:
     """A new turn on a finished task: the live workflow takes it as an update, or a new run starts."""
+    await _within_budget(user)
     previous_state = await _db(lambda db: svc.scoped_task(db, user, task_id).state)
     task, message = await _db(lambda db: _reopen(db, user, task_id, content))
     try:
@@ -178,6 +186,7 @@ def _reopen_for_retry(db: Session, user: User, task_id: int, model: tuple[str, s
 
 async def retry_task(user: User, task_id: int, model: tuple[str, str] | None = None) -> Task:
     """Continue a FAILED task from the step that failed; completed steps of the turn are reused, not re-run."""
+    await _within_budget(user)
     task, model_id = await _db(lambda db: _reopen_for_retry(db, user, task_id, model))
     try:
         client = await get_temporal()

@@ -1,0 +1,59 @@
+"""Monthly budgets: a user over budget gets a 429 naming the limit, a running pipeline stops at its next step,
+and an admin's new limit lets work start again."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.e2e.teams import team_yaml
+
+
+def _user(stack):  # type: ignore[no-untyped-def]
+    username, password = "q" + uuid.uuid4().hex[:8], "pw-" + uuid.uuid4().hex
+    made = stack.request("POST", "/api/v1/admin/users", json={"username": username, "password": password})
+    assert made.status_code == 201, made.text
+    return made.json()["id"], stack.login(username, password)
+
+
+def test_a_token_budget_refuses_new_work_and_stops_a_pipeline_at_its_next_step(local_stack, model):
+    stack = local_stack
+    user_id, user = _user(stack)
+    prefix = "qb" + uuid.uuid4().hex[:6]
+    stack.apply(
+        team_yaml(prefix, model.openai_base_url, [{"bot": "one"}, {"bot": "two"}], collaboration="pipeline"),
+        headers=user,
+    )
+    quota = stack.request("PUT", f"/api/v1/admin/users/{user_id}/quota", json={"monthlyTokens": 5})
+    assert quota.status_code == 200, quota.text
+    assert quota.json()["tokens"] == {"used": 0, "limit": 5} and quota.json()["exceeded"] is None
+
+    # The first stage's answer uses the whole budget: the second stage does not call the model.
+    model.script([{"match": "*", "text": "a long enough first answer to use the budget"}])
+    task = stack.create_task(f"{prefix}-team", "go over budget", headers=user)
+    done = stack.wait_state(task["id"], {"COMPLETED", "FAILED"}, timeout=90)
+    assert done["state"] == "FAILED", done
+    assert "monthly token budget of 5 reached" in done["error"]
+    assert len(model.requests()) == 1
+
+    mine = stack.request("GET", "/api/v1/users/me/quota", headers=user).json()
+    assert mine["tokens"]["limit"] == 5 and mine["tokens"]["used"] >= 5
+    assert "monthly token budget of 5 reached" in mine["exceeded"]
+
+    refused = stack.request(
+        "POST", "/api/v1/tasks", headers=user, json={"team": {"name": f"{prefix}-team"}, "prompt": "more"}
+    )
+    assert refused.status_code == 429, refused.text
+    assert "monthly token budget of 5 reached" in refused.json()["detail"]
+    retry = stack.request("POST", f"/api/v1/tasks/{task['id']}/retry", headers=user, json={})
+    assert retry.status_code == 429
+
+    # An admin raises the limit: work starts again, and the retry continues from the failed stage.
+    raised = stack.request("PUT", f"/api/v1/admin/users/{user_id}/quota", json={"monthlyTokens": 100000})
+    assert raised.status_code == 200 and raised.json()["exceeded"] is None
+    assert stack.request("POST", f"/api/v1/tasks/{task['id']}/retry", headers=user, json={}).status_code == 202
+    again = stack.wait_state(task["id"], {"COMPLETED", "FAILED"}, timeout=90)
+    assert again["state"] == "COMPLETED", again["error"]
+    assert len(model.requests()) == 2  # only the second stage ran
+
+    # Only admins set budgets.
+    assert stack.request("PUT", f"/api/v1/admin/users/{user_id}/quota", headers=user, json={}).status_code == 403
