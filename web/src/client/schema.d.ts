@@ -645,6 +645,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/me/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My Quota */
+        get: operations["my_quota_api_v1_users_me_quota_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/users/{user_id}/quota": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** User Quota */
+        get: operations["user_quota_api_v1_admin_users__user_id__quota_get"];
+        /** Set User Quota */
+        put: operations["set_user_quota_api_v1_admin_users__user_id__quota_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -966,6 +1001,28 @@ export interface components {
             /** Waitingseconds */
             waitingSeconds: number | null;
         };
+        /**
+         * QuotaIn
+         * @description Per-user budgets; null falls back to the deployment's default, 0 means none at all.
+         */
+        QuotaIn: {
+            /** Monthlytokens */
+            monthlyTokens?: number | null;
+            /** Monthlycost */
+            monthlyCost?: number | null;
+        };
+        /** QuotaPublic */
+        QuotaPublic: {
+            tokens: components["schemas"]["UsedOfLimit"];
+            cost: components["schemas"]["UsedOfLimit"];
+            /** Resetsat */
+            resetsAt: string;
+            /**
+             * Exceeded
+             * @description why no new work may start this month, if so
+             */
+            exceeded: string | null;
+        };
         /** RefIn */
         RefIn: {
             /** Name */
@@ -1210,6 +1267,16 @@ export interface components {
             cost: number;
             /** Byteam */
             byTeam: components["schemas"]["TeamUsagePublic"][];
+        };
+        /** UsedOfLimit */
+        UsedOfLimit: {
+            /** Used */
+            used: number;
+            /**
+             * Limit
+             * @description null: no limit
+             */
+            limit: number | null;
         };
         /** UserCreate */
         UserCreate: {
@@ -2726,6 +2793,92 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditListPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    my_quota_api_v1_users_me_quota_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaPublic"];
+                };
+            };
+        };
+    };
+    user_quota_api_v1_admin_users__user_id__quota_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    set_user_quota_api_v1_admin_users__user_id__quota_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuotaIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuotaPublic"];
                 };
             };
             /** @description Validation Error */
