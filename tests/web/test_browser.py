@@ -401,3 +401,19 @@ def test_admin_creates_and_disables_a_user(browser, web_stack: Stack, screenshot
         assert refused.status_code == 401
     finally:
         context.close()
+
+
+def test_a_refused_token_returns_to_sign_in_with_a_message(browser, web_stack: Stack) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    try:
+        page.goto(f"{web_stack.url}/login")
+        page.evaluate("localStorage.setItem('wegent.token', 'expired.or.forged')")
+        page.goto(f"{web_stack.url}/tasks/1")
+        page.wait_for_url(re.compile(r"/login$"))
+        page.get_by_text("Your session has expired. Please sign in again.").wait_for()
+        assert page.evaluate("localStorage.getItem('wegent.token')") is None
+        assert "{" not in page.locator("body").inner_text()  # no raw JSON error shown
+    finally:
+        context.close()
