@@ -1,11 +1,11 @@
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
 import { App as AntApp, ConfigProvider } from 'antd'
 import enUS from 'antd/locale/en_US'
-import zhCN from 'antd/locale/zh_CN'
 import { useTranslation } from 'react-i18next'
 import { BrowserRouter, Navigate, Route, Routes } from 'react-router'
 
-import { lazy, Suspense } from 'react'
+import type { Locale } from 'antd/es/locale'
+import { lazy, Suspense, useEffect, useState } from 'react'
 
 import { useToken } from './lib/auth'
 
@@ -26,8 +26,14 @@ function RequireAuth({ children }: { children: React.ReactNode }) {
 
 export function App() {
   const { i18n } = useTranslation()
+  const [locale, setLocale] = useState<Locale>(enUS)
+  useEffect(() => {
+    // Ant Design's own texts (pagination, empty tables, date pickers) follow the language, loaded on demand.
+    if (i18n.language === 'zh-CN') void import('antd/locale/zh_CN').then((m) => setLocale(m.default))
+    else setLocale(enUS)
+  }, [i18n.language])
   return (
-    <ConfigProvider locale={i18n.language === 'zh-CN' ? zhCN : enUS} theme={{ token: { colorPrimary: '#3a5bd9' } }}>
+    <ConfigProvider locale={locale} theme={{ token: { colorPrimary: '#3a5bd9' } }}>
       <AntApp style={{ height: '100%' }}>
         <QueryClientProvider client={queryClient}>
           <BrowserRouter>

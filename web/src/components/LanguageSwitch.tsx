@@ -11,7 +11,7 @@ export function LanguageSwitch() {
       data-testid="language-switch"
       size="small"
       value={i18n.language as Language}
-      onChange={setLanguage}
+      onChange={(code) => void setLanguage(code)}
       options={LANGUAGES.map((l) => ({ value: l.code, label: l.label }))}
       style={{ width: 104 }}
       popupMatchSelectWidth={false}

@@ -54,6 +54,7 @@ export const MessageBubble = memo(function MessageBubble({
         {message.usage ? (
           <Typography.Text type="secondary" style={{ fontSize: 12 }}>
             {t('thread.tokens', { input: message.usage.inputTokens, output: message.usage.outputTokens })}
+            {message.usage.cost ? ` · $${message.usage.cost.toFixed(4)}` : ''}
           </Typography.Text>
         ) : null}
         <Button

@@ -2,7 +2,6 @@ import i18n from 'i18next'
 import { initReactI18next } from 'react-i18next'
 
 import en from './locales/en.json'
-import zhCN from './locales/zh-CN.json'
 
 export const LANGUAGES = [
   { code: 'en', label: 'English' },
@@ -19,16 +18,34 @@ function initialLanguage(): Language {
 }
 
 void i18n.use(initReactI18next).init({
-  resources: { en: { translation: en }, 'zh-CN': { translation: zhCN } },
-  lng: initialLanguage(),
+  resources: { en: { translation: en } },
+  partialBundledLanguages: true,
+  lng: 'en',
   fallbackLng: 'en',
   interpolation: { escapeValue: false },
 })
 
+/** The Chinese catalog is its own chunk: English-only visitors never download it. */
+async function load(code: Language): Promise<void> {
+  if (code === 'zh-CN' && !i18n.hasResourceBundle('zh-CN', 'translation')) {
+    const zh = await import('./locales/zh-CN.json')
+    i18n.addResourceBundle('zh-CN', 'translation', zh.default)
+  }
+}
+
+/** Before the first render: the language kept from the last visit (or the browser's), with its catalog. */
+export async function startLanguage(): Promise<void> {
+  const code = initialLanguage()
+  await load(code)
+  await i18n.changeLanguage(code)
+  document.documentElement.lang = code
+}
+
 /** Switch the language and keep the choice for later visits. */
-export function setLanguage(code: Language): void {
+export async function setLanguage(code: Language): Promise<void> {
   localStorage.setItem(STORAGE_KEY, code)
-  void i18n.changeLanguage(code)
+  await load(code)
+  await i18n.changeLanguage(code)
   document.documentElement.lang = code
 }
 
