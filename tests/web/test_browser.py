@@ -249,6 +249,7 @@ def test_pipeline_approval_with_an_edited_handoff_then_a_rejection(  # type: ign
         _state(page, "PENDING_CONFIRMATION")
         handoff = page.get_by_test_id("handoff")
         assert handoff.input_value() == "draft v1"
+        assert page.get_by_test_id("bot-label").first.inner_text() == "Stage 1"  # the pipeline stage of the answer
         assert page.get_by_test_id("composer-reason").is_visible()
         handoff.fill("EDITED DRAFT")
         page.screenshot(path=screenshots / "pipeline-approval.png")

@@ -15,11 +15,14 @@ export const MessageBubble = memo(function MessageBubble({
   content,
   status,
   tools,
+  label,
 }: {
   message: StreamMessage
   content: string
   status: StreamMessage['status']
   tools: StreamMessage['tools']
+  /** The bot's role in the team, or its pipeline stage. */
+  label?: string | null
 }) {
   const { t } = useTranslation()
   if (message.role === 'user') {
@@ -32,7 +35,9 @@ export const MessageBubble = memo(function MessageBubble({
   if (message.role === 'system') {
     return (
       <div className="note" data-testid="message" data-role="system" data-message-id={message.id}>
-        <Tag>{t('thread.note')}</Tag> <Typography.Text type="secondary">{content}</Typography.Text>
+        <Tag color="geekblue">{t(`thread.notes.${String(message.meta?.kind ?? '')}`, { defaultValue: t('thread.note') })}</Tag>
+        {message.bot ? <Typography.Text strong>{message.bot} </Typography.Text> : null}
+        <Typography.Text type="secondary">{content}</Typography.Text>
       </div>
     )
   }
@@ -41,6 +46,7 @@ export const MessageBubble = memo(function MessageBubble({
       <Typography.Text strong data-testid="bot-name">
         {message.bot ?? t('thread.assistant')}
       </Typography.Text>
+      {label ? <Tag data-testid="bot-label">{label}</Tag> : null}
       <Typography.Text type="secondary" style={{ fontSize: 12 }}>
         {t('thread.step', { step: message.step + 1 })}
       </Typography.Text>

@@ -5,6 +5,7 @@ import { useTranslation } from 'react-i18next'
 import type { Socket } from 'socket.io-client'
 
 import { useTaskStream } from '../hooks/useTaskStream'
+import { useTeams } from '../hooks/useTasks'
 import { errorMessage } from '../lib/errors'
 import { call, type Ack } from '../lib/socket'
 import { Composer } from './Composer'
@@ -23,6 +24,7 @@ export function TaskThread({ socket, taskId }: { socket: Socket | null; taskId: 
   const { message } = App.useApp()
   const { task, messages, failure, addUserMessage, version } = useTaskStream(socket, taskId)
   const bottom = useRef<HTMLDivElement>(null)
+  const teams = useTeams()
 
   useEffect(() => {
     bottom.current?.scrollIntoView({ block: 'end' })
@@ -33,6 +35,19 @@ export function TaskThread({ socket, taskId }: { socket: Socket | null; taskId: 
   }
   if (!task || !socket) return <Spin style={{ margin: 48 }} />
 
+  // Each bot's role in the team (or, in a pipeline, its stage), for the label on its answers.
+  const team = teams.data?.find((x) => x.metadata.name === task.team.name && x.metadata.namespace === task.team.namespace)
+  const labels = new Map(
+    (team?.spec.members ?? []).map((m, i) => [
+      m.botRef.name,
+      [
+        task.collaborationModel === 'pipeline' ? t('thread.stage', { stage: i + 1 }) : null,
+        m.role && m.role !== 'member' ? m.role : null,
+      ]
+        .filter(Boolean)
+        .join(' · ') || null,
+    ]),
+  )
   const running = ACTIVE.has(task.state)
   const waiting = task.state === 'PENDING_CONFIRMATION'
   const act = async (event: string, data: Record<string, unknown>, done?: string) => {
@@ -80,7 +95,14 @@ export function TaskThread({ socket, taskId }: { socket: Socket | null; taskId: 
           <TaskTimeline steps={task.steps} messages={messages} />
         </Suspense>
         {messages.map((m) => (
-          <MessageBubble key={m.id} message={m} content={m.content} status={m.status} tools={m.tools} />
+          <MessageBubble
+            key={m.id}
+            message={m}
+            content={m.content}
+            status={m.status}
+            tools={m.tools}
+            label={m.bot ? labels.get(m.bot) : null}
+          />
         ))}
         {task.state === 'FAILED' ? (
           <Alert type="error" showIcon message={t('actions.retryHint')} description={task.error ?? undefined} />
