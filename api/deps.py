@@ -117,3 +117,7 @@ async def get_admin(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(get_admin)]
+
+#: Paging offsets beyond this are refused with 422: the database's LIMIT takes 64-bit numbers at most, and no
+#: listing holds more rows.
+MAX_OFFSET = 2**31 - 1

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.db.session import get_sessionmaker
-from api.deps import AdminUser, CurrentUser
+from api.deps import MAX_OFFSET, AdminUser, CurrentUser
 from api.services.audit import AuditQuery, search
 
 router = APIRouter(tags=["audit"])
@@ -39,7 +39,7 @@ def _query(
     since: Annotated[datetime | None, Query(description="ISO time, inclusive")] = None,
     until: Annotated[datetime | None, Query(description="ISO time, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> AuditQuery:
     def naive_utc(value: datetime | None) -> datetime | None:
         # Stored times are naive UTC; a query may give any offset.

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.core.threads import in_thread
 from api.db.session import get_read_sessionmaker
-from api.deps import CurrentUser, SessionDep
+from api.deps import MAX_OFFSET, CurrentUser, SessionDep
 from api.services import egress, sandbox, schedules
 from api.services.apply import ApplyReport, apply_documents, parse_documents
 from api.services.list_cache import list_cache
@@ -120,7 +120,7 @@ async def list_resources(
     kinds: str,
     scope: Scope = "user",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     format: Literal["json", "yaml"] = "json",
 ) -> Response:
     kind = _kind(kinds)

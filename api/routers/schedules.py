@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.db.models import User
-from api.deps import AdminUser, CurrentUser, SessionDep
+from api.deps import MAX_OFFSET, AdminUser, CurrentUser, SessionDep
 from api.services import schedules as svc
 from api.services.apply import parse_documents
 from api.services.resource_store import ResourceStore, StoreError
@@ -43,7 +43,7 @@ async def list_schedules(
     user: CurrentUser,
     all: Annotated[bool, Query(description="admins: every user's schedules")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     items, total = await svc.list_schedules(user, all, limit, offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
@@ -130,7 +130,7 @@ async def runs(
     user: CurrentUser,
     state: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """The tasks this schedule created, newest first, with their states and counts by outcome."""
     return await svc.runs(user, schedule_id, state, limit, offset)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import MAX_OFFSET, CurrentUser, SessionDep
 from api.models_public import FollowUpPublic, TaskDetailPublic, TaskListPublic, TaskPublic
 from api.services import task_ops
 from api.services import tasks as svc
@@ -53,7 +53,7 @@ def list_tasks(
     state: str | None = None,
     team: Annotated[str | None, Query(description="team name or namespace/name")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     rows, total = svc.list_tasks(db, user, state, team, limit, offset)
     return {"items": [svc.task_summary(t) for t in rows], "total": total, "limit": limit, "offset": offset}
