@@ -1,4 +1,4 @@
-import { useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query'
+import { type InfiniteData, useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useEffect } from 'react'
 import type { Socket } from 'socket.io-client'
 
@@ -26,18 +26,47 @@ export function useTaskList(filter: TaskFilter) {
   })
 }
 
-/** Keep the task list live: `task:created` and `task:status` from the user's room refresh it. */
+/**
+ * Keep the task list live from the user's room: `task:status` updates the task's badge in place at once, and
+ * the list is re-read at most every 1.5 s (a filtered list may gain or lose it); `task:created` re-reads it.
+ */
 export function useLiveTaskList(socket: Socket | null): void {
   const client = useQueryClient()
   useEffect(() => {
     if (!socket) return
+    let timer: ReturnType<typeof setTimeout> | null = null
     const refresh = () => void client.invalidateQueries({ queryKey: ['tasks'] })
+    const refreshSoon = () => {
+      if (timer === null) {
+        timer = setTimeout(() => {
+          timer = null
+          refresh()
+        }, 1500)
+      }
+    }
+    const onStatus = (ev: { task_id: number; state: string; error?: string | null }) => {
+      client.setQueriesData<InfiniteData<TaskList>>({ queryKey: ['tasks'] }, (data) =>
+        data
+          ? {
+              ...data,
+              pages: data.pages.map((page) => ({
+                ...page,
+                items: page.items.map((task) =>
+                  task.id === ev.task_id ? { ...task, state: ev.state, error: ev.error ?? task.error } : task,
+                ),
+              })),
+            }
+          : data,
+      )
+      refreshSoon()
+    }
     socket.on('task:created', refresh)
-    socket.on('task:status', refresh)
+    socket.on('task:status', onStatus)
     socket.on('connect', refresh)
     return () => {
+      if (timer !== null) clearTimeout(timer)
       socket.off('task:created', refresh)
-      socket.off('task:status', refresh)
+      socket.off('task:status', onStatus)
       socket.off('connect', refresh)
     }
   }, [socket, client])
