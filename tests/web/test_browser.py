@@ -418,3 +418,29 @@ def test_a_refused_token_returns_to_sign_in_with_a_message(browser, web_stack: S
         assert "{" not in page.locator("body").inner_text()  # no raw JSON error shown
     finally:
         context.close()
+
+
+def test_editing_a_resource_with_a_stale_version_shows_a_conflict_then_saves_after_reload(  # type: ignore[no-untyped-def]
+    browser, web_stack: Stack, model, user
+) -> None:
+    username, password, headers = user
+    team = _team(web_stack, model, headers)
+    team_url = f"/api/v1/namespaces/default/teams/{team}"
+    context, page = _sign_in(browser, web_stack, username, password)
+    try:
+        page.goto(f"{web_stack.url}/resources/teams")
+        page.locator("[data-testid=resource-name]").filter(has_text=team).click()
+        page.locator(".cm-content").get_by_text("collaborationModel").wait_for()
+        # Someone else changes it meanwhile.
+        current = web_stack.request("GET", team_url, headers=headers).json()
+        current["metadata"]["displayName"] = "Changed elsewhere"
+        changed = web_stack.request("PUT", team_url, headers=headers, json=current)
+        assert changed.status_code == 200, changed.text
+        page.get_by_test_id("save-yaml").click()
+        page.get_by_test_id("conflict").wait_for()
+        page.get_by_test_id("conflict").get_by_role("button").click()  # reload
+        page.locator(".cm-content").get_by_text("Changed elsewhere").wait_for()
+        page.get_by_test_id("save-yaml").click()
+        page.get_by_text("Saved").wait_for()
+    finally:
+        context.close()

@@ -86,7 +86,7 @@ export function ResourceEditor({
         setFailure(result.results.map((r) => r.detail).filter(Boolean).join('; ') || t('errors.unknown'))
       }
     } catch (err) {
-      if (err instanceof ApiError && err.status === 409 && /modified concurrently/.test(err.message)) setConflict(true)
+      if (err instanceof ApiError && err.status === 409 && /was modified/.test(err.message)) setConflict(true)
       else if (err instanceof ApiError && err.body?.errors?.length) setProblems(err.body.errors)
       else setFailure(errorMessage(t, err))
     } finally {
