@@ -337,6 +337,10 @@ def test_resources_apply_yaml_shows_field_errors_then_applies(  # type: ignore[n
         page.locator(".ant-modal").wait_for(state="hidden")
         page.locator("[data-testid=resource-name]").filter(has_text=f"{prefix}-team").wait_for()
         page.screenshot(path=screenshots / "resources-teams.png")
+        with page.expect_download() as download:
+            page.get_by_test_id("export-yaml").click()
+        exported = Path(download.value.path()).read_text()
+        assert f"name: {prefix}-team" in exported and "kind: Team" in exported
     finally:
         context.close()
 

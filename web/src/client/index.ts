@@ -155,3 +155,10 @@ export async function deleteResource(doc: ResourceDocument, force = false): Prom
   )
   if (status !== 200) throw new ApiError(status, parseBody(text))
 }
+
+/** Every resource of a kind as multi-document YAML (what `wegent get KIND -o yaml` prints). */
+export async function exportYaml(plural: string, namespace = 'default'): Promise<string> {
+  const { status, text } = await fetchText(`${base(namespace)}/${plural}?format=yaml&limit=1000`)
+  if (status !== 200) throw new ApiError(status, parseBody(text))
+  return text
+}

@@ -1,11 +1,11 @@
-import { PlusOutlined } from '@ant-design/icons'
+import { DownloadOutlined, PlusOutlined } from '@ant-design/icons'
 import { useQuery, useQueryClient } from '@tanstack/react-query'
 import { App, Button, Layout, Space, Table, Tabs, Tag, Typography } from 'antd'
 import { useState } from 'react'
 import { useTranslation } from 'react-i18next'
 import { useNavigate, useParams } from 'react-router'
 
-import { ApiError, deleteResource, listResources, type ResourceDocument } from '../client'
+import { ApiError, deleteResource, exportYaml, listResources, type ResourceDocument } from '../client'
 import { AppHeader } from '../components/AppHeader'
 import { ResourceEditor } from '../components/ResourceEditor'
 import { errorMessage } from '../lib/errors'
@@ -20,6 +20,19 @@ export function Resources() {
   const kind = KINDS.find((k) => k.toLowerCase() + 's' === params.kind) ?? 'Team'
   const [editing, setEditing] = useState<{ doc: ResourceDocument | null } | null>(null)
   const client = useQueryClient()
+  const { message } = App.useApp()
+  const download = async (k: string) => {
+    try {
+      const text = await exportYaml(k.toLowerCase() + 's')
+      const link = document.createElement('a')
+      link.href = URL.createObjectURL(new Blob([text], { type: 'application/yaml' }))
+      link.download = `${k.toLowerCase()}s.yaml`
+      link.click()
+      URL.revokeObjectURL(link.href)
+    } catch (err) {
+      void message.error(errorMessage(t, err))
+    }
+  }
 
   return (
     <Layout className="app-layout">
@@ -29,9 +42,14 @@ export function Resources() {
           <Typography.Title level={3} style={{ margin: 0 }}>
             {t('resources.title')}
           </Typography.Title>
-          <Button type="primary" icon={<PlusOutlined />} onClick={() => setEditing({ doc: null })} data-testid="apply-yaml">
-            {t('resources.applyYaml')}
-          </Button>
+          <Space>
+            <Button icon={<DownloadOutlined />} onClick={() => void download(kind)} data-testid="export-yaml">
+              {t('resources.export')}
+            </Button>
+            <Button type="primary" icon={<PlusOutlined />} onClick={() => setEditing({ doc: null })} data-testid="apply-yaml">
+              {t('resources.applyYaml')}
+            </Button>
+          </Space>
         </Space>
         <Tabs
           activeKey={kind}
