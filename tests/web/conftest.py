@@ -77,3 +77,9 @@ def make_user(stack: Stack) -> tuple[str, str, dict[str, str]]:
     )
     assert response.status_code == 201, response.text
     return username, password, stack.login(username, password)
+
+
+@pytest.fixture
+def user(web_stack: Stack) -> tuple[str, str, dict[str, str]]:
+    """A fresh user of the module's stack: (name, password, REST headers)."""
+    return make_user(web_stack)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.support.stack import Stack
 from tests.web.conftest import make_user
-from tests.web.test_browser import _sign_in, _state, _team
+from tests.web.pages import sign_in, solo_team, wait_state
 
 CHUNKS = 20_000
 
@@ -60,13 +60,13 @@ async ([taskId, total]) => {
 def test_twenty_thousand_chunks_render_without_freezing(browser, web_stack: Stack, model, screenshots: Path) -> None:  # type: ignore[no-untyped-def]
     username, password, headers = make_user(web_stack)
     model.script([{"match": "*", "text": "ready"}])
-    team = _team(web_stack, model, headers)
+    team = solo_team(web_stack, model, headers)
     task = web_stack.create_task(team, "a long answer", headers=headers)
     web_stack.wait_state(task["id"], {"COMPLETED"})
-    context, page = _sign_in(browser, web_stack, username, password)
+    context, page = sign_in(browser, web_stack, username, password)
     try:
         page.goto(f"{web_stack.url}/tasks/{task['id']}")
-        _state(page, "COMPLETED")
+        wait_state(page, "COMPLETED")
         result = page.evaluate(FEED, [task["id"], CHUNKS])
         print(f"\n20,000 chunks in Chromium: {result}")
         page.screenshot(path=screenshots / "long-answer.png")

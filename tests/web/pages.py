@@ -1,0 +1,45 @@
+"""Helpers for the browser tests: a team of the scripted model, signing in, driving the chat page."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from tests.e2e.teams import team_yaml
+from tests.support.stack import Stack
+
+LONG_ANSWER = " ".join(f"word{i}" for i in range(60))
+TIMEOUT = 60_000
+
+
+def solo_team(stack: Stack, model, headers: dict[str, str]) -> str:  # type: ignore[no-untyped-def]
+    prefix = "b" + uuid.uuid4().hex[:8]
+    stack.apply(team_yaml(prefix, model.openai_base_url, [{"bot": "chat"}], collaboration="solo"), headers=headers)
+    return f"{prefix}-team"
+
+
+def sign_in(browser, stack: Stack, username: str, password: str, width: int = 1280, height: int = 800):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(f"{stack.url}/")
+    page.wait_for_url(re.compile(r"/login$"))
+    page.get_by_test_id("username").fill(username)
+    page.get_by_test_id("password").fill(password)
+    page.get_by_test_id("sign-in").click()
+    page.get_by_test_id("new-chat-page").wait_for()
+    return context, page
+
+
+def start_chat(page, team: str, prompt: str) -> int:  # type: ignore[no-untyped-def]
+    page.get_by_test_id("team-picker").click()
+    page.locator(".ant-select-item-option").filter(has_text=team).click()
+    box = page.locator("[data-testid=composer] textarea")
+    box.fill(prompt)
+    box.press("Enter")
+    page.wait_for_url(re.compile(r"/tasks/\d+$"))
+    return int(page.url.rsplit("/", 1)[1])
+
+
+def wait_state(page, state: str) -> None:  # type: ignore[no-untyped-def]
+    page.locator(f"[data-testid=task-state][data-state={state}]").wait_for()
