@@ -1,6 +1,6 @@
 import { CopyOutlined } from '@ant-design/icons'
 import { Bubble } from '@ant-design/x'
-import { Alert, Button, Space, Tag, Typography } from 'antd'
+import { Alert, App, Button, Space, Tag, Typography } from 'antd'
 import { lazy, memo, Suspense } from 'react'
 import { useTranslation } from 'react-i18next'
 
@@ -25,6 +25,7 @@ export const MessageBubble = memo(function MessageBubble({
   label?: string | null
 }) {
   const { t } = useTranslation()
+  const { message: toast } = App.useApp()
   if (message.role === 'user') {
     return (
       <div data-testid="message" data-role="user" data-message-id={message.id}>
@@ -68,7 +69,7 @@ export const MessageBubble = memo(function MessageBubble({
           type="text"
           icon={<CopyOutlined />}
           aria-label={t('thread.copy')}
-          onClick={() => void navigator.clipboard?.writeText(content)}
+          onClick={() => void navigator.clipboard?.writeText(content).then(() => toast.success(t('thread.copied')))}
         />
       </Space>
     ) : null
