@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class RefPublic(BaseModel):
@@ -125,3 +125,58 @@ class ApiKeyPublic(BaseModel):
 
 class ApiKeyCreatedPublic(ApiKeyPublic):
     key: str = Field(description="the key (wg-...): shown only in this response; store it now")
+
+
+class ScheduleRunCountsPublic(BaseModel):
+    total: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    active: int
+
+
+class SchedulePublic(BaseModel):
+    """A Schedule resource with its Temporal Schedule's state. Actions add a field or two (`triggered`,
+    `warning`, `backfill`), hence extra fields are allowed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: int
+    name: str
+    namespace: str
+    displayName: str | None
+    owner: str
+    team: dict[str, Any] = Field(description="spec.teamRef")
+    workspace: dict[str, Any] | None = Field(description="spec.workspaceRef")
+    enabled: bool
+    trigger: dict[str, Any] = Field(description="{cron} or {interval}")
+    timezone: str
+    overlap: str
+    temporalScheduleId: str
+    consoleUrl: str
+    resourceVersion: str
+    spec: dict[str, Any]
+    status: dict[str, Any] = Field(
+        description="state, paused, nextRunTimes, runs (counts), lastRun, temporal (actions, skips), sync details"
+    )
+
+
+class ScheduleListPublic(BaseModel):
+    items: list[SchedulePublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class ScheduleRunPublic(TaskPublic):
+    scheduledTime: str | None = Field(description="the time the run was scheduled for")
+
+
+class ScheduleRunsPublic(BaseModel):
+    schedule: dict[str, Any] = Field(description="id, name, namespace, consoleUrl")
+    items: list[ScheduleRunPublic]
+    total: int
+    limit: int
+    offset: int
+    runs: ScheduleRunCountsPublic
+    lastRun: dict[str, Any] | None

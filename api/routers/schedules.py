@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.db.models import User
 from api.deps import MAX_OFFSET, AdminUser, CurrentUser, SessionDep
+from api.models_public import ScheduleListPublic, SchedulePublic, ScheduleRunsPublic
 from api.services import schedules as svc
 from api.services.apply import parse_documents
 from api.services.resource_store import ResourceStore, StoreError
@@ -38,7 +39,7 @@ class BackfillIn(BaseModel):
     overlap: Overlap | None = Field(None, description="default buffer_all: the backfilled runs go one after another")
 
 
-@router.get("")
+@router.get("", response_model=ScheduleListPublic)
 async def list_schedules(
     user: CurrentUser,
     all: Annotated[bool, Query(description="admins: every user's schedules")] = False,
@@ -52,6 +53,7 @@ async def list_schedules(
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    response_model=SchedulePublic,
     openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
 )
 async def create_schedule(request: Request, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
@@ -91,7 +93,7 @@ async def reconcile(_: AdminUser) -> dict[str, Any]:
     return (await svc.reconcile_all()).as_dict()
 
 
-@router.get("/{schedule_id}")
+@router.get("/{schedule_id}", response_model=SchedulePublic)
 async def get_schedule(schedule_id: int, user: CurrentUser) -> dict[str, Any]:
     return await svc.get_schedule(user, schedule_id)
 
@@ -101,30 +103,30 @@ async def delete_schedule(schedule_id: int, user: CurrentUser) -> dict[str, Any]
     return await svc.delete(user, schedule_id)
 
 
-@router.post("/{schedule_id}/trigger", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{schedule_id}/trigger", status_code=status.HTTP_202_ACCEPTED, response_model=SchedulePublic)
 async def trigger(schedule_id: int, user: CurrentUser, body: TriggerIn | None = None) -> dict[str, Any]:
     """Run now: one run starts at once (subject to the overlap policy unless overridden)."""
     return await svc.trigger(user, schedule_id, body.overlap if body else None)
 
 
-@router.post("/{schedule_id}/pause")
+@router.post("/{schedule_id}/pause", response_model=SchedulePublic)
 async def pause(schedule_id: int, user: CurrentUser) -> dict[str, Any]:
     """Sets `spec.enabled: false` (the source of truth) and pauses the Temporal schedule."""
     return await svc.set_enabled(user, schedule_id, False)
 
 
-@router.post("/{schedule_id}/resume")
+@router.post("/{schedule_id}/resume", response_model=SchedulePublic)
 async def resume(schedule_id: int, user: CurrentUser) -> dict[str, Any]:
     return await svc.set_enabled(user, schedule_id, True)
 
 
-@router.post("/{schedule_id}/backfill", status_code=status.HTTP_202_ACCEPTED)
+@router.post("/{schedule_id}/backfill", status_code=status.HTTP_202_ACCEPTED, response_model=SchedulePublic)
 async def backfill(schedule_id: int, body: BackfillIn, user: CurrentUser) -> dict[str, Any]:
     """Start the runs the schedule would have started in a past window, each rendered for its own time."""
     return await svc.backfill(user, schedule_id, body.start, body.end, body.overlap)
 
 
-@router.get("/{schedule_id}/runs")
+@router.get("/{schedule_id}/runs", response_model=ScheduleRunsPublic)
 async def runs(
     schedule_id: int,
     user: CurrentUser,

@@ -1065,6 +1065,164 @@ export interface components {
             /** Ageseconds */
             ageSeconds: number | null;
         };
+        /** ScheduleListPublic */
+        ScheduleListPublic: {
+            /** Items */
+            items: components["schemas"]["SchedulePublic"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+        };
+        /**
+         * SchedulePublic
+         * @description A Schedule resource with its Temporal Schedule's state. Actions add a field or two (`triggered`,
+         *     `warning`, `backfill`), hence extra fields are allowed.
+         */
+        SchedulePublic: {
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Namespace */
+            namespace: string;
+            /** Displayname */
+            displayName: string | null;
+            /** Owner */
+            owner: string;
+            /**
+             * Team
+             * @description spec.teamRef
+             */
+            team: {
+                [key: string]: unknown;
+            };
+            /**
+             * Workspace
+             * @description spec.workspaceRef
+             */
+            workspace: {
+                [key: string]: unknown;
+            } | null;
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Trigger
+             * @description {cron} or {interval}
+             */
+            trigger: {
+                [key: string]: unknown;
+            };
+            /** Timezone */
+            timezone: string;
+            /** Overlap */
+            overlap: string;
+            /** Temporalscheduleid */
+            temporalScheduleId: string;
+            /** Consoleurl */
+            consoleUrl: string;
+            /** Resourceversion */
+            resourceVersion: string;
+            /** Spec */
+            spec: {
+                [key: string]: unknown;
+            };
+            /**
+             * Status
+             * @description state, paused, nextRunTimes, runs (counts), lastRun, temporal (actions, skips), sync details
+             */
+            status: {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /** ScheduleRunCountsPublic */
+        ScheduleRunCountsPublic: {
+            /** Total */
+            total: number;
+            /** Succeeded */
+            succeeded: number;
+            /** Failed */
+            failed: number;
+            /** Cancelled */
+            cancelled: number;
+            /** Active */
+            active: number;
+        };
+        /** ScheduleRunPublic */
+        ScheduleRunPublic: {
+            /** Id */
+            id: number;
+            /** Title */
+            title: string;
+            /**
+             * State
+             * @description PENDING, RUNNING, PENDING_CONFIRMATION, COMPLETED, FAILED or CANCELLED
+             */
+            state: string;
+            team: components["schemas"]["RefPublic"];
+            /** Collaborationmodel */
+            collaborationModel: string;
+            /** Turn */
+            turn: number;
+            /** Currentstep */
+            currentStep: number | null;
+            /** Currentbot */
+            currentBot: string | null;
+            /** Error */
+            error: string | null;
+            usage: components["schemas"]["UsagePublic"];
+            /** Labels */
+            labels: {
+                [key: string]: string;
+            };
+            /** Scheduleid */
+            scheduleId: number | null;
+            /** Workflowid */
+            workflowId: string | null;
+            /**
+             * Consoleurl
+             * @description the task's workflow in the Temporal console
+             */
+            consoleUrl: string;
+            /** Createdat */
+            createdAt: string | null;
+            /** Updatedat */
+            updatedAt: string | null;
+            /** Finishedat */
+            finishedAt: string | null;
+            /**
+             * Scheduledtime
+             * @description the time the run was scheduled for
+             */
+            scheduledTime: string | null;
+        };
+        /** ScheduleRunsPublic */
+        ScheduleRunsPublic: {
+            /**
+             * Schedule
+             * @description id, name, namespace, consoleUrl
+             */
+            schedule: {
+                [key: string]: unknown;
+            };
+            /** Items */
+            items: components["schemas"]["ScheduleRunPublic"][];
+            /** Total */
+            total: number;
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            runs: components["schemas"]["ScheduleRunCountsPublic"];
+            /** Lastrun */
+            lastRun: {
+                [key: string]: unknown;
+            } | null;
+        };
         /** StepPublic */
         StepPublic: {
             /** Turn */
@@ -2325,9 +2483,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ScheduleListPublic"];
                 };
             };
             /** @description Validation Error */
@@ -2360,9 +2516,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SchedulePublic"];
                 };
             };
         };
@@ -2406,9 +2560,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SchedulePublic"];
                 };
             };
             /** @description Validation Error */
@@ -2476,9 +2628,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SchedulePublic"];
                 };
             };
             /** @description Validation Error */
@@ -2509,9 +2659,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SchedulePublic"];
                 };
             };
             /** @description Validation Error */
@@ -2542,9 +2690,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SchedulePublic"];
                 };
             };
             /** @description Validation Error */
@@ -2579,9 +2725,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SchedulePublic"];
                 };
             };
             /** @description Validation Error */
@@ -2616,9 +2760,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ScheduleRunsPublic"];
                 };
             };
             /** @description Validation Error */

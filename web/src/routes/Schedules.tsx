@@ -5,26 +5,19 @@ import { useState } from 'react'
 import { useTranslation } from 'react-i18next'
 import { Link } from 'react-router'
 
-import { api, unwrap, type TaskPublic } from '../client'
+import { api, unwrap } from '../client'
+import type { components } from '../client/schema'
 import { AppHeader } from '../components/AppHeader'
 import { StateBadge } from '../components/StateBadge'
 import { errorMessage } from '../lib/errors'
 
-/** A schedule as GET /schedules lists it (the schedule routes return documents without a response model). */
-interface ScheduleView {
-  id: number
-  name: string
-  namespace: string
-  team: { name: string }
-  enabled: boolean
-  trigger: { cron?: string; interval?: string }
-  timezone: string
-  consoleUrl: string
+type ScheduleView = components['schemas']['SchedulePublic'] & {
+  /** The status document (typed loosely by the API): the fields this page shows. */
   status: {
     state?: string
     paused?: boolean
     nextRunTimes?: string[]
-    runs?: { total: number; succeeded: number; failed: number; cancelled: number; active: number }
+    runs?: components['schemas']['ScheduleRunCountsPublic']
     lastRun?: { taskId: number; state: string; scheduledTime?: string | null } | null
   }
 }
@@ -40,7 +33,7 @@ export function Schedules() {
   const client = useQueryClient()
   const list = useQuery({
     queryKey: ['schedules'],
-    queryFn: async () => (await unwrap(api.GET('/api/v1/schedules', {}))) as unknown as { items: ScheduleView[] },
+    queryFn: async () => (await unwrap(api.GET('/api/v1/schedules', {}))) as { items: ScheduleView[] },
   })
   const act = async (label: string, call: () => Promise<unknown>) => {
     try {
@@ -69,10 +62,10 @@ export function Schedules() {
           expandable={{ expandedRowRender: (s) => <Runs scheduleId={s.id} /> }}
           columns={[
             { title: t('resources.name'), render: (_, s) => <Typography.Text strong>{s.name}</Typography.Text> },
-            { title: t('newChat.team'), render: (_, s) => s.team.name },
+            { title: t('newChat.team'), render: (_, s) => String((s.team as { name?: string }).name) },
             {
               title: t('schedules.trigger'),
-              render: (_, s) => <Typography.Text code>{s.trigger.cron ?? s.trigger.interval}</Typography.Text>,
+              render: (_, s) => <Typography.Text code>{String(s.trigger.cron ?? s.trigger.interval ?? '')}</Typography.Text>,
             },
             {
               title: t('resources.state'),
@@ -158,10 +151,10 @@ function Runs({ scheduleId }: { scheduleId: number }) {
   const { t } = useTranslation()
   const runs = useQuery({
     queryKey: ['schedules', scheduleId, 'runs'],
-    queryFn: async () =>
-      (await unwrap(
+    queryFn: () =>
+      unwrap(
         api.GET('/api/v1/schedules/{schedule_id}/runs', { params: { path: { schedule_id: scheduleId }, query: { limit: 20 } } }),
-      )) as unknown as { items: (TaskPublic & { scheduledTime?: string | null })[] },
+      ),
   })
   return (
     <Table
