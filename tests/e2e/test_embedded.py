@@ -249,6 +249,9 @@ def _assert_pipeline_answers(task: dict[str, Any]) -> None:
 def test_up_serves_the_demo_pipeline_on_the_local_model(up: Up) -> None:
     from temporalio.client import WorkflowExecutionStatus
 
+    # This `wegent up` gets a second person (alice, below): local executors then run unsandboxed agents for
+    # more than one user, which the operator must accept explicitly (tests/e2e/test_unsandboxed.py refuses it).
+    up.env["WEGENT_ALLOW_UNSANDBOXED"] = "1"
     up.start()
     banner = up.output()
     assert "Wegent is up." in banner
