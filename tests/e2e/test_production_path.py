@@ -40,7 +40,10 @@ def bare_temporal(tmp_path: Path) -> Iterator[str]:
     )
     address = f"127.0.0.1:{port}"
     try:
-        asyncio.run(_wait_for_temporal(address))
+        try:
+            asyncio.run(_wait_for_temporal(address))
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; its log:\n{server.tail()}") from exc
         yield address
     finally:
         server.stop()
