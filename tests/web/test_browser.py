@@ -254,3 +254,26 @@ def test_retry_a_failed_task_on_another_model(browser, web_stack: Stack, model, 
         assert page.get_by_test_id("timeline-step").count() >= 1
     finally:
         context.close()
+
+
+def test_a_follow_up_streams_a_second_turn_in_the_same_thread(browser, web_stack: Stack, model, user) -> None:  # type: ignore[no-untyped-def]
+    username, password, headers = user
+    model.script([{"match": "first", "text": "first answer"}, {"match": "second", "text": "second answer"}])
+    team = solo_team(web_stack, model, headers)
+    context, page = sign_in(browser, web_stack, username, password)
+    try:
+        task_id = start_chat(page, team, "the first question")
+        wait_state(page, "COMPLETED")
+        box = page.locator("[data-testid=composer] textarea")
+        box.fill("the second question")
+        box.press("Enter")
+        answers = page.locator("[data-role=assistant] [data-testid=answer]")
+        answers.nth(1).get_by_text("second answer").wait_for()
+        wait_state(page, "COMPLETED")
+        assert [a.strip() for a in answers.all_inner_texts()] == ["first answer", "second answer"]
+        users = page.locator("[data-role=user]").all_inner_texts()
+        assert len(users) == 2 and "the second question" in users[1]
+        stored = web_stack.task(task_id, headers=headers)
+        assert stored["turn"] == 2 and stored["messages"][-1]["content"] == "second answer"
+    finally:
+        context.close()
