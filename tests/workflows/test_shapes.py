@@ -1,0 +1,296 @@
+"""Fast tests of every collaboration shape: the real TaskWorkflow on the real Temporal dev server, with its
+activities replaced by scripted stand-ins (no database, no executor, no model).
+
+Each test runs its own workers on their own task queues in the run's namespace, so the branches of the
+workflow code (approval timeout, route fallback, coordinate partial failure, collaborate round limit, retry
+from a step, continue-as-new) are exercised in a second or two each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from workflows.models import (
+    AgentStepInput,
+    CompletedStep,
+    ExecutorRef,
+    Note,
+    PlanRequest,
+    StartExecutorInput,
+    StateUpdate,
+    StepPlan,
+    StepResult,
+    TaskInput,
+    TaskPlan,
+    agent_queue,
+    host_queue,
+)
+from workflows.task_workflow import TaskWorkflow
+
+
+@dataclass
+class Script:
+    """What the stand-in activities answer, and what they were asked."""
+
+    plan: TaskPlan
+    answer: Callable[[AgentStepInput], str]
+    steps: list[AgentStepInput] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    stopped: list[ExecutorRef] = field(default_factory=list)
+
+    def bots(self) -> list[str]:
+        return [s.bot for s in self.steps]
+
+
+def member(index: int, bot: str, role: str = "member", **extra) -> StepPlan:  # type: ignore[no-untyped-def]
+    return StepPlan(
+        index=index, bot=bot, role=role, shell_type="Chat", system_prompt=f"You are {bot}.", model_id=1, **extra
+    )
+
+
+def plan(collaboration: str, steps: list[StepPlan], **extra) -> TaskPlan:  # type: ignore[no-untyped-def]
+    return TaskPlan(
+        task_id=1,
+        owner="u",
+        team="default/t",
+        collaboration_model=collaboration,
+        prompt="the request",
+        steps=steps,
+        **extra,
+    )
+
+
+def stand_ins(script: Script, host: str) -> tuple[list, list, list]:  # type: ignore[type-arg]
+    @activity.defn(name="resolve_plan")
+    async def resolve_plan(_: PlanRequest) -> TaskPlan:
+        return script.plan
+
+    @activity.defn(name="update_task_state")
+    async def update_task_state(update: StateUpdate) -> bool:
+        script.states.append(update.state)
+        return True
+
+    @activity.defn(name="record_note")
+    async def record_note(note: Note) -> None:
+        script.notes.append(note)
+
+    @activity.defn(name="pick_host")
+    async def pick_host() -> str:
+        return host
+
+    @activity.defn(name="start_executor")
+    async def start_executor(_: StartExecutorInput) -> ExecutorRef:
+        return ExecutorRef(host=host, backend="stand-in", executor_id="ex-1", port=1)
+
+    @activity.defn(name="stop_executor")
+    async def stop_executor(executor: ExecutorRef) -> None:
+        script.stopped.append(executor)
+
+    @activity.defn(name="run_agent_step")
+    async def run_agent_step(step: AgentStepInput) -> StepResult:
+        script.steps.append(step)
+        return StepResult(output=script.answer(step), input_tokens=1, output_tokens=1)
+
+    return [resolve_plan, update_task_state, record_note, pick_host], [start_executor, stop_executor], [run_agent_step]
+
+
+@asynccontextmanager
+async def workers(script: Script) -> AsyncIterator[tuple[Client, str]]:
+    """This test's workers: the workflow on a queue of its own, the stand-ins on a host of its own."""
+    client = await Client.connect(
+        os.environ.get("WEGENT_TEMPORAL_ADDRESS", "127.0.0.1:7233"), namespace=os.environ["WEGENT_TEMPORAL_NAMESPACE"]
+    )
+    suffix = uuid.uuid4().hex[:8]
+    queue, host = f"shapes-{suffix}", f"shape-host-{suffix}"
+    on_queue, on_host, on_agents = stand_ins(script, host)
+    async with (
+        Worker(client, task_queue=queue, workflows=[TaskWorkflow], activities=on_queue),
+        Worker(client, task_queue=host_queue(host), activities=on_host),
+        Worker(client, task_queue=agent_queue(host), activities=on_agents),
+    ):
+        yield client, queue
+
+
+async def run_task(script: Script, **task: object) -> dict:  # type: ignore[type-arg]
+    async with workers(script) as (client, queue):
+        return await client.execute_workflow(
+            TaskWorkflow.run,
+            TaskInput(task_id=1, executor_idle_seconds=0, task_idle_seconds=0, **task),  # type: ignore[arg-type]
+            id=f"shape-{uuid.uuid4().hex[:10]}",
+            task_queue=queue,
+        )
+
+
+def by_prompt(rules: dict[str, str], default: Callable[[AgentStepInput], str] | None = None):  # type: ignore[no-untyped-def]
+    """Answer with the first rule whose key is in the step's prompt; else ``default`` (an echo)."""
+
+    def answer(step: AgentStepInput) -> str:
+        for needle, text in rules.items():
+            if needle in step.prompt:
+                return text
+        return default(step) if default else f"{step.bot} says: {step.prompt[:40]}"
+
+    return answer
+
+
+# ---- pipeline -------------------------------------------------------------------------------------------
+
+
+async def test_pipeline_runs_members_in_order_and_hands_each_output_on() -> None:
+    script = Script(
+        plan("pipeline", [member(0, "draft"), member(1, "edit", context_passing="previous")]),
+        by_prompt({"the request": "DRAFT TEXT"}),
+    )
+    result = await run_task(script)
+    assert result["state"] == "COMPLETED"
+    assert script.bots() == ["draft", "edit"]
+    assert script.steps[1].prompt == "DRAFT TEXT"  # contextPassing: previous
+    assert script.states[-1] == "COMPLETED"
+    assert [e.executor_id for e in script.stopped] == ["ex-1"]  # the sandbox always goes
+
+
+async def test_pipeline_approval_timeout_rejects_and_still_cleans_up() -> None:
+    script = Script(
+        plan(
+            "pipeline",
+            [member(0, "draft", require_confirmation=True), member(1, "final")],
+            approval_timeout_seconds=1,
+            approval_timeout_outcome="reject",
+        ),
+        by_prompt({}),
+    )
+    result = await run_task(script)
+    assert result["state"] == "CANCELLED" and "no decision within 1s" in result["reason"]
+    assert script.bots() == ["draft"]
+    assert "PENDING_CONFIRMATION" in script.states and script.states[-1] == "CANCELLED"
+    assert script.stopped
+
+
+# ---- route ----------------------------------------------------------------------------------------------
+
+
+async def test_route_falls_back_to_the_default_member_after_one_repair() -> None:
+    script = Script(
+        plan("route", [member(0, "lead", role="leader"), member(1, "math"), member(2, "poet")], default_member="poet"),
+        by_prompt({"member": "no json here"}),
+    )
+    result = await run_task(script)
+    assert result["state"] == "COMPLETED"
+    assert script.bots() == ["lead", "lead", "poet"]  # ask, repair, then the default answers
+    assert [n.kind for n in script.notes] == ["route_fallback"]
+
+
+async def test_route_picks_the_member_the_leader_names() -> None:
+    decision = json.dumps({"member": "math", "reason": "numbers"})
+    script = Script(
+        plan("route", [member(0, "lead", role="leader"), member(1, "math"), member(2, "poet")]),
+        by_prompt({'"member"': decision}),
+    )
+    assert (await run_task(script))["state"] == "COMPLETED"
+    assert script.bots() == ["lead", "math"]
+
+
+# ---- coordinate -----------------------------------------------------------------------------------------
+
+
+def _coordinate(fail_on_subtask_error: bool) -> Script:
+    subtasks = json.dumps({"subtasks": [{"member": "a", "task": "part A"}, {"member": "b", "task": "part B"}]})
+
+    def answer(step: AgentStepInput) -> str:
+        if '"subtasks"' in step.prompt:
+            return subtasks
+        if step.prompt == "part B":
+            raise ApplicationError("b broke", type="ModelError", non_retryable=True)
+        return f"{step.bot}: done"
+
+    return Script(
+        plan(
+            "coordinate",
+            [member(0, "lead", role="leader"), member(1, "a"), member(2, "b")],
+            fail_on_subtask_error=fail_on_subtask_error,
+        ),
+        answer,
+    )
+
+
+async def test_coordinate_reports_a_failed_subtask_and_aggregates_the_rest() -> None:
+    script = _coordinate(fail_on_subtask_error=False)
+    assert (await run_task(script))["state"] == "COMPLETED"
+    assert script.bots()[0] == "lead" and sorted(script.bots()[1:3]) == ["a", "b"] and script.bots()[-1] == "lead"
+    assert "subtask_failures" in [n.kind for n in script.notes]
+
+
+async def test_coordinate_fails_the_task_when_asked_to() -> None:
+    script = _coordinate(fail_on_subtask_error=True)
+    try:
+        await run_task(script)
+    except WorkflowFailureError:
+        pass
+    else:
+        raise AssertionError("the task should have failed")
+    assert script.states[-1] == "FAILED" and script.stopped
+
+
+# ---- collaborate ----------------------------------------------------------------------------------------
+
+
+async def test_collaborate_stops_at_max_rounds_then_summarises() -> None:
+    script = Script(
+        plan("collaborate", [member(0, "lead", role="leader"), member(1, "a"), member(2, "b")], max_rounds=2),
+        by_prompt({'"done"': json.dumps({"done": False, "reason": "more"})}),
+    )
+    assert (await run_task(script))["state"] == "COMPLETED"
+    members_spoke = [b for b in script.bots() if b != "lead"]
+    assert members_spoke == ["a", "b", "a", "b"]  # exactly two rounds
+    assert script.bots()[-1] == "lead"  # the summary
+
+
+# ---- retry from a step, continue-as-new -------------------------------------------------------------------
+
+
+async def test_retry_reuses_completed_steps_and_runs_from_the_failed_one() -> None:
+    script = Script(
+        plan(
+            "pipeline",
+            [member(0, "one"), member(1, "two"), member(2, "three")],
+            completed=[CompletedStep(step=0, output="ONE (earlier attempt)", message_id=7)],  # steps count from 0
+            attempts={"1": 1},
+        ),
+        by_prompt({}),
+    )
+    assert (await run_task(script, retry=True))["state"] == "COMPLETED"
+    assert script.bots() == ["two", "three"]
+    assert script.steps[0].prompt == "ONE (earlier attempt)" and script.steps[0].attempt == 2
+
+
+async def test_continue_as_new_keeps_the_conversation_going() -> None:
+    script = Script(plan("solo", [member(0, "solo")]), by_prompt({}))
+    async with workers(script) as (client, queue):
+        handle = await client.start_workflow(
+            TaskWorkflow.run,
+            TaskInput(task_id=1, executor_idle_seconds=0, task_idle_seconds=60, max_history_events=1),
+            id=f"shape-{uuid.uuid4().hex[:10]}",
+            task_queue=queue,
+        )
+        first_run = handle.result_run_id
+        # The first turn's history already passes the threshold: the run continues as new and waits there.
+        for _ in range(100):
+            described = await handle.describe()
+            if described.run_id != first_run:
+                break
+            await asyncio.sleep(0.1)
+        assert described.run_id != first_run
+        await handle.cancel()
+    assert script.bots() == ["solo"]
