@@ -109,6 +109,28 @@ async def get_current_user(
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
+#: The web app's session cookie: set at sign-in, sent by the browser to the codec endpoint only (its path), so
+#: the Temporal console (same site, "include cross-origin credentials") can decode the signed-in user's payloads.
+SESSION_COOKIE = "wegent_session"
+SESSION_COOKIE_PATH = "/api/v1/codec"
+
+
+async def get_console_user(
+    request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User:
+    """The codec's caller: a bearer token or API key as on every route, else the session cookie.
+
+    Only the codec accepts the cookie: it answers reads of the caller's own payloads, and CORS lets only the
+    console's origin read them, so a cookie sent along by another page of the same site gains that page nothing.
+    """
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if creds is None and cookie and not request.headers.get("x-api-key"):
+        return await user_from_token(cookie)
+    return await get_current_user(request, creds)
+
+
+ConsoleUser = Annotated[User, Depends(get_console_user)]
+
 
 async def get_admin(user: CurrentUser) -> User:
     if not user.is_admin:

@@ -194,6 +194,9 @@ def admin_headers(client) -> dict[str, str]:  # type: ignore[no-untyped-def]
 def login(client, username: str, password: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     response = client.post("/api/v1/auth/login", json={"username": username, "password": password})
     assert response.status_code == 200, response.text
+    # The shared client must not carry one user's session cookie (set at sign-in for the codec) into requests
+    # made as someone else: tests authenticate with the bearer header they are given.
+    client.cookies.clear()
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 

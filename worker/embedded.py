@@ -97,7 +97,10 @@ class Embedded:
         began = time.monotonic()
         if port_open(options.host, options.port):
             raise RuntimeError(f"port {options.host}:{options.port} is already in use (see --port)")
-        self.temporal = TemporalDevServer(settings.state_dir, settings.temporal_address, options.ui_port)
+        # The console decodes task payloads through the API's codec endpoint, preset here.
+        self.temporal = TemporalDevServer(
+            settings.state_dir, settings.temporal_address, options.ui_port, codec_endpoint=f"{self.url}/api/v1/codec"
+        )
         if settings.local_model and (settings.executor_backend or "local") != "local":
             log.warning(
                 "embedded.local_model_unreachable",

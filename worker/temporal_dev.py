@@ -69,10 +69,11 @@ def stop_process_group(proc: subprocess.Popen[bytes] | None, grace: float = 10.0
 
 
 class TemporalDevServer:
-    def __init__(self, state_dir: Path, address: str, ui_port: int) -> None:
+    def __init__(self, state_dir: Path, address: str, ui_port: int, codec_endpoint: str | None = None) -> None:
         self.host, port = address.rsplit(":", 1)
         self.port = int(port)
         self.ui_port = ui_port
+        self.codec_endpoint = codec_endpoint  # preset in the console's Data Encoder
         self.state_dir = state_dir
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -126,6 +127,7 @@ class TemporalDevServer:
                 "synchronous=normal",
                 "--log-level",
                 "warn",
+                *(["--ui-codec-endpoint", self.codec_endpoint] if self.codec_endpoint else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=out,

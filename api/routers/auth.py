@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -13,6 +13,7 @@ from api.core.login_guard import login_guard
 from api.core.security import create_access_token, verify_password
 from api.db.models import User
 from api.db.session import get_sessionmaker
+from api.deps import SESSION_COOKIE, SESSION_COOKIE_PATH
 from api.services import audit
 from api.services.users import get_user_by_name
 
@@ -38,7 +39,7 @@ def _too_many(seconds: int, detail: str) -> HTTPException:
 
 
 @router.post("/login", responses={429: {"description": "too many failed sign-ins; see Retry-After"}})
-async def login(body: LoginRequest, request: Request) -> TokenResponse:
+async def login(body: LoginRequest, request: Request, response: Response) -> TokenResponse:
     guard = login_guard()
     address = request.client.host if request.client else "unknown"
     wait = await run_in_threadpool(guard.retry_after, address, body.username)
@@ -61,7 +62,24 @@ async def login(body: LoginRequest, request: Request) -> TokenResponse:
     await run_in_threadpool(guard.succeeded, address, body.username)
     await run_in_threadpool(_audit_sign_in, user, body.username, address)
     token, expires = create_access_token(user.id, user.role, user.token_version)
+    # Also a session cookie, readable by no script and sent only to the codec endpoint: what the Temporal
+    # console (same site) passes with "include cross-origin credentials" to show this user's payloads.
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max(0, int((expires - datetime.now(UTC).replace(tzinfo=expires.tzinfo)).total_seconds())),
+        path=SESSION_COOKIE_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
     return TokenResponse(access_token=token, expires_at=expires)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(response: Response) -> None:
+    """Forget the session cookie (tokens themselves expire, or are revoked by a password change)."""
+    response.delete_cookie(SESSION_COOKIE, path=SESSION_COOKIE_PATH)
 
 
 def _audit_sign_in(user: User | None, username: str, address: str) -> None:

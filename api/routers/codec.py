@@ -1,7 +1,8 @@
 """Codec endpoint for the Temporal web console: decode (and encode) Wegent's encrypted payloads.
 
-Point the console at `<api>/api/v1/codec` (Settings → Data Encoder, "pass the user access token") to read
-task payloads. Admins (the operators who use the console) get every payload's plaintext; other users only
+Point the console at `<api>/api/v1/codec` (`wegent up` presets it) and turn on "include cross-origin
+credentials": the session cookie set when signing in to the web app authenticates the console's calls (a bearer
+token or API key works too). Admins (the operators who use the console) get every payload's plaintext; other users only
 those of their own tasks and schedules: each payload names its workflow, under authenticated encryption,
 and the workflow's owner is looked up here. Payloads without a known owner (older ones) are for admins.
 """
@@ -21,7 +22,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from api.db.models import Resource, Task
 from api.db.session import get_sessionmaker
-from api.deps import CurrentUser
+from api.deps import ConsoleUser
 from wegent.crypto import DecryptionError, get_keyring
 from worker.codec import ENCODING, EncryptionCodec, payload_workflow
 
@@ -61,7 +62,7 @@ def workflow_owners(workflow_ids: set[str]) -> dict[str, int]:
     return owners
 
 
-async def _check_owner(payloads: list[Payload], user: CurrentUser) -> None:
+async def _check_owner(payloads: list[Payload], user: ConsoleUser) -> None:
     if user.is_admin:
         return
     claimed = {i: payload_workflow(p) for i, p in enumerate(payloads) if p.metadata.get("encoding") == ENCODING}
@@ -74,7 +75,7 @@ async def _check_owner(payloads: list[Payload], user: CurrentUser) -> None:
 
 
 @router.post("/decode")
-async def decode(body: PayloadsBody, user: CurrentUser) -> dict[str, Any]:
+async def decode(body: PayloadsBody, user: ConsoleUser) -> dict[str, Any]:
     payloads = _parse(body)
     await _check_owner(payloads, user)
     try:
@@ -84,5 +85,5 @@ async def decode(body: PayloadsBody, user: CurrentUser) -> dict[str, Any]:
 
 
 @router.post("/encode")
-async def encode(body: PayloadsBody, _: CurrentUser) -> dict[str, Any]:
+async def encode(body: PayloadsBody, _: ConsoleUser) -> dict[str, Any]:
     return _dump(await EncryptionCodec(get_keyring()).encode(_parse(body)))
