@@ -116,11 +116,15 @@ read_apt_source() {
     # shellcheck disable=SC1091
     suite="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")"
   fi
-  echo "${mirror:-http://deb.debian.org/debian} ${suite:-bookworm} ${security}"
+  # "-" when the machine names no Debian mirror: WEGENT_DEBIAN_MIRROR must then say which one to use.
+  echo "${mirror:--} ${suite:-bookworm} ${security}"
 }
 
 read -r apt_mirror apt_suite apt_security < <(read_apt_source)
 apt_mirror="${WEGENT_DEBIAN_MIRROR:-$apt_mirror}"
+if [[ "$apt_mirror" == "-" && -z "${WEGENT_BASE_IMAGE:-}" ]]; then
+  die "no Debian mirror in this machine's apt sources: set WEGENT_DEBIAN_MIRROR (or WEGENT_BASE_IMAGE)"
+fi
 apt_suite="${WEGENT_DEBIAN_SUITE:-$apt_suite}"
 base_image="${WEGENT_BASE_IMAGE:-wegent-base:$apt_suite}"
 rootfs_tar="$cache_dir/wegent-base-$apt_suite.tar"

@@ -279,7 +279,7 @@ async def test_network_off_is_isolated_but_reachable_on_loopback(
             "python3",
             "-c",
             "import socket\n"
-            "try:\n    socket.getaddrinfo('deb.debian.org', 80); print('resolved')\n"
+            "try:\n    socket.getaddrinfo('example.org', 80); print('resolved')\n"
             "except OSError: print('unresolved')\n",
         ],
         environment={"RES_OPTIONS": "timeout:1 attempts:1"},  # glibc's default would wait 10 s
