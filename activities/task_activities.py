@@ -8,9 +8,10 @@ from temporalio.exceptions import ApplicationError
 from activities.context import WorkerContext
 from activities.plans import InvalidTeam, build_plan
 from activities.task_records import save_note, set_state
+from api.services import quotas
 from wegent import metrics
 from wegent.logging import get_logger
-from workflows.models import Note, PlanRequest, StateUpdate, TaskPlan, TaskState
+from workflows.models import Note, PlanRequest, SlotClaim, SlotRequest, StateUpdate, TaskPlan, TaskState
 
 log = get_logger("activities.tasks")
 
@@ -92,6 +93,18 @@ class TaskActivities:
             dedup=(f"note:{message_id}", 1),
         )
         return message_id
+
+    @activity.defn(name="claim_user_slot")
+    async def claim_user_slot(self, request: SlotRequest) -> SlotClaim:
+        reason = await self.ctx.db(lambda db: quotas.claim_slot(db, request.task_id))
+        if reason is None:
+            return SlotClaim(claimed=True)
+        owner_id = await self.ctx.db(lambda db: set_state(db, request.task_id, TaskState.PENDING, reason))
+        if owner_id is not None:  # visibly waiting, with the reason, in the task list and the chat
+            payload = {"task_id": request.task_id, "state": TaskState.PENDING, "turn": request.turn, "error": reason}
+            await self.ctx.relay.publish(request.task_id, "task:status", payload)
+            await self.ctx.relay.publish_user(owner_id, "task:status", payload)
+        return SlotClaim(claimed=False, reason=reason)
 
     @activity.defn(name="pick_host")
     async def pick_host(self) -> str:

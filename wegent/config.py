@@ -100,6 +100,8 @@ class Settings(BaseSettings):
     # Monthly budgets per user (0 = none) when an admin set none for that user: tokens in + out, and cost.
     default_monthly_tokens: int = Field(0, ge=0, validation_alias=_alias("WEGENT_DEFAULT_MONTHLY_TOKENS"))
     default_monthly_cost: float = Field(0.0, ge=0, validation_alias=_alias("WEGENT_DEFAULT_MONTHLY_COST"))
+    # A user's tasks running at once (0 = no limit); the others wait as PENDING, saying why.
+    default_max_running_tasks: int = Field(0, ge=0, validation_alias=_alias("WEGENT_DEFAULT_MAX_RUNNING_TASKS"))
     # `wegent worker` serves its Prometheus metrics on this port (0 = off; each worker of a host needs its own).
     worker_metrics_port: int = Field(0, ge=0, le=65535, validation_alias=_alias("WEGENT_WORKER_METRICS_PORT"))
     worker_metrics_host: str = Field("0.0.0.0", validation_alias=_alias("WEGENT_WORKER_METRICS_HOST"))

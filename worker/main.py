@@ -174,6 +174,7 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
                     tasks.update_task_state,
                     tasks.record_note,
                     tasks.pick_host,
+                    tasks.claim_user_slot,
                     schedules.create_scheduled_task,
                     reaper.list_executor_hosts,
                     reaper.reconcile_tasks,

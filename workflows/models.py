@@ -189,6 +189,20 @@ class StateUpdate:
 
 
 @dataclass
+class SlotRequest:
+    """Before a turn's agent work: may this task run now under its owner's limit of running tasks?"""
+
+    task_id: int
+    turn: int
+
+
+@dataclass
+class SlotClaim:
+    claimed: bool
+    reason: str = ""  # why it waits, shown on the task
+
+
+@dataclass
 class FollowUp:
     turn: int
     content: str

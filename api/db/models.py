@@ -51,6 +51,7 @@ class User(Base):
     # Admin-set monthly budgets; NULL means the deployment's default (WEGENT_DEFAULT_MONTHLY_*).
     monthly_token_budget: Mapped[int | None] = mapped_column(BigInteger)
     monthly_cost_budget: Mapped[float | None] = mapped_column()
+    max_running_tasks: Mapped[int | None] = mapped_column(Integer)  # NULL: WEGENT_DEFAULT_MAX_RUNNING_TASKS
 
     @property
     def is_admin(self) -> bool:

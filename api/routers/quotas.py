@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from api.db.models import User
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.services import audit
-from api.services.quotas import budget_of, view
+from api.services.quotas import budget_of, running_of, view
 
 router = APIRouter(tags=["quotas"])
 
@@ -23,6 +23,7 @@ class UsedOfLimit(BaseModel):
 class QuotaPublic(BaseModel):
     tokens: UsedOfLimit
     cost: UsedOfLimit
+    runningTasks: UsedOfLimit
     resetsAt: str
     exceeded: str | None = Field(description="why no new work may start this month, if so")
 
@@ -32,16 +33,17 @@ class QuotaIn(BaseModel):
 
     monthlyTokens: int | None = Field(None, ge=0)
     monthlyCost: float | None = Field(None, ge=0)
+    maxRunningTasks: int | None = Field(None, ge=0, description="tasks running at once; the rest wait as PENDING")
 
 
 @router.get("/users/me/quota", response_model=QuotaPublic)
 def my_quota(db: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    return view(budget_of(db, user))
+    return view(budget_of(db, user), running_of(db, user.id))
 
 
 @router.get("/admin/users/{user_id}/quota", response_model=QuotaPublic)
 def user_quota(user_id: int, db: SessionDep, _: AdminUser) -> dict[str, Any]:
-    return view(budget_of(db, _account(db, user_id)))
+    return view(budget_of(db, _account(db, user_id)), running_of(db, user_id))
 
 
 @router.put("/admin/users/{user_id}/quota", response_model=QuotaPublic)
@@ -49,9 +51,10 @@ def set_user_quota(user_id: int, body: QuotaIn, db: SessionDep, admin: AdminUser
     user = _account(db, user_id)
     user.monthly_token_budget = body.monthlyTokens
     user.monthly_cost_budget = body.monthlyCost
+    user.max_running_tasks = body.maxRunningTasks
     audit.record(db, admin, "user.quota", f"user/{user.username}", body.model_dump())
     db.commit()
-    return view(budget_of(db, user))
+    return view(budget_of(db, user), running_of(db, user.id))
 
 
 def _account(db: SessionDep, user_id: int) -> User:

@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from api.db.models import Message, Task, User, utcnow
 from wegent.config import get_settings
+from workflows.models import TaskState
 
 
 @dataclass
@@ -71,10 +72,19 @@ def budget_of(db: Session, user: User) -> Budget:
     )
 
 
-def view(budget: Budget) -> dict[str, object]:
+def running_of(db: Session, user_id: int) -> tuple[int, int | None]:
+    """How many of the user's tasks run now, and their limit (None: no limit)."""
+    running = db.scalar(
+        select(func.count()).select_from(Task).where(Task.owner_id == user_id, Task.state == TaskState.RUNNING)
+    )
+    return int(running or 0), running_limit(db, user_id)
+
+
+def view(budget: Budget, running: tuple[int, int | None]) -> dict[str, object]:
     return {
         "tokens": {"used": budget.tokens_used, "limit": budget.tokens_limit},
         "cost": {"used": round(budget.cost_used, 6), "limit": budget.cost_limit},
+        "runningTasks": {"used": running[0], "limit": running[1]},
         "resetsAt": budget.resets_at.isoformat() + "Z",
         "exceeded": budget.exceeded(),
     }
@@ -89,3 +99,38 @@ def refusal_for_task(db: Session, task_id: int) -> str | None:
     task = db.get(Task, task_id)
     owner = db.get(User, task.owner_id) if task is not None else None
     return refusal(db, owner) if owner is not None else None
+
+
+def running_limit(db: Session, user_id: int) -> int | None:
+    limit = db.scalar(select(User.max_running_tasks).where(User.id == user_id))
+    limit = get_settings().default_max_running_tasks if limit is None else limit
+    return limit or None
+
+
+def claim_slot(db: Session, task_id: int) -> str | None:
+    """Let the task run now (it becomes RUNNING) if its owner has fewer running tasks than their limit.
+
+    Returns None when it may run, else why it waits. The owner's row is locked for the count and the claim, so
+    two tasks of one user never both take the last slot.
+    """
+    task = db.get(Task, task_id)
+    if task is None or task.state in TaskState.TERMINAL:
+        return None  # nothing to hold back: the workflow finds out on its own
+    limit = running_limit(db, task.owner_id)
+    if limit is None:
+        return None
+    db.execute(select(User.id).where(User.id == task.owner_id).with_for_update())
+    running = (
+        db.scalar(
+            select(func.count())
+            .select_from(Task)
+            .where(Task.owner_id == task.owner_id, Task.state == TaskState.RUNNING, Task.id != task_id)
+        )
+        or 0
+    )
+    if running >= limit:
+        db.rollback()
+        return f"waiting for a slot: {running} of your tasks are running (your limit is {limit})"
+    db.execute(update(Task).where(Task.id == task_id).values(state=TaskState.RUNNING, error=None, updated_at=utcnow()))
+    db.commit()
+    return None

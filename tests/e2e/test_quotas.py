@@ -57,3 +57,38 @@ def test_a_token_budget_refuses_new_work_and_stops_a_pipeline_at_its_next_step(l
 
     # Only admins set budgets.
     assert stack.request("PUT", f"/api/v1/admin/users/{user_id}/quota", headers=user, json={}).status_code == 403
+
+
+def test_tasks_over_a_users_running_limit_wait_visibly_then_run(local_stack, model):
+    import time
+
+    stack = local_stack
+    user_id, user = _user(stack)
+    prefix = "qr" + uuid.uuid4().hex[:6]
+    stack.apply(team_yaml(prefix, model.openai_base_url, [{"bot": "one"}], collaboration="solo"), headers=user)
+    limit = stack.request("PUT", f"/api/v1/admin/users/{user_id}/quota", json={"maxRunningTasks": 1})
+    assert limit.status_code == 200 and limit.json()["runningTasks"]["limit"] == 1
+    model.script([{"match": "hold", "text": "holding the slot", "stall": True}])
+
+    first = stack.create_task(f"{prefix}-team", "hold the slot", headers=user)
+    stack.wait_state(first["id"], {"RUNNING"})
+    second = stack.create_task(f"{prefix}-team", "hold it too", headers=user)
+    deadline = time.monotonic() + 60
+    while "waiting for a slot" not in (stack.task(second["id"]).get("error") or ""):
+        assert time.monotonic() < deadline, stack.task(second["id"])
+        time.sleep(0.3)
+    waiting = stack.task(second["id"])
+    assert waiting["state"] == "PENDING" and "your limit is 1" in waiting["error"]
+    time.sleep(2)
+    assert len(model.requests()) == 1  # the second task has not reached its model
+    quota = stack.request("GET", "/api/v1/users/me/quota", headers=user).json()
+    assert quota["runningTasks"] == {"used": 1, "limit": 1}
+
+    assert stack.request("POST", f"/api/v1/tasks/{first['id']}/cancel", headers=user).status_code == 202
+    stack.wait_state(second["id"], {"RUNNING"}, timeout=90)  # the freed slot goes to the waiting task
+    deadline = time.monotonic() + 60
+    while len(model.requests()) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert stack.task(second["id"])["error"] is None
+    assert stack.request("POST", f"/api/v1/tasks/{second['id']}/cancel", headers=user).status_code == 202

@@ -27,6 +27,8 @@ from workflows.models import (
     ExecutorRef,
     Note,
     PlanRequest,
+    SlotClaim,
+    SlotRequest,
     StartExecutorInput,
     StateUpdate,
     StepPlan,
@@ -49,6 +51,8 @@ class Script:
     states: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     stopped: list[ExecutorRef] = field(default_factory=list)
+    waits: int = 0  # how many slot claims are refused before one succeeds
+    claims: int = 0
 
     def bots(self) -> list[str]:
         return [s.bot for s in self.steps]
@@ -90,6 +94,11 @@ def stand_ins(script: Script, host: str) -> tuple[list, list, list]:  # type: ig
     async def pick_host() -> str:
         return host
 
+    @activity.defn(name="claim_user_slot")
+    async def claim_user_slot(_: SlotRequest) -> SlotClaim:
+        script.claims += 1
+        return SlotClaim(claimed=script.claims > script.waits)
+
     @activity.defn(name="start_executor")
     async def start_executor(_: StartExecutorInput) -> ExecutorRef:
         return ExecutorRef(host=host, backend="stand-in", executor_id="ex-1", port=1)
@@ -103,7 +112,11 @@ def stand_ins(script: Script, host: str) -> tuple[list, list, list]:  # type: ig
         script.steps.append(step)
         return StepResult(output=script.answer(step), input_tokens=1, output_tokens=1)
 
-    return [resolve_plan, update_task_state, record_note, pick_host], [start_executor, stop_executor], [run_agent_step]
+    return (
+        [resolve_plan, update_task_state, record_note, pick_host, claim_user_slot],
+        [start_executor, stop_executor],
+        [run_agent_step],
+    )
 
 
 @asynccontextmanager
@@ -297,4 +310,11 @@ async def test_continue_as_new_keeps_the_conversation_going() -> None:
             await handle.result()
         except WorkflowFailureError:
             pass
+    assert script.bots() == ["solo"]
+
+
+async def test_a_turn_waits_for_its_owners_slot_before_any_agent_work() -> None:
+    script = Script(plan("solo", [member(0, "solo")]), by_prompt({}), waits=2)
+    assert (await run_task(script))["state"] == "COMPLETED"
+    assert script.claims == 3  # refused twice (a durable timer between), then claimed
     assert script.bots() == ["solo"]

@@ -1030,11 +1030,17 @@ export interface components {
             monthlyTokens?: number | null;
             /** Monthlycost */
             monthlyCost?: number | null;
+            /**
+             * Maxrunningtasks
+             * @description tasks running at once; the rest wait as PENDING
+             */
+            maxRunningTasks?: number | null;
         };
         /** QuotaPublic */
         QuotaPublic: {
             tokens: components["schemas"]["UsedOfLimit"];
             cost: components["schemas"]["UsedOfLimit"];
+            runningTasks: components["schemas"]["UsedOfLimit"];
             /** Resetsat */
             resetsAt: string;
             /**
