@@ -116,8 +116,10 @@ def test_a_disabled_users_schedule_creates_no_tasks(stack, model):
         sid = schedules.apply(schedule_doc(prefix, f"{prefix}-team", interval="1h"), headers=user)["id"]
         _patch(stack, user_id, is_active=False)
         assert schedules.post(sid, "trigger")["triggered"] is True  # an admin runs it now
-        status = wait_for(
-            lambda: (schedules.get(sid)["status"].get("lastError") or {}).get("message"), "the run is refused"
+        status = wait_for(  # generous: the trigger goes through Temporal's scheduler, slow on a loaded machine
+            lambda: (schedules.get(sid)["status"].get("lastError") or {}).get("message"),
+            "the run is refused",
+            timeout=120,
         )
         assert "disabled" in status
         tasks = stack.request("GET", "/api/v1/tasks", params={"limit": 200}).json()["items"]
