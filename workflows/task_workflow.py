@@ -30,8 +30,6 @@ from workflows.models import (
     PlanRequest,
     Rejection,
     ScheduledRun,
-    SlotClaim,
-    SlotRequest,
     StartExecutorInput,
     StateUpdate,
     StepPlan,
@@ -45,6 +43,7 @@ from workflows.models import (
     host_queue,
 )
 from workflows.policies import AGENT_RETRY, CLEANUP_RETRY, DB_RETRY, EXECUTOR_RETRY
+from workflows.slots import wait_for_slot
 
 # Activity names (strings keep this module free of activity imports and their side effects).
 RESOLVE_PLAN = "resolve_plan"
@@ -56,7 +55,6 @@ STOP_EXECUTOR = "stop_executor"
 RUN_AGENT_STEP = "run_agent_step"
 CREATE_SCHEDULED_TASK = "create_scheduled_task"
 PREPARE_WORKSPACE = "prepare_workspace"
-CLAIM_SLOT = "claim_user_slot"
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 MAX_EXECUTOR_LOSSES = 2
 
@@ -175,7 +173,7 @@ class TaskWorkflow:
                 self._step_counter = 0
                 # Histories from before per-user limits replay without the claim.
                 if workflow.patched("user-running-limit"):
-                    await self._wait_for_slot()
+                    await wait_for_slot(self.task.task_id, self._turn)
                 answer = await shapes.run_turn(self, plan, prompt)
                 self._completed, self._attempts = {}, {}  # a retry's reuse applies to its own turn only
                 self._history += [HistoryItem("user", prompt), HistoryItem("assistant", answer)]
@@ -209,22 +207,6 @@ class TaskWorkflow:
                 await self.release_executor()
 
     _continuing = False
-
-    async def _wait_for_slot(self) -> None:
-        """Hold the turn, visibly PENDING with the reason, while its owner runs as many tasks as allowed."""
-        delay = 1.0
-        while True:
-            claim = await workflow.execute_activity(
-                CLAIM_SLOT,
-                SlotRequest(task_id=self.task.task_id, turn=self._turn),
-                result_type=SlotClaim,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=DB_RETRY,
-            )
-            if claim.claimed:
-                return
-            await workflow.sleep(delay)
-            delay = min(delay * 2, 15.0)  # a long wait costs a few history events a minute, not hundreds
 
     async def _between_turns(self) -> FollowUp | None:
         """Continue as new when the history is long; else wait for a follow-up (executor warm, then released)."""
