@@ -16,7 +16,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
-from activities.task_records import (
+from activities.tokens import executor_token
+from activities.workspace_activities import workspace_summary
+from core import quotas
+from core.tasks.records import (
     InvalidModel,
     StepMessage,
     cost_of,
@@ -25,9 +28,6 @@ from activities.task_records import (
     save_step_message,
     set_state,
 )
-from activities.tokens import executor_token
-from activities.workspace_activities import workspace_summary
-from api.services import quotas
 from executor.client import ExecutorClient, ExecutorError, RunNotFound
 from wegent import metrics
 from wegent.events import EventType, RunEvent

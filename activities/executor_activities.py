@@ -13,7 +13,7 @@ from activities.context import WorkerContext
 from activities.executors.base import ExecutorImageMissing, ExecutorSpec
 from activities.ports import NoFreePort, lease_port, release_ports
 from activities.tokens import executor_token
-from api.db.models import User
+from core.db.models import User
 from wegent.logging import get_logger
 from wegent.sandbox import image_refusal, limits_for
 from workflows.models import ExecutorRef, StartExecutorInput

@@ -6,8 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from activities.workspace_activities import workspace_id_of
-from api.db.models import Message, Task, User
-from api.services.resource_store import ResourceStore
+from core.db.models import Message, Task, User
+from core.resource_store import ResourceStore
 from wegent.crypto import Keyring
 from workflows.models import CompletedStep, HistoryItem, StepPlan, TaskPlan
 

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db.models import PortLease
+from core.db.models import PortLease
 
 
 class NoFreePort(Exception):

@@ -19,8 +19,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.context import WorkerContext
 from activities.ports import leases_on, release_ports
-from activities.task_records import set_state
-from api.db.models import ExecutorHost, Task, utcnow
+from core.db.models import ExecutorHost, Task, utcnow
+from core.tasks.records import set_state
 from wegent.logging import get_logger
 from workflows.models import TaskState
 

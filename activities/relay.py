@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import socketio
 
-from api.realtime.live_store import LiveStore, MemoryLiveStore, RedisLiveStore
+from core.live_store import LiveStore, MemoryLiveStore, RedisLiveStore
 from wegent.logging import get_logger
 
 log = get_logger("relay")

@@ -12,8 +12,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from activities.context import WorkerContext
-from api.services.resource_store import StoreError
-from api.services.schedules import RunTask, ScheduleGone, create_run_task, record_run_error, temporal_id
+from core.resource_store import StoreError
+from core.schedules import RunTask, ScheduleGone, create_run_task, record_run_error, temporal_id
 from wegent.logging import get_logger
 from workflows.models import ScheduledRun
 

@@ -7,8 +7,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
 from activities.plans import InvalidTeam, build_plan
-from activities.task_records import save_note, set_state
-from api.services import quotas
+from core import quotas
+from core.tasks.records import save_note, set_state
 from wegent import metrics
 from wegent.logging import get_logger
 from workflows.models import Note, PlanRequest, SlotClaim, SlotRequest, StateUpdate, TaskPlan, TaskState

@@ -18,9 +18,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
 from activities.tokens import executor_token
-from api.db.models import Resource, Task
-from api.services.resource_store import ResourceStore
-from api.services.secrets import reveal
+from core.db.models import Resource, Task
+from core.resource_store import ResourceStore
+from core.secrets import reveal
 from executor.client import ExecutorClient, ExecutorError, WorkspaceCloneError, WorkspaceConflict
 from wegent.crypto import Keyring
 from wegent.logging import get_logger

@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.core.api_keys import KeyRefused, is_api_key, key_digest, resolve_key
 from api.core.principals import principal_cache
-from api.core.security import TokenError, decode_access_token, token_is_current
-from api.db.models import User
-from api.db.session import get_sessionmaker
+from core.db.models import User
+from core.db.session import get_sessionmaker
+from core.security import TokenError, decode_access_token, token_is_current
 
 
 async def get_db() -> AsyncIterator[Session]:

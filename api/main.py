@@ -17,15 +17,15 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api import metrics, unavailable
-from api.db.bootstrap import bootstrap_database
 from api.limits import BodyLimitMiddleware
 from api.openai_compat import app as openai_compat
 from api.realtime.server import create_socket_server
 from api.request_context import RequestContextMiddleware
 from api.routers import audit, auth, codec, executors, health, keys, quotas, resources, schedules, tasks, usage, users
-from api.services import schedules as schedule_svc
-from api.services.resource_store import StoreError
 from api.web import mount_web_app
+from core import schedules as schedule_svc
+from core.db.bootstrap import bootstrap_database
+from core.resource_store import StoreError
 from wegent.config import get_settings
 from wegent.logging import configure_logging, get_logger
 

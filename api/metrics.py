@@ -15,8 +15,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
-from api.db.models import Task
-from api.db.session import get_sessionmaker
+from core.db.models import Task
+from core.db.session import get_sessionmaker
 from wegent.logging import get_logger
 from workflows.models import TaskState
 

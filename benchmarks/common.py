@@ -286,7 +286,7 @@ class BenchEnv:
         # As tests/conftest.py does: a namespace of our own, with Wegent's search attributes registered.
         from temporalio.client import Client
 
-        from worker.search_attributes import ensure_namespace, register
+        from wegent.temporal.search_attributes import ensure_namespace, register
 
         try:
             client = await Client.connect(TEMPORAL_ADDRESS)

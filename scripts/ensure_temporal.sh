@@ -18,4 +18,4 @@ if ! port_open "$HOST" "$PORT"; then
   echo $! >"$STATE/temporal.pid"
   wait_port "$HOST" "$PORT" 60 Temporal
 fi
-"$VENV/bin/python" -m worker.search_attributes --address "$ADDR"
+"$VENV/bin/python" -m wegent.temporal.search_attributes --address "$ADDR"

@@ -108,7 +108,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 async def _prepare_temporal() -> None:
     from temporalio.client import Client
 
-    from worker.search_attributes import ensure_namespace, register
+    from wegent.temporal.search_attributes import ensure_namespace, register
 
     address = os.environ.get("WEGENT_TEMPORAL_ADDRESS", "127.0.0.1:7233")
     namespace = TEST_ENV["WEGENT_TEMPORAL_NAMESPACE"]

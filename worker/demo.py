@@ -78,11 +78,11 @@ def apply_demo(settings: Settings, path: Path, endpoint: LocalModelEndpoint | No
     """Blocking (database work): call it in a thread. Never raises for a bad demo file; reports instead."""
     from sqlalchemy import select
 
-    from api.db.models import User
-    from api.db.session import get_sessionmaker
-    from api.services.apply import apply_documents
-    from api.services.resource_store import ResourceStore, StoreError
-    from api.services.users import get_user_by_name
+    from core.apply import apply_documents
+    from core.db.models import User
+    from core.db.session import get_sessionmaker
+    from core.resource_store import ResourceStore, StoreError
+    from core.users import get_user_by_name
     from wegent.crypto import get_keyring
 
     report = DemoReport()

@@ -27,14 +27,14 @@ from activities.relay import EventRelay, NullRelay, redis_relay
 from activities.schedule_activities import ScheduleActivities
 from activities.task_activities import TaskActivities
 from activities.workspace_activities import WorkspaceActivities
-from api.db.session import get_sessionmaker
+from core.db.session import get_sessionmaker
 from wegent import metrics
 from wegent.config import Settings, get_settings
 from wegent.crypto import get_keyring
 from wegent.logging import configure_logging, get_logger
-from worker.client import connect
+from wegent.temporal.client import connect
+from wegent.temporal.search_attributes import ensure_registered
 from worker.reaper_schedule import ensure_reaper_schedule
-from worker.search_attributes import ensure_registered
 from workflows.models import agent_queue, host_queue
 from workflows.reaper_workflow import ReaperWorkflow
 from workflows.task_workflow import TaskWorkflow

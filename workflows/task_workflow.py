@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
-from workflows import search_attributes as sa
+from wegent.temporal import search_attributes as sa
 from workflows import shapes
 from workflows.errors import TaskRejected, executor_loss, is_cancellation, is_host_gone, root_message
 from workflows.models import (

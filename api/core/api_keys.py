@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from api.db.models import ApiKey, User, utcnow
-from api.db.session import get_sessionmaker
+from core.db.models import ApiKey, User, utcnow
+from core.db.session import get_sessionmaker
 
 PREFIX = "wg-"
 LAST_USED_RESOLUTION = timedelta(seconds=60)

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import make_transient_to_detached
 
-from api.db.models import User
+from core.db.models import User
 
 _COLUMNS = ("id", "username", "password_hash", "role", "is_active", "created_at", "token_version")
 

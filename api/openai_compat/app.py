@@ -21,8 +21,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import exc as sa_exc
 from starlette.concurrency import run_in_threadpool
 
-from api.db.models import User
-from api.db.session import get_sessionmaker
 from api.deps import get_current_user
 from api.openai_compat import sse
 from api.openai_compat.schemas import (
@@ -43,10 +41,12 @@ from api.openai_compat.turns import (
     start_turn,
     text_of,
 )
-from api.realtime.live_store import LiveStore
-from api.services import tasks as task_svc
-from api.services.resource_store import ResourceStore, StoreError
 from api.unavailable import DATABASE_DOWN, RETRY_AFTER_S
+from core import tasks as task_svc
+from core.db.models import User
+from core.db.session import get_sessionmaker
+from core.live_store import LiveStore
+from core.resource_store import ResourceStore, StoreError
 from wegent.crypto import get_keyring
 from wegent.logging import get_logger
 

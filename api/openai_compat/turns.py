@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db.models import Message, Task, User
-from api.db.session import get_sessionmaker
-from api.realtime.live_store import LiveStore
-from api.services import task_ops
-from api.services import tasks as svc
-from api.services.resource_store import StoreError
+from core import tasks as svc
+from core.db.models import Message, Task, User
+from core.db.session import in_session
+from core.live_store import LiveStore
+from core.resource_store import StoreError
+from core.tasks import operations as task_ops
 from workflows.models import TaskState
 
 T = TypeVar("T")
@@ -99,14 +99,6 @@ class Turn:
     model: str
 
 
-async def _db(fn: Callable[[Session], T]) -> T:
-    def run() -> T:
-        with get_sessionmaker()() as session:
-            return fn(session)
-
-    return await asyncio.to_thread(run)
-
-
 async def start_turn(
     user: User, model: str, prompt: str, title: str, task_id: int | None, task_param: str = "task"
 ) -> Turn:
@@ -123,7 +115,7 @@ async def start_turn(
             raise
         return Turn(task, message.id, f"{namespace}/{name}")
     try:
-        task = await _db(lambda db: svc.scoped_task(db, user, task_id))
+        task = await in_session(lambda db: svc.scoped_task(db, user, task_id))
     except StoreError as exc:
         raise ApiError(404, f"task {task_id} not found", task_param, "task_not_found") from exc
     if (task.team_namespace, task.team_name) != (namespace, name):
@@ -219,7 +211,7 @@ async def follow_turn(
         ended = False
         if now >= next_db:
             next_db = now + DB_POLL_SECONDS
-            task, rows = await _db(lambda db: _snapshot(db, turn.task.id, turn.message_id))
+            task, rows = await in_session(lambda db: _snapshot(db, turn.task.id, turn.message_id))
             if task is None:
                 yield TurnResult(DELETED, "the task was deleted", state.answer(), 0, 0)
                 return

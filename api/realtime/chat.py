@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from datetime import UTC
 from typing import Any, TypeVar
 
@@ -16,29 +15,21 @@ import socketio
 from sqlalchemy.orm import Session
 
 from api.core.api_keys import KeyRefused, is_api_key, key_is_usable, resolve_key
-from api.core.security import TokenError, decode_access_token, token_is_current
-from api.db.models import User
-from api.db.session import get_sessionmaker
 from api.metrics import SOCKETIO_CONNECTIONS
-from api.realtime.live_store import LiveStore
 from api.realtime.revocation import Revocation, session_is_current
-from api.services import task_ops
-from api.services import tasks as svc
-from api.services.resource_store import StoreError
 from api.unavailable import database_unavailable_body, is_database_down
+from core import tasks as svc
+from core.db.models import User
+from core.db.session import in_session
+from core.live_store import LiveStore
+from core.resource_store import StoreError
+from core.security import TokenError, decode_access_token, token_is_current
+from core.tasks import operations as task_ops
 from wegent.config import get_settings
 from wegent.logging import get_logger
 
 log = get_logger("chat")
 T = TypeVar("T")
-
-
-async def _db(fn: Callable[[Session], T]) -> T:
-    def run() -> T:
-        with get_sessionmaker()() as session:
-            return fn(session)
-
-    return await asyncio.to_thread(run)
 
 
 def _error(message: str, field: str | None = None, status: int = 400) -> dict[str, Any]:
@@ -92,7 +83,7 @@ class ChatNamespace(socketio.AsyncNamespace):
                 claims = decode_access_token(token)
             except TokenError as exc:
                 raise socketio.exceptions.ConnectionRefusedError(str(exc)) from exc
-            found = await _db(lambda db: db.get(User, int(claims["sub"])))
+            found = await in_session(lambda db: db.get(User, int(claims["sub"])))
             if found is None or not found.is_active or found.role == "system":
                 raise socketio.exceptions.ConnectionRefusedError("user not found or disabled")
             if not token_is_current(claims, found):
@@ -129,7 +120,7 @@ class ChatNamespace(socketio.AsyncNamespace):
                 return None  # the key was revoked (or ran out) since the socket connected
             return db.get(User, session["user_id"])
 
-        user = await _db(load)
+        user = await in_session(load)
         if user is None or not user.is_active or not session_is_current(session, user.token_version):
             await self.revocation.drop(sid)
             raise StoreError(401, "user not found, disabled or signed out")
@@ -163,10 +154,10 @@ class ChatNamespace(socketio.AsyncNamespace):
             return _error("task_id must be a positive integer", "task_id", 422)
         user = await self._user(sid)
         # Authorise before entering the room: a refused caller must never be subscribed, not even briefly.
-        await _db(lambda db: svc.scoped_task(db, user, task_id))
+        await in_session(lambda db: svc.scoped_task(db, user, task_id))
         # Then join, then read: no gap between the snapshot and the live stream, at worst a duplicate.
         await self.enter_room(sid, f"task:{task_id}")
-        detail = await _db(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
+        detail = await in_session(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
         live, offset = await self._live_snapshot(task_id, detail["messages"])
         return {"ok": True, "task": detail, "live": live, "offset": offset, "streaming": self.streaming}
 
@@ -182,7 +173,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         if task_id is None:
             return _error("task_id must be a positive integer", "task_id", 422)
         user = await self._user(sid)
-        detail = await _db(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
+        detail = await in_session(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
         return {"ok": True, "task": detail}
 
     async def _live_snapshot(
@@ -227,7 +218,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         if not isinstance(offset, int) or offset < 0:
             return _error("offset must be a non-negative integer", "offset", 422)
         user = await self._user(sid)
-        await _db(lambda db: svc.scoped_task(db, user, task_id))  # authorise first: refusal joins nothing
+        await in_session(lambda db: svc.scoped_task(db, user, task_id))  # authorise first: refusal joins nothing
         await self.enter_room(sid, f"task:{task_id}")
         replayed = 0
         run_id = None

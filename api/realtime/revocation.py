@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 
-from api.db.models import ApiKey, User, utcnow
-from api.db.session import get_sessionmaker
+from core.db.models import ApiKey, User, utcnow
+from core.db.session import get_sessionmaker
 from wegent.logging import get_logger
 
 if TYPE_CHECKING:

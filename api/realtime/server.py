@@ -5,7 +5,7 @@ from __future__ import annotations
 import socketio
 
 from api.realtime.chat import ChatNamespace
-from api.realtime.live_store import LiveStore, MemoryLiveStore, RedisLiveStore
+from core.live_store import LiveStore, MemoryLiveStore, RedisLiveStore
 from wegent.config import Settings
 
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.db.session import get_sessionmaker
 from api.deps import MAX_OFFSET, AdminUser, CurrentUser
-from api.services.audit import AuditQuery, search
+from core.audit import AuditQuery, search
+from core.db.session import get_sessionmaker
 
 router = APIRouter(tags=["audit"])
 

@@ -10,12 +10,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.core.login_guard import login_guard
-from api.core.security import create_access_token, verify_password
-from api.db.models import User
-from api.db.session import get_sessionmaker
 from api.deps import SESSION_COOKIE, SESSION_COOKIE_PATH
-from api.services import audit
-from api.services.users import get_user_by_name
+from core import audit
+from core.db.models import User
+from core.db.session import get_sessionmaker
+from core.security import create_access_token, verify_password
+from core.users import get_user_by_name
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

@@ -20,11 +20,11 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from temporalio.api.common.v1 import Payload, Payloads
 
-from api.db.models import Resource, Task
-from api.db.session import get_sessionmaker
 from api.deps import ConsoleUser
+from core.db.models import Resource, Task
+from core.db.session import get_sessionmaker
 from wegent.crypto import DecryptionError, get_keyring
-from worker.codec import ENCODING, EncryptionCodec, payload_workflow
+from wegent.temporal.codec import ENCODING, EncryptionCodec, payload_workflow
 
 router = APIRouter(prefix="/codec", tags=["codec"])
 

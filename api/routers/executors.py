@@ -8,9 +8,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.db.session import get_sessionmaker
 from api.deps import AdminUser
 from api.services.executors_view import executors_overview
+from core.db.session import get_sessionmaker
 
 router = APIRouter(prefix="/admin/executors", tags=["admin"])
 

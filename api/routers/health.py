@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from api.db.session import get_sessionmaker
-from api.temporal import TemporalUnavailable, get_temporal
+from core.db.session import get_sessionmaker
 from wegent.config import get_settings
+from wegent.temporal.client import TemporalUnavailable, get_temporal
 
 router = APIRouter(tags=["health"])
 

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.core.principals import forget
-from api.db.models import User
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.models_public import ApiKeyCreatedPublic, ApiKeyPublic
 from api.services import api_keys as svc
+from core.db.models import User
 
 router = APIRouter(tags=["api keys"])
 

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from api.db.models import User
 from api.deps import AdminUser, CurrentUser, SessionDep
-from api.services import audit
-from api.services.quotas import budget_of, running_of, view
+from core import audit
+from core.db.models import User
+from core.quotas import budget_of, running_of, view
 
 router = APIRouter(tags=["quotas"])
 

@@ -10,12 +10,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.core.threads import in_thread
-from api.db.session import get_read_sessionmaker
 from api.deps import MAX_OFFSET, CurrentUser, SessionDep
-from api.services import egress, sandbox, schedules
-from api.services.apply import ApplyReport, apply_documents, parse_documents
 from api.services.list_cache import list_cache
-from api.services.resource_store import ResourceStore, StoreError
+from core import egress, sandbox, schedules
+from core.apply import ApplyReport, apply_documents, parse_documents
+from core.db.session import get_read_sessionmaker
+from core.resource_store import ResourceStore, StoreError
 from wegent.crypto import get_keyring
 from wegent.resources import DNS_LABEL, FieldError, kind_from_plural, validate_document
 

@@ -15,12 +15,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.db.models import User
 from api.deps import MAX_OFFSET, AdminUser, CurrentUser, SessionDep
 from api.models_public import ScheduleListPublic, SchedulePublic, ScheduleRunsPublic
-from api.services import schedules as svc
-from api.services.apply import parse_documents
-from api.services.resource_store import ResourceStore, StoreError
+from core import schedules as svc
+from core.apply import parse_documents
+from core.db.models import User
+from core.resource_store import ResourceStore, StoreError
 from wegent.crypto import get_keyring
 from wegent.resources import FieldError, validate_document
 

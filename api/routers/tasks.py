@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from api.deps import MAX_OFFSET, CurrentUser, SessionDep
 from api.models_public import FollowUpPublic, TaskDetailPublic, TaskListPublic, TaskPublic
-from api.services import task_ops
-from api.services import tasks as svc
+from core import tasks as svc
+from core.tasks import operations as task_ops
 from wegent.resources import NameStr
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.db.models import Task, User
 from api.deps import AdminUser, CurrentUser, SessionDep
 from api.models_public import UsageReportPublic
+from core.db.models import Task, User
 
 router = APIRouter(tags=["usage"])
 

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.core.principals import forget
-from api.core.security import hash_password
-from api.db.models import User
 from api.deps import AdminUser, CurrentUser, SessionDep
-from api.services import audit
-from api.services.users import create_user
+from core import audit
+from core.db.models import User
+from core.security import hash_password
+from core.users import create_user
 from wegent.config import MIN_PASSWORD_LENGTH
 
 router = APIRouter(tags=["users"])

@@ -9,15 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.core.api_keys import key_digest, new_key
-from api.db.models import ApiKey, User, utcnow
-from api.services import audit
-from api.services.resource_store import StoreError
+from core import audit
+from core.db.models import ApiKey, User, utcnow
+from core.resource_store import StoreError
+from wegent.timestamps import iso_utc
 
 PREFIX_CHARS = 11  # "wg-" and 8 random characters: enough to tell keys apart, useless for guessing
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() + "Z" if value is not None else None
 
 
 def key_view(key: ApiKey, username: str) -> dict[str, Any]:
@@ -28,10 +25,10 @@ def key_view(key: ApiKey, username: str) -> dict[str, Any]:
         "prefix": key.prefix,
         "userId": key.user_id,
         "username": username,
-        "createdAt": _iso(key.created_at),
-        "expiresAt": _iso(key.expires_at),
-        "lastUsedAt": _iso(key.last_used_at),
-        "revokedAt": _iso(key.revoked_at),
+        "createdAt": iso_utc(key.created_at),
+        "expiresAt": iso_utc(key.expires_at),
+        "lastUsedAt": iso_utc(key.last_used_at),
+        "revokedAt": iso_utc(key.revoked_at),
         "active": key.revoked_at is None and (key.expires_at is None or key.expires_at > now),
     }
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db.models import ExecutorHost, PortLease, Task, User, utcnow
+from core.db.models import ExecutorHost, PortLease, Task, User, utcnow
 from workflows.models import TaskState
 
 #: A host that has not announced itself for this long is shown offline (workers announce every minute).

@@ -2,7 +2,7 @@
 
 A LIST of 100 resources costs milliseconds of CPU to load, mask and serialise, and lists are read far more
 often than resources change. Each API process keeps the rendered bytes keyed by what was asked (owners, kind,
-namespace, page, format) together with the owners' generations (:mod:`api.db.generations`) read in the same
+namespace, page, format) together with the owners' generations (:mod:`core.db.generations`) read in the same
 database snapshot as the rows. A later LIST reads the current generations (one primary-key query) and reuses
 the bytes only when they are identical, so every process serves what the database holds, including changes
 made by other processes. Memory is bounded by ``WEGENT_LIST_CACHE_MB`` (least recently used out first;
@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from api.db.generations import Generations
+from core.db.generations import Generations
 
 
 @dataclass(frozen=True)

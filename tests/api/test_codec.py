@@ -8,7 +8,7 @@ import json
 from temporalio.api.common.v1 import Payload
 
 from wegent.crypto import get_keyring
-from worker.codec import ENCODING, EncryptionCodec
+from wegent.temporal.codec import ENCODING, EncryptionCodec
 
 
 async def test_codec_round_trip_hides_the_plaintext():
@@ -90,7 +90,7 @@ async def test_failure_messages_are_encrypted_too():
     from temporalio.api.failure.v1 import Failure
     from temporalio.exceptions import ApplicationError
 
-    from worker.codec import data_converter
+    from wegent.temporal.codec import data_converter
 
     converter = data_converter(get_keyring())
     failure = Failure()

@@ -15,7 +15,7 @@ from temporalio.converter import WorkflowSerializationContext
 from tests.api.stack import YAML, bot_stack
 from wegent.config import get_settings
 from wegent.crypto import get_keyring
-from worker.codec import EncryptionCodec
+from wegent.temporal.codec import EncryptionCodec
 
 
 def _wire(payloads) -> dict:  # type: ignore[no-untyped-def,type-arg]

@@ -58,9 +58,9 @@ def test_admins_public_models_and_allowed_endpoints_are_accepted(client, admin_h
 
 def test_the_policy_is_checked_again_when_the_model_is_used(client, make_user):
     """A name can be re-pointed after the Model was written: the worker checks before every call."""
-    from activities.task_records import InvalidModel, model_config
-    from api.db.models import Resource
-    from api.db.session import get_sessionmaker
+    from core.db.models import Resource
+    from core.db.session import get_sessionmaker
+    from core.tasks.records import InvalidModel, model_config
     from wegent.crypto import get_keyring
 
     _, user = make_user()

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from api.db.models import Resource, User
-from api.db.session import get_sessionmaker
-from api.services import schedules
 from api.services.list_cache import list_cache
+from core import schedules
+from core.db.models import Resource, User
+from core.db.session import get_sessionmaker
 from tests.api.stack import YAML, bot_stack
 
 BASE = "/api/v1/namespaces/default"

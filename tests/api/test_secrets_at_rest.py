@@ -10,7 +10,7 @@ BASE = "/api/v1/namespaces/default"
 
 
 def _raw_spec(name: str) -> str:
-    from api.db.session import get_engine
+    from core.db.session import get_engine
 
     with get_engine().connect() as conn:
         return conn.execute(text("SELECT spec FROM resources WHERE kind='Model' AND name=:n"), {"n": name}).scalar_one()
@@ -39,9 +39,9 @@ def test_masked_in_responses_and_kept_on_masked_update(client, make_user):
 
     assert json.loads(_raw_spec("m-model"))["apiKey"] == json.loads(before)["apiKey"]
 
-    from api.db.models import Resource
-    from api.db.session import get_sessionmaker
-    from api.services.secrets import reveal
+    from core.db.models import Resource
+    from core.db.session import get_sessionmaker
+    from core.secrets import reveal
     from wegent.crypto import get_keyring
 
     with get_sessionmaker()() as db:
@@ -89,7 +89,7 @@ def _ghost(name: str, env_value: str, header_value: str) -> dict:
 
 
 def _raw(kind: str, name: str) -> str:
-    from api.db.session import get_engine
+    from core.db.session import get_engine
 
     with get_engine().connect() as conn:
         query = text("SELECT spec FROM resources WHERE kind=:k AND name=:n")
@@ -124,9 +124,9 @@ def test_mcp_env_and_headers_are_encrypted_masked_and_kept(client, make_user):
     assert again.json()["results"][0]["result"] == "unchanged", again.text
     assert json.loads(_raw("Ghost", "mcp-g")) == json.loads(raw)
 
-    from api.db.models import Resource
-    from api.db.session import get_sessionmaker
-    from api.services.secrets import reveal
+    from core.db.models import Resource
+    from core.db.session import get_sessionmaker
+    from core.secrets import reveal
     from wegent.crypto import get_keyring
 
     with get_sessionmaker()() as db:

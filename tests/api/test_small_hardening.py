@@ -81,7 +81,7 @@ def test_generated_admin_password_is_private_and_never_written_through_a_symlink
         [
             sys.executable,
             "-c",
-            "import os; os.umask(0o022)\nfrom api.db.bootstrap import bootstrap_database\nbootstrap_database()",
+            "import os; os.umask(0o022)\nfrom core.db.bootstrap import bootstrap_database\nbootstrap_database()",
         ],
         env=env,
         cwd=ROOT,

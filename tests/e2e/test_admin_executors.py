@@ -53,7 +53,7 @@ def test_admin_executors_shows_slots_sandboxes_and_the_queue(stack_factory, mode
     assert denied.status_code == 403
 
     env = {**os.environ, "WEGENT_CONFIG_DIR": str(tmp_path / "cfg"), "WEGENT_API_URL": stack.url}
-    cli = [sys.executable, "-m", "wegent.cli.main"]
+    cli = [sys.executable, "-m", "cli.main"]
     assert (
         subprocess.run([*cli, "login", "-u", "admin", "-p", ADMIN_PASSWORD], env=env, capture_output=True).returncode
         == 0

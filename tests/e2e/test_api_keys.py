@@ -195,7 +195,7 @@ def _wegent(stack: Stack, config: Path, *args: str, **env: str) -> subprocess.Co
     if "WEGENT_API_KEY" not in env:
         environ.pop("WEGENT_API_KEY", None)
     return subprocess.run(
-        [sys.executable, "-m", "wegent.cli.main", *args], env=environ, text=True, capture_output=True, timeout=120
+        [sys.executable, "-m", "cli.main", *args], env=environ, text=True, capture_output=True, timeout=120
     )
 
 

@@ -120,7 +120,7 @@ def test_several_processes_without_redis_are_refused_clearly(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "WEGENT_REDIS_URL"}
     env["WEGENT_STATE_DIR"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "wegent.cli.main", "api", "--port", "1", "--workers", "2"],
+        [sys.executable, "-m", "cli.main", "api", "--port", "1", "--workers", "2"],
         env=env,
         capture_output=True,
         text=True,

@@ -105,7 +105,7 @@ def test_every_kind_of_write_and_sign_in_is_audited(local_stack, model, tmp_path
     assert all(e["actor"] == "admin" for e in entries(stack, other, "/api/v1/users/me/audit"))
 
     env = {**os.environ, "WEGENT_CONFIG_DIR": str(tmp_path / "cfg"), "WEGENT_API_URL": stack.url}
-    cli = [sys.executable, "-m", "wegent.cli.main"]
+    cli = [sys.executable, "-m", "cli.main"]
     assert (
         subprocess.run([*cli, "login", "-u", "admin", "-p", ADMIN_PASSWORD], env=env, capture_output=True).returncode
         == 0

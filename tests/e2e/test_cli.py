@@ -17,7 +17,7 @@ from tests.e2e.teams import team_yaml
 def wegent(stack, config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
     env = {**os.environ, "WEGENT_CONFIG_DIR": str(config), "WEGENT_API_URL": stack.url}
     return subprocess.run(
-        [sys.executable, "-m", "wegent.cli.main", *args],
+        [sys.executable, "-m", "cli.main", *args],
         env=env,
         input=stdin,
         text=True,
@@ -95,7 +95,7 @@ def test_run_streams_text_before_the_task_ends_and_cancel_exits_2(local_stack, m
     model.script([ScriptRule(match="stall", text="Partial answer, then nothing", chunk_size=8, stall=True)])
     env = {**os.environ, "WEGENT_CONFIG_DIR": str(config), "WEGENT_API_URL": local_stack.url}
     run = subprocess.Popen(
-        [sys.executable, "-u", "-m", "wegent.cli.main", "run", "--team", team, "please stall"],
+        [sys.executable, "-u", "-m", "cli.main", "run", "--team", team, "please stall"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -37,7 +37,7 @@ def test_twelve_tasks_with_two_slots_never_run_more_than_two_steps_at_once(stack
 
 def test_parallel_port_leases_are_unique_and_released(client):
     from activities.ports import lease_port, leases_on, release_ports
-    from api.db.session import get_sessionmaker
+    from core.db.session import get_sessionmaker
 
     sessions = get_sessionmaker()
     host = f"lease-test-{uuid.uuid4().hex[:6]}"

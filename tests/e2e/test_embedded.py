@@ -212,7 +212,7 @@ def _temporal_view(address: str, workflow_id: str) -> tuple[Any, list[str], str 
     """(status, names of the completed activities in order, WegentState search attribute) from Temporal."""
     from temporalio.client import Client
 
-    from workflows import search_attributes as sa
+    from wegent.temporal import search_attributes as sa
 
     async def run() -> tuple[Any, list[str], str | None]:
         client = await Client.connect(address, namespace="default")

@@ -20,9 +20,9 @@ import pytest
 from tests.conftest import STATE_DIR, _admin_connection, mysql_url
 from tests.e2e.teams import team_yaml
 from tests.support.stack import Process, Stack, free_port
-from workflows import search_attributes
+from wegent.temporal import search_attributes
 
-WEGENT = [sys.executable, "-m", "wegent.cli.main"]
+WEGENT = [sys.executable, "-m", "cli.main"]
 
 
 @pytest.fixture

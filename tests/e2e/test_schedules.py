@@ -31,7 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from tests.conftest import STATE_DIR
 from tests.e2e.teams import team_yaml
 from tests.support.stack import Process, Stack
-from workflows import search_attributes as sa
+from wegent.temporal import search_attributes as sa
 
 T = TypeVar("T")
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
@@ -285,7 +285,7 @@ def test_trigger_now_runs_api_scope_and_cli(stack, schedules, team, monkeypatch,
     assert response.status_code == 404
 
     # The CLI speaks the same API, by id or by name.
-    from wegent.cli.main import main as cli
+    from cli.main import main as cli
 
     monkeypatch.setenv("WEGENT_CONFIG_DIR", str(tmp_path))
     monkeypatch.setenv("WEGENT_API_URL", stack.url)

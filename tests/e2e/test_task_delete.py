@@ -54,7 +54,7 @@ def test_deleting_a_finished_task_and_access_rules(local_stack, model, tmp_path)
 
     # `wegent delete task ID`, as a user types it.
     env = {**os.environ, "WEGENT_CONFIG_DIR": str(tmp_path / "cfg"), "WEGENT_API_URL": local_stack.url}
-    cli = [sys.executable, "-m", "wegent.cli.main"]
+    cli = [sys.executable, "-m", "cli.main"]
     login = subprocess.run([*cli, "login", "-u", "admin", "-p", ADMIN_PASSWORD], env=env, capture_output=True)
     assert login.returncode == 0, login.stderr
     ran = subprocess.run([*cli, "delete", "task", str(task["id"])], env=env, capture_output=True, text=True)

@@ -16,8 +16,8 @@ def _prefix() -> str:
 
 
 def _leases(workflow_id: str) -> list[int]:
-    from api.db.models import PortLease
-    from api.db.session import get_sessionmaker
+    from core.db.models import PortLease
+    from core.db.session import get_sessionmaker
 
     with get_sessionmaker()() as db:
         return list(db.scalars(select(PortLease.port).where(PortLease.workflow_id == workflow_id)))

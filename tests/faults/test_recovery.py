@@ -33,8 +33,8 @@ def _token(stack) -> str:  # type: ignore[no-untyped-def]
 
 
 def _leases(workflow_ids: list[str]) -> list[int]:
-    from api.db.models import PortLease
-    from api.db.session import get_sessionmaker
+    from core.db.models import PortLease
+    from core.db.session import get_sessionmaker
 
     with get_sessionmaker()() as db:
         return list(db.scalars(select(PortLease.port).where(PortLease.workflow_id.in_(workflow_ids))))

@@ -83,7 +83,7 @@ class Stack:
         self.api = Process(
             f"{self.name}-api",
             [
-                *(sys.executable, "-m", "wegent.cli.main", "api", "--host", "127.0.0.1", "--port", str(self.port)),
+                *(sys.executable, "-m", "cli.main", "api", "--host", "127.0.0.1", "--port", str(self.port)),
                 *("--workers", str(api_workers)),
             ],
             self.env,
@@ -100,7 +100,7 @@ class Stack:
         index = len(self.workers)
         worker = Process(
             f"{self.name}-worker{index}",
-            [sys.executable, "-m", "wegent.cli.main", "worker"],  # `wegent worker`, as operators start it
+            [sys.executable, "-m", "cli.main", "worker"],  # `wegent worker`, as operators start it
             {**self.env, **(extra_env or {})},
             self.log_dir,
         )

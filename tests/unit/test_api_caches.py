@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from api.core.principals import PrincipalCache
-from api.db.models import User
 from api.services.list_cache import ListCache
+from core.db.models import User
 
 
 def test_list_cache_serves_only_what_matches_the_current_generations():

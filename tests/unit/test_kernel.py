@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from api.services.secrets import mask, reveal, seal
+from core.secrets import mask, reveal, seal
 from wegent.crypto import DecryptionError, Keyring, KeyringError
 from wegent.resources import parse_interval, references, validate_document
 from workflows.handoff import NO_CONTEXT_INPUT, stage_input

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 
-from api.db.models import Task
-from api.services.schedules import (
+from core.db.models import Task
+from core.schedules import (
     Snapshot,
     backfill_times,
     compose_status,
@@ -18,10 +18,10 @@ from api.services.schedules import (
     spec_errors,
     temporal_id,
 )
-from api.services.tasks import task_input
+from core.tasks import task_input
 from wegent.config import Settings, get_settings
 from wegent.resources import validate_document
-from workflows import search_attributes as sa
+from wegent.temporal import search_attributes as sa
 from workflows.models import TaskInput
 
 SETTINGS = Settings(

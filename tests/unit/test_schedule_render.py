@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from api.services.schedules import render_prompt, scheduled_time_of, unknown_placeholders
+from core.schedules import render_prompt, scheduled_time_of, unknown_placeholders
 
 TEMPLATE = (
     "Run {{run_number}} of {{schedule}}: summarise commits of {{yesterday}} (now {{date}} {{time}}, {{datetime}})"

@@ -20,9 +20,9 @@ from temporalio.testing import ActivityEnvironment
 from activities.context import WorkerContext
 from activities.relay import NullRelay
 from activities.schedule_activities import ScheduleActivities
-from api.db.models import Message, Resource, Task
-from api.db.session import get_sessionmaker
-from api.services.schedules import create_run_task
+from core.db.models import Message, Resource, Task
+from core.db.session import get_sessionmaker
+from core.schedules import create_run_task
 from wegent.config import get_settings
 from wegent.crypto import get_keyring
 from workflows.models import ScheduledRun

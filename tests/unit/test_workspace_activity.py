@@ -19,9 +19,9 @@ from activities.context import WorkerContext
 from activities.relay import NullRelay
 from activities.tokens import executor_token
 from activities.workspace_activities import WorkspaceActivities, workspace_id_of, workspace_summary
-from api.db.models import Resource, User
-from api.db.session import get_sessionmaker
-from api.services.resource_store import ResourceStore
+from core.db.models import Resource, User
+from core.db.session import get_sessionmaker
+from core.resource_store import ResourceStore
 from executor.app import create_app
 from executor.client import ExecutorClient
 from tests.support.git_server import GitHTTPServer, make_repo

@@ -13,7 +13,7 @@ from temporalio.worker import Replayer
 
 from tests.conftest import ENCRYPTION_KEYS
 from wegent.crypto import Keyring
-from worker.codec import data_converter
+from wegent.temporal.codec import data_converter
 from workflows.task_workflow import TaskWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))

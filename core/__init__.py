@@ -1,0 +1,1 @@
+"""The domain: database models and sessions, resources and secrets, users, tasks, schedules, quotas, audit."""

@@ -1,0 +1,86 @@
+"""Database helpers: run statistics, the stored status, and a snapshot of one schedule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from core.db import generations
+from core.db.models import Resource, Task
+from core.schedules.names import ACTIVE_STATES, KIND, scheduled_time_of
+from wegent.timestamps import iso_utc
+from workflows.models import TaskState
+
+
+def run_stats(db: Session, schedule_id: int) -> dict[str, Any]:
+    """Counts of the runs (tasks) a schedule created, by outcome, and its latest run."""
+    rows = db.execute(
+        select(Task.state, func.count()).where(Task.schedule_id == schedule_id).group_by(Task.state)
+    ).all()
+    counts = {state: n for state, n in rows}
+    last = db.scalar(select(Task).where(Task.schedule_id == schedule_id).order_by(Task.id.desc()).limit(1))
+    return {
+        "runs": {
+            "total": sum(counts.values()),
+            "succeeded": counts.get(TaskState.COMPLETED, 0),
+            "failed": counts.get(TaskState.FAILED, 0),
+            "cancelled": counts.get(TaskState.CANCELLED, 0),
+            "active": sum(counts.get(s, 0) for s in ACTIVE_STATES),
+        },
+        "lastRun": None
+        if last is None
+        else {
+            "taskId": last.id,
+            "state": last.state,
+            "scheduledTime": scheduled_time_of(last.workflow_id),
+            "createdAt": iso_utc(last.created_at),
+            "finishedAt": iso_utc(last.finished_at),
+        },
+    }
+
+
+def _write_status(db: Session, schedule_id: int, status: dict[str, Any]) -> None:
+    # A Core UPDATE: status is server-owned, so it bumps neither resourceVersion nor updatedTimestamp.
+    db.execute(
+        update(Resource)
+        .where(Resource.id == schedule_id, Resource.kind == KIND)
+        .values(status=status, updated_at=Resource.updated_at)
+    )
+    # Status shows in LISTs: move the owner's generation like any other resource change.
+    generations.bump(db.connection(), select(Resource.owner_id).where(Resource.id == schedule_id).scalar_subquery())
+    db.commit()
+
+
+@dataclass
+class Snapshot:
+    id: int
+    name: str
+    namespace: str
+    display_name: str | None
+    owner_id: int
+    owner: str
+    spec: dict[str, Any]
+    status: dict[str, Any]
+    resource_version: int
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _snapshot(db: Session, schedule_id: int) -> Snapshot | None:
+    row = db.get(Resource, schedule_id)
+    if row is None or row.kind != KIND:
+        return None
+    return Snapshot(
+        id=row.id,
+        name=row.name,
+        namespace=row.namespace,
+        display_name=row.display_name,
+        owner_id=row.owner_id,
+        owner=row.owner.username,
+        spec=dict(row.spec),
+        status=dict(row.status or {}),
+        resource_version=row.resource_version,
+        stats=run_stats(db, row.id),
+    )

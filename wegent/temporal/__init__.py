@@ -1,0 +1,1 @@
+"""Wegent's Temporal kernel: the client connection, the payload codec and the search attributes."""
