@@ -73,6 +73,7 @@ class DifyRule(BaseModel):
     error_message: str | None = None
     stream_error: bool = False  # start streaming, then send ``event: error`` (status from ``status``, default 400)
     thoughts: list[DifyThought] = Field(default_factory=list)  # agent apps: tool uses before the answer
+    lead: str = ""  # agent apps: text streamed before the tool uses ("Let me check."), then the answer
     outputs: dict[str, Any] | None = None  # workflow: data.outputs (default {"text": answer})
     workflow_status: str = "succeeded"  # workflow: "failed" sends data.error = error_message
     times: int | None = Field(None, ge=1)
@@ -388,6 +389,12 @@ def create_app(state: DifyState) -> FastAPI:
                     }
                 )
             )
+
+        def text_event(piece: str) -> bytes:
+            return frame({"event": message_event, **base, "id": message_id, "answer": piece, "created_at": created})
+
+        if rule.lead:
+            frames += chunk_frames(split_chunks(rule.lead, rule.chunk_size), rule, text_event)
         for position, thought in enumerate(rule.thoughts, start=1):
             thought_id = str(uuid.uuid4())
             tool_input = thought.tool_input if isinstance(thought.tool_input, str) else json.dumps(thought.tool_input)
@@ -405,9 +412,6 @@ def create_app(state: DifyState) -> FastAPI:
             }
             frames.append(frame(announced))
             frames.append(frame({**announced, "observation": thought.observation}))
-
-        def text_event(piece: str) -> bytes:
-            return frame({"event": message_event, **base, "id": message_id, "answer": piece, "created_at": created})
 
         pieces = split_chunks(answer, rule.chunk_size)
         if rule.stream_error:
