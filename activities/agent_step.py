@@ -16,22 +16,22 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
-from activities.tokens import executor_token
+from activities.tokens import GatewayScope, executor_token, gateway_key
 from activities.workspace_activities import workspace_summary
 from core import quotas
 from core.tasks.records import (
     InvalidModel,
     StepMessage,
-    cost_of,
     ghost_tools,
     model_config,
     save_step_message,
     set_state,
+    step_usage,
 )
 from executor.client import ExecutorClient, ExecutorError, RunNotFound
 from wegent import metrics
 from wegent.events import EventType, RunEvent
-from wegent.executor_api import HistoryMessage, RunRequest, RunState
+from wegent.executor_api import HistoryMessage, ModelConfig, RunRequest, RunState
 from wegent.logging import get_logger
 from workflows.models import AgentStepInput, StepResult, TaskState
 
@@ -88,9 +88,11 @@ class AgentStepActivities:
         if owner_id is not None:
             await self.ctx.relay.publish_user(owner_id, "task:status", status)
         try:
-            model, pricing = await self.ctx.db(lambda db: model_config(db, step.model_id, self.ctx.keyring))
+            # Read (and the egress policy checked) for a clear error before the sandbox calls the gateway.
+            model, _pricing = await self.ctx.db(lambda db: model_config(db, step.model_id, self.ctx.keyring))
         except InvalidModel as exc:
             raise ApplicationError(str(exc), type="InvalidModel", non_retryable=True) from exc
+        model = self._through_gateway(step, model)
         tools = await self.ctx.db(lambda db: ghost_tools(db, step.ghost_id, self.ctx.keyring))
         # The owner's monthly budget, checked before every model call: a task that crossed it stops here.
         over = await self.ctx.db(lambda db: quotas.refusal_for_task(db, step.task_id))
@@ -139,24 +141,25 @@ class AgentStepActivities:
                 beat.cancel()
             workspace = await workspace_summary(client) if step.shell_type == "ClaudeCode" or step.workspace else {}
 
-        usage = done.get("usage") or {}
-        tokens_in, tokens_out = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-        message = self._message(step, done.get("output", ""), "done", tokens_in, tokens_out, pricing)
-        model_name = model.model or model.provider
-        metrics.MODEL_TOKENS.labels(model=model_name, direction="input").inc(tokens_in)
-        metrics.MODEL_TOKENS.labels(model=model_name, direction="output").inc(tokens_out)
-        metrics.MODEL_COST.labels(model=model_name).inc(message.cost or 0.0)
+        message = self._message(step, done.get("output", ""), "done")
         message.meta = {"run_id": run_id, "session_id": done.get("session_id"), "shell": step.shell_type}
         if live.tools:
             message.meta["tools"] = live.tools
         if workspace:
             message.meta["workspace"] = workspace
         message_id = await self.ctx.db(lambda db: save_step_message(db, message))
+        # Usage is what the model gateway recorded for this step's calls (written before the run could end);
+        # the executor's own figures are not used, so nothing is counted twice.
+        tokens_in, tokens_out, cost = await self.ctx.db(lambda db: step_usage(db, message_id))
+        model_name = model.model or model.provider
+        metrics.MODEL_TOKENS.labels(model=model_name, direction="input").inc(tokens_in)
+        metrics.MODEL_TOKENS.labels(model=model_name, direction="output").inc(tokens_out)
+        metrics.MODEL_COST.labels(model=model_name).inc(cost)
         await live.emit(
             "chat:done",
             {
                 "content": message.content,
-                "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost": message.cost},
+                "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost": cost},
             },
             dedup=("done", 1),
         )
@@ -189,14 +192,8 @@ class AgentStepActivities:
         raise ApplicationError(reason, type="ExecutorLost", non_retryable=True) from exc
 
     @staticmethod
-    def _message(
-        step: AgentStepInput,
-        content: str,
-        status: str,
-        tokens_in: int = 0,
-        tokens_out: int = 0,
-        pricing: dict[str, Any] | None = None,
-    ) -> StepMessage:
+    def _message(step: AgentStepInput, content: str, status: str) -> StepMessage:
+        # No token figures: the model gateway adds them to this message as the calls happen.
         return StepMessage(
             task_id=step.task_id,
             turn=step.turn,
@@ -204,11 +201,24 @@ class AgentStepActivities:
             attempt=step.attempt,
             bot=step.bot,
             content=content,
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            cost=cost_of(pricing or {}, tokens_in, tokens_out),
+            input_tokens=None,
+            output_tokens=None,
+            cost=None,
             status=status,
             meta={"shell": step.shell_type},
+        )
+
+    def _through_gateway(self, step: AgentStepInput, model: ModelConfig) -> ModelConfig:
+        """The Model as the executor sees it: this host's gateway and a key for this step, never the real key."""
+        gateway = self.ctx.gateway
+        if gateway is None:
+            raise ApplicationError("this worker runs no model gateway", type="GatewayMissing")
+        scope = GatewayScope(step.task_id, step.model_id, step.turn, step.step, step.attempt)
+        return model.model_copy(
+            update={
+                "base_url": gateway.url_for(self.ctx.backend.name),
+                "api_key": gateway_key(step.workflow_id, scope),
+            }
         )
 
     async def _attach_or_start(
@@ -259,6 +269,10 @@ class AgentStepActivities:
             if event.type == EventType.ERROR:
                 data = event.data
                 message = data.get("message") or "the agent run failed"
+                # The gateway refused or stopped a call over the owner's budget: say so, and do not retry.
+                over = await self.ctx.db(lambda db: quotas.refusal_for_task(db, live.step.task_id))
+                if over:
+                    raise ApplicationError(over, type="BudgetExceeded", non_retryable=True)
                 if data.get("retryable"):
                     raise ApplicationError(message, type="ModelTransientError")
                 kind = "ModelAuthError" if data.get("code") == "model_auth" else "ModelError"

@@ -6,7 +6,7 @@ import asyncio
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +14,9 @@ from activities.executors.base import ExecutorBackend
 from activities.relay import EventRelay
 from wegent.config import Settings
 from wegent.crypto import Keyring
+
+if TYPE_CHECKING:
+    from activities.gateway.server import GatewayProcess
 
 T = TypeVar("T")
 
@@ -26,6 +29,7 @@ class WorkerContext:
     backend: ExecutorBackend
     relay: EventRelay
     host: str
+    gateway: GatewayProcess | None = None  # the model gateway executors call models through (set by the worker)
 
     async def db(self, fn: Callable[[Session], T]) -> T:
         """Run blocking database work in a thread with its own session."""

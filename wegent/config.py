@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     # `wegent worker` serves its Prometheus metrics on this port (0 = off; each worker of a host needs its own).
     worker_metrics_port: int = Field(0, ge=0, le=65535, validation_alias=_alias("WEGENT_WORKER_METRICS_PORT"))
     worker_metrics_host: str = Field("0.0.0.0", validation_alias=_alias("WEGENT_WORKER_METRICS_HOST"))
+    # The model gateway of each worker (README, Security): executors call models through it with a per-task key
+    # and it adds the Model's real key. Port 0 = any free port (each run request carries the actual URL).
+    gateway_port: int = Field(0, ge=0, le=65535, validation_alias=_alias("WEGENT_GATEWAY_PORT"))
+    # Addresses it listens on, comma-separated; empty = 127.0.0.1, plus with Docker the host's address on the
+    # default bridge (what host.docker.internal is inside a sandbox).
+    gateway_host: str = Field("", validation_alias=_alias("WEGENT_GATEWAY_HOST"))
     log_level: str = Field("INFO", validation_alias=_alias("WEGENT_LOG_LEVEL"))
     log_format: str = Field("json", validation_alias=_alias("WEGENT_LOG_FORMAT"))
     # `wegent up` only: the local model (llama.cpp's llama-server with SmolLM2-135M-Instruct) behind the

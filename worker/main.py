@@ -22,6 +22,7 @@ from activities.agent_step import AgentStepActivities
 from activities.context import WorkerContext, default_host
 from activities.executor_activities import ExecutorActivities
 from activities.executors.factory import get_backend
+from activities.gateway.server import GatewayProcess
 from activities.reaper import ReaperActivities, reap_host, register_host
 from activities.relay import EventRelay, NullRelay, redis_relay
 from activities.schedule_activities import ScheduleActivities
@@ -46,7 +47,7 @@ def build_context(settings: Settings, relay: EventRelay | None = None) -> Worker
     backend = get_backend(
         settings.executor_backend, state_dir=settings.state_dir / "executors", scope=settings.temporal_namespace
     )
-    return WorkerContext(
+    ctx = WorkerContext(
         settings=settings,
         sessions=get_sessionmaker(),
         keyring=get_keyring(),
@@ -54,6 +55,8 @@ def build_context(settings: Settings, relay: EventRelay | None = None) -> Worker
         relay=relay or make_relay(settings),
         host=default_host(settings),
     )
+    ctx.gateway = GatewayProcess(settings)
+    return ctx
 
 
 def make_relay(settings: Settings) -> EventRelay:
@@ -73,6 +76,8 @@ class WorkerSet:
             await self.ctx.backend.prepare()  # e.g. the local backend's zygote imports while we connect
         except Exception as exc:  # noqa: BLE001 - executors still start without it, only slower
             log.warning("worker.backend_prepare_failed", error=str(exc))
+        if self.ctx.gateway is not None:  # before any step runs: every model call goes through it
+            await self.ctx.gateway.start(getattr(self.ctx.backend, "client", None))
         housekeeping = asyncio.create_task(self._housekeeping())
         sampling = asyncio.create_task(self._sample_sandboxes())
         try:

@@ -96,9 +96,10 @@ class StepMessage:
     attempt: int
     bot: str
     content: str
-    input_tokens: int
-    output_tokens: int
-    cost: float
+    # None leaves the stored figures alone: the model gateway is the one writer of usage (it adds each call's).
+    input_tokens: int | None
+    output_tokens: int | None
+    cost: float | None
     status: str
     meta: dict[str, Any]
 
@@ -118,9 +119,12 @@ def save_step_message(db: Session, msg: StepMessage) -> int:
         db.add(row)
     row.bot = msg.bot
     row.content = msg.content
-    row.input_tokens = msg.input_tokens
-    row.output_tokens = msg.output_tokens
-    row.cost = msg.cost
+    if msg.input_tokens is not None:
+        row.input_tokens = msg.input_tokens
+    if msg.output_tokens is not None:
+        row.output_tokens = msg.output_tokens
+    if msg.cost is not None:
+        row.cost = msg.cost
     row.status = msg.status
     row.meta = msg.meta
     row.finished_at = utcnow()
@@ -132,6 +136,12 @@ def save_step_message(db: Session, msg: StepMessage) -> int:
     _refresh_totals(db, msg.task_id)
     db.commit()
     return row.id
+
+
+def step_usage(db: Session, message_id: int) -> tuple[int, int, float]:
+    """(input tokens, output tokens, cost) the model gateway recorded for one step's message."""
+    row = db.get(Message, message_id)
+    return (row.input_tokens or 0, row.output_tokens or 0, row.cost or 0.0) if row is not None else (0, 0, 0.0)
 
 
 def _refresh_totals(db: Session, task_id: int) -> None:

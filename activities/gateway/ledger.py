@@ -1,0 +1,133 @@
+"""The gateway's database side: who may call which Model now, and where each call's tokens are written.
+
+A key is honoured only while its task is not over; the Model is read (and its key decrypted) per call, so a
+rotated key or a re-pointed baseUrl takes effect at once and the egress policy is checked at use. Usage goes
+onto the step's own assistant message and the task's totals, in one transaction per model call: the gateway is
+the only writer of token counts, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from activities.tokens import GatewayScope, gateway_key_valid, parse_gateway_key
+from core import quotas
+from core.db.models import Message, Task, User, utcnow
+from core.tasks.records import InvalidModel, cost_of, model_config
+from wegent.crypto import Keyring
+from wegent.executor_api import ModelConfig
+from workflows.models import TaskState
+
+
+class Refusal(Exception):
+    """A call the gateway does not forward: ``status`` and ``kind`` for the error body, message for people."""
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.message = status, kind, message
+
+
+@dataclass
+class Grant:
+    scope: GatewayScope
+    owner_id: int
+    model: ModelConfig  # with the real key: stays in the gateway
+    pricing: dict[str, Any]
+    tokens_left: int | None  # None: no token budget
+    cost_left: float | None
+
+    @property
+    def label(self) -> str:
+        return self.model.model or self.model.provider
+
+    def over_budget(self, tokens: int, input_tokens: int, output_tokens: int) -> bool:
+        if self.tokens_left is not None and tokens > self.tokens_left:
+            return True
+        return self.cost_left is not None and cost_of(self.pricing, input_tokens, output_tokens) > self.cost_left
+
+
+UNKNOWN = "missing or invalid gateway key"
+
+
+def resolve(db: Session, key: str, keyring: Keyring) -> Grant:
+    scope = parse_gateway_key(key) if key else None
+    task = db.get(Task, scope.task_id) if scope else None
+    if scope is None or task is None or not task.workflow_id or not gateway_key_valid(key, task.workflow_id, scope):
+        raise Refusal(401, "authentication_error", UNKNOWN)
+    if task.state in TaskState.TERMINAL:
+        raise Refusal(403, "task_finished", f"task {task.id} is {task.state}: its model access has ended")
+    try:
+        model, pricing = model_config(db, scope.model_id, keyring)
+    except InvalidModel as exc:
+        raise Refusal(403, "invalid_model", str(exc)) from exc
+    owner = db.get(User, task.owner_id)
+    if owner is None:
+        raise Refusal(403, "task_finished", f"task {task.id} has no owner any more")
+    budget = quotas.budget_of(db, owner)
+    over = budget.exceeded()
+    if over:
+        raise Refusal(403, "budget_exceeded", over)
+    return Grant(
+        scope=scope,
+        owner_id=owner.id,
+        model=model,
+        pricing=pricing,
+        tokens_left=None if budget.tokens_limit is None else budget.tokens_limit - budget.tokens_used,
+        cost_left=None if budget.cost_limit is None else budget.cost_limit - budget.cost_used,
+    )
+
+
+def budget_message(db: Session, owner_id: int) -> str:
+    """Why a stream was stopped: the budget's own words once the call's tokens are recorded."""
+    owner = db.get(User, owner_id)
+    over = quotas.budget_of(db, owner).exceeded() if owner is not None else None
+    return over or "this call would cross your monthly budget"
+
+
+def record(db: Session, scope: GatewayScope, input_tokens: int, output_tokens: int, cost: float) -> None:
+    """Add one call's usage to the step's assistant message (made if the step has not written it yet)."""
+    if not input_tokens and not output_tokens:
+        return
+    key = (
+        Message.task_id == scope.task_id,
+        Message.turn == scope.turn,
+        Message.step == scope.step,
+        Message.role == "assistant",
+        Message.attempt == scope.attempt,
+    )
+    added = {
+        "input_tokens": Message.input_tokens + input_tokens,
+        "output_tokens": Message.output_tokens + output_tokens,
+        "cost": Message.cost + cost,
+    }
+    result = db.execute(update(Message).where(*key).values(**added))
+    if not result.rowcount:
+        db.add(
+            Message(
+                task_id=scope.task_id,
+                turn=scope.turn,
+                step=scope.step,
+                attempt=scope.attempt,
+                role="assistant",
+                content="",
+                status="streaming",
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cost=cost,
+            )
+        )
+    db.execute(
+        update(Task)
+        .where(Task.id == scope.task_id)
+        .values(
+            input_tokens=Task.input_tokens + input_tokens,
+            output_tokens=Task.output_tokens + output_tokens,
+            cost=Task.cost + cost,
+            updated_at=utcnow(),
+        )
+    )
+    db.commit()
