@@ -180,3 +180,70 @@ class ScheduleRunsPublic(BaseModel):
     offset: int
     runs: ScheduleRunCountsPublic
     lastRun: dict[str, Any] | None
+
+
+class ResourceMetadataPublic(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    namespace: str
+    displayName: str | None = None
+    labels: dict[str, str] | None = None
+    resourceVersion: str = Field(description="send it back on PUT to refuse a lost update (409 when stale)")
+    creationTimestamp: str | None
+    updatedTimestamp: str | None
+    public: bool = Field(description="owned by the system account: readable by everyone")
+
+
+class ResourcePublic(BaseModel):
+    """A resource document as stored (secret fields masked as `***`)."""
+
+    apiVersion: str
+    kind: str
+    metadata: ResourceMetadataPublic
+    spec: dict[str, Any]
+    status: dict[str, Any]
+
+
+class ResourceListPublic(BaseModel):
+    kind: str = Field(description="`{Kind}List`")
+    items: list[ResourcePublic]
+
+
+class ResourceIdentityPublic(BaseModel):
+    kind: str
+    namespace: str
+    name: str
+
+
+class ResourceDeletedPublic(BaseModel):
+    deleted: ResourceIdentityPublic
+    temporal: dict[str, Any] | None = Field(None, description="a Schedule's removal from Temporal")
+
+
+class ScheduleDeletedPublic(BaseModel):
+    deleted: ResourceIdentityPublic
+    temporal: dict[str, Any] = Field(description="the schedule's removal from Temporal")
+
+
+class ReconcileReportPublic(BaseModel):
+    checked: int
+    created: int
+    updated: int
+    orphansDeleted: int
+    failed: dict[str, str] = Field(description="schedule id → why it could not be converged")
+
+
+class HealthPublic(BaseModel):
+    status: str
+
+
+class ReadinessPublic(BaseModel):
+    """`ok` per dependency, or why it is not (`unreachable`, `timeout`, an error type); 503 unless all are ok."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = Field(description="`ok` or `unavailable`")
+    database: str
+    temporal: str
+    redis: str | None = Field(None, description="only when Redis is configured")

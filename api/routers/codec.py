@@ -74,7 +74,7 @@ async def _check_owner(payloads: list[Payload], user: ConsoleUser) -> None:
             raise HTTPException(403, f"payloads[{index}]: only its owner or an admin may decode this payload")
 
 
-@router.post("/decode")
+@router.post("/decode", response_model=PayloadsBody)
 async def decode(body: PayloadsBody, user: ConsoleUser) -> dict[str, Any]:
     payloads = _parse(body)
     await _check_owner(payloads, user)
@@ -84,6 +84,6 @@ async def decode(body: PayloadsBody, user: ConsoleUser) -> dict[str, Any]:
         raise HTTPException(422, "payloads: cannot be decrypted with this deployment's keys") from exc
 
 
-@router.post("/encode")
+@router.post("/encode", response_model=PayloadsBody)
 async def encode(body: PayloadsBody, _: ConsoleUser) -> dict[str, Any]:
     return _dump(await EncryptionCodec(get_keyring()).encode(_parse(body)))

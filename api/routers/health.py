@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from api.models_public import HealthPublic, ReadinessPublic
 from core.db.session import get_sessionmaker
 from wegent.config import get_settings
 from wegent.temporal.client import TemporalUnavailable, get_temporal
@@ -24,7 +25,7 @@ router = APIRouter(tags=["health"])
 CHECK_TIMEOUT_S = 3.0
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=HealthPublic)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -63,7 +64,7 @@ async def _check(name: str, probe) -> tuple[str, str]:  # type: ignore[no-untype
         return name, type(exc).__name__
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={200: {"model": ReadinessPublic}, 503: {"model": ReadinessPublic}})
 async def readyz() -> JSONResponse:
     probes = [_check("database", run_in_threadpool(_database)), _check("temporal", _temporal())]
     redis_url = get_settings().redis_url

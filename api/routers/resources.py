@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.core.threads import in_thread
 from api.deps import MAX_OFFSET, CurrentUser, SessionDep
+from api.models_public import ResourceDeletedPublic, ResourceListPublic, ResourcePublic
 from api.services.list_cache import list_cache
 from core import egress, sandbox, schedules
 from core.apply import ApplyReport, apply_documents, parse_documents
@@ -113,7 +114,7 @@ def _apply_sync(store: ResourceStore, body: bytes, content_type: str, namespace:
     return apply_documents(store, parse_documents(body, content_type), namespace, public=public)
 
 
-@router.get("/{kinds}")
+@router.get("/{kinds}", responses={200: {"model": ResourceListPublic}})
 async def list_resources(
     store: ReadStoreDep,
     namespace: Namespace,
@@ -159,7 +160,7 @@ def _render_list(
     return JSONResponse({"kind": f"{kind}List", "items": items}).body
 
 
-@router.post("/{kinds}", status_code=status.HTTP_201_CREATED)
+@router.post("/{kinds}", status_code=status.HTTP_201_CREATED, response_model=ResourcePublic)
 async def create_resource(
     request: Request, store: StoreDep, namespace: Namespace, kinds: str, scope: Scope = "user"
 ) -> dict[str, Any]:
@@ -192,7 +193,7 @@ async def _after_write(store: ResourceStore, kind: str, row: Any) -> dict[str, A
     return await run_in_threadpool(store.to_document, row)
 
 
-@router.get("/{kinds}/{name}")
+@router.get("/{kinds}/{name}", responses={200: {"model": ResourcePublic}})
 async def get_resource(
     store: ReadStoreDep,
     namespace: Namespace,
@@ -210,7 +211,7 @@ def _read_document(store: ResourceStore, kind: str, namespace: str, name: str, p
         return store.to_document(store.read_one(kind, namespace, name, public=public))
 
 
-@router.put("/{kinds}/{name}")
+@router.put("/{kinds}/{name}", response_model=ResourcePublic)
 async def update_resource(
     request: Request, store: StoreDep, namespace: Namespace, kinds: str, name: str, scope: Scope = "user"
 ) -> dict[str, Any]:
@@ -220,7 +221,7 @@ async def update_resource(
     return await _after_write(store, kind, row)
 
 
-@router.delete("/{kinds}/{name}")
+@router.delete("/{kinds}/{name}", response_model=ResourceDeletedPublic)
 async def delete_resource(
     store: StoreDep, namespace: Namespace, kinds: str, name: str, scope: Scope = "user", force: bool = False
 ) -> dict[str, Any]:

@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import MAX_OFFSET, AdminUser, CurrentUser, SessionDep
-from api.models_public import ScheduleListPublic, SchedulePublic, ScheduleRunsPublic
+from api.models_public import (
+    ReconcileReportPublic,
+    ScheduleDeletedPublic,
+    ScheduleListPublic,
+    SchedulePublic,
+    ScheduleRunsPublic,
+)
 from core import schedules as svc
 from core.apply import parse_documents
 from core.db.models import User
@@ -87,7 +93,7 @@ def _create_sync(db: Session, user: User, body: bytes, content_type: str) -> int
     return row.id
 
 
-@router.post("/reconcile")
+@router.post("/reconcile", response_model=ReconcileReportPublic)
 async def reconcile(_: AdminUser) -> dict[str, Any]:
     """Admins: converge every Schedule to Temporal now (what the API does at start-up)."""
     return (await svc.reconcile_all()).as_dict()
@@ -98,7 +104,7 @@ async def get_schedule(schedule_id: int, user: CurrentUser) -> dict[str, Any]:
     return await svc.get_schedule(user, schedule_id)
 
 
-@router.delete("/{schedule_id}")
+@router.delete("/{schedule_id}", response_model=ScheduleDeletedPublic)
 async def delete_schedule(schedule_id: int, user: CurrentUser) -> dict[str, Any]:
     return await svc.delete(user, schedule_id)
 

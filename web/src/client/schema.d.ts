@@ -943,6 +943,11 @@ export interface components {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
+        /** HealthPublic */
+        HealthPublic: {
+            /** Status */
+            status: string;
+        };
         /** HostPublic */
         HostPublic: {
             /** Host */
@@ -1049,6 +1054,46 @@ export interface components {
              */
             exceeded: string | null;
         };
+        /**
+         * ReadinessPublic
+         * @description `ok` per dependency, or why it is not (`unreachable`, `timeout`, an error type); 503 unless all are ok.
+         */
+        ReadinessPublic: {
+            /**
+             * Status
+             * @description `ok` or `unavailable`
+             */
+            status: string;
+            /** Database */
+            database: string;
+            /** Temporal */
+            temporal: string;
+            /**
+             * Redis
+             * @description only when Redis is configured
+             */
+            redis?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** ReconcileReportPublic */
+        ReconcileReportPublic: {
+            /** Checked */
+            checked: number;
+            /** Created */
+            created: number;
+            /** Updated */
+            updated: number;
+            /** Orphansdeleted */
+            orphansDeleted: number;
+            /**
+             * Failed
+             * @description schedule id → why it could not be converged
+             */
+            failed: {
+                [key: string]: string;
+            };
+        };
         /** RefIn */
         RefIn: {
             /** Name */
@@ -1071,6 +1116,84 @@ export interface components {
             /** Reason */
             reason?: string | null;
         };
+        /** ResourceDeletedPublic */
+        ResourceDeletedPublic: {
+            deleted: components["schemas"]["ResourceIdentityPublic"];
+            /**
+             * Temporal
+             * @description a Schedule's removal from Temporal
+             */
+            temporal?: {
+                [key: string]: unknown;
+            } | null;
+        };
+        /** ResourceIdentityPublic */
+        ResourceIdentityPublic: {
+            /** Kind */
+            kind: string;
+            /** Namespace */
+            namespace: string;
+            /** Name */
+            name: string;
+        };
+        /** ResourceListPublic */
+        ResourceListPublic: {
+            /**
+             * Kind
+             * @description `{Kind}List`
+             */
+            kind: string;
+            /** Items */
+            items: components["schemas"]["ResourcePublic"][];
+        };
+        /** ResourceMetadataPublic */
+        ResourceMetadataPublic: {
+            /** Name */
+            name: string;
+            /** Namespace */
+            namespace: string;
+            /** Displayname */
+            displayName?: string | null;
+            /** Labels */
+            labels?: {
+                [key: string]: string;
+            } | null;
+            /**
+             * Resourceversion
+             * @description send it back on PUT to refuse a lost update (409 when stale)
+             */
+            resourceVersion: string;
+            /** Creationtimestamp */
+            creationTimestamp: string | null;
+            /** Updatedtimestamp */
+            updatedTimestamp: string | null;
+            /**
+             * Public
+             * @description owned by the system account: readable by everyone
+             */
+            public: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ResourcePublic
+         * @description A resource document as stored (secret fields masked as `***`).
+         */
+        ResourcePublic: {
+            /** Apiversion */
+            apiVersion: string;
+            /** Kind */
+            kind: string;
+            metadata: components["schemas"]["ResourceMetadataPublic"];
+            /** Spec */
+            spec: {
+                [key: string]: unknown;
+            };
+            /** Status */
+            status: {
+                [key: string]: unknown;
+            };
+        };
         /** RetryIn */
         RetryIn: {
             /** @description run the failed and later steps on this Model instead */
@@ -1090,6 +1213,17 @@ export interface components {
             state: string | null;
             /** Ageseconds */
             ageSeconds: number | null;
+        };
+        /** ScheduleDeletedPublic */
+        ScheduleDeletedPublic: {
+            deleted: components["schemas"]["ResourceIdentityPublic"];
+            /**
+             * Temporal
+             * @description the schedule's removal from Temporal
+             */
+            temporal: {
+                [key: string]: unknown;
+            };
         };
         /** ScheduleListPublic */
         ScheduleListPublic: {
@@ -1537,9 +1671,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: string;
-                    };
+                    "application/json": components["schemas"]["HealthPublic"];
                 };
             };
         };
@@ -1559,7 +1691,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReadinessPublic"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadinessPublic"];
                 };
             };
         };
@@ -2043,7 +2184,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ResourceListPublic"];
                 };
             };
             /** @description Validation Error */
@@ -2078,9 +2219,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ResourcePublic"];
                 };
             };
             /** @description Validation Error */
@@ -2117,7 +2256,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ResourcePublic"];
                 };
             };
             /** @description Validation Error */
@@ -2153,9 +2292,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ResourcePublic"];
                 };
             };
             /** @description Validation Error */
@@ -2192,9 +2329,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ResourceDeletedPublic"];
                 };
             };
             /** @description Validation Error */
@@ -2580,9 +2715,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ReconcileReportPublic"];
                 };
             };
         };
@@ -2635,9 +2768,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ScheduleDeletedPublic"];
                 };
             };
             /** @description Validation Error */
@@ -2837,9 +2968,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PayloadsBody"];
                 };
             };
             /** @description Validation Error */
@@ -2872,9 +3001,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PayloadsBody"];
                 };
             };
             /** @description Validation Error */
