@@ -55,6 +55,9 @@ def test_sign_in_then_a_new_chat_streams_and_equals_the_stored_answer(  # type: 
         row.wait_for()
         usage = stored["usage"]
         assert str(usage["inputTokens"] + usage["outputTokens"]) in row.inner_text()
+        chart = page.get_by_test_id("usage-chart")  # the chart library, loaded with the page's first chart
+        chart.locator(".recharts-bar-rectangle").first.wait_for()
+        chart.locator("text").filter(has_text=team).first.wait_for()  # the team labels its bar
         page.screenshot(path=screenshots / "usage.png")
     finally:
         context.close()

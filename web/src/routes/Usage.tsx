@@ -1,5 +1,6 @@
 import { useQuery } from '@tanstack/react-query'
-import { Alert, Card, Layout, Space, Statistic, Table, Typography } from 'antd'
+import { Alert, Card, Layout, Skeleton, Space, Statistic, Table, Typography } from 'antd'
+import { lazy, Suspense } from 'react'
 import { useTranslation } from 'react-i18next'
 
 import { api, unwrap } from '../client'
@@ -10,7 +11,19 @@ import { errorMessage } from '../lib/errors'
 type UsageReport = components['schemas']['UsageReportPublic']
 type TeamUsage = components['schemas']['TeamUsagePublic']
 
-/** Tokens and cost per team (a bar per team), and for admins every user's totals. */
+// The chart library loads only when a chart is shown (its own chunk), never with the chat route.
+const UsageChart = lazy(() => import('../components/UsageChart'))
+
+function Chart({ bars, testId }: { bars: { label: string; inputTokens: number; outputTokens: number; cost: number }[]; testId: string }) {
+  if (!bars.length) return null
+  return (
+    <Suspense fallback={<Skeleton active paragraph={{ rows: 2 }} />}>
+      <UsageChart bars={bars} testId={testId} />
+    </Suspense>
+  )
+}
+
+/** Tokens and cost per team (a chart and a table), and for admins every user's totals (the same). */
 export function Usage() {
   const { t } = useTranslation()
   const me = useQuery({ queryKey: ['me'], queryFn: () => unwrap(api.GET('/api/v1/users/me')) })
@@ -22,7 +35,6 @@ export function Usage() {
     queryFn: () => unwrap(api.GET('/api/v1/admin/usage')),
   })
   const report = mine.data
-  const max = Math.max(1, ...(report?.byTeam ?? []).map((x) => x.inputTokens + x.outputTokens))
 
   return (
     <Layout className="app-layout">
@@ -46,6 +58,10 @@ export function Usage() {
                 <Statistic title={t('usage.cost')} value={report.cost} precision={4} prefix="$" />
               </Card>
             </Space>
+            <Chart
+              testId="usage-chart"
+              bars={report.byTeam.map((x) => ({ label: x.team.name, inputTokens: x.inputTokens, outputTokens: x.outputTokens, cost: x.cost }))}
+            />
             <Table<TeamUsage>
               data-testid="usage-by-team"
               size="small"
@@ -59,13 +75,7 @@ export function Usage() {
                 { title: t('usage.tasks'), dataIndex: 'tasks' },
                 {
                   title: t('usage.tokens'),
-                  render: (_, x) => (
-                    <div className="usage-bar" title={`${x.inputTokens} + ${x.outputTokens}`}>
-                      <span style={{ width: `${(100 * x.inputTokens) / max}%` }} className="in" />
-                      <span style={{ width: `${(100 * x.outputTokens) / max}%` }} className="out" />
-                      <em>{x.inputTokens + x.outputTokens}</em>
-                    </div>
-                  ),
+                  render: (_, x) => x.inputTokens + x.outputTokens,
                 },
                 { title: t('usage.cost'), render: (_, x) => `$${x.cost.toFixed(4)}` },
               ]}
@@ -77,6 +87,10 @@ export function Usage() {
             <Typography.Title level={4} style={{ marginTop: 24 }}>
               {t('usage.allUsers')}
             </Typography.Title>
+            <Chart
+              testId="usage-users-chart"
+              bars={all.data.map((x) => ({ label: x.user, inputTokens: x.inputTokens, outputTokens: x.outputTokens, cost: x.cost }))}
+            />
             <Table<UsageReport>
               data-testid="usage-all-users"
               size="small"
