@@ -23,6 +23,7 @@ from core.resource_store import StoreError
 from core.tasks.records import set_state
 from wegent.temporal.client import TemporalUnavailable, get_temporal
 from workflows.models import Approval, FollowUp, Rejection, TaskState
+from workflows.task_workflow import TaskWorkflow
 
 T = TypeVar("T")
 
@@ -97,7 +98,7 @@ async def follow_up(user: User, task_id: int, content: str) -> tuple[Task, Messa
         client = await get_temporal()
         handle = client.get_workflow_handle(task.workflow_id or svc.workflow_id_for(task.id))
         try:
-            await handle.execute_update("follow_up", FollowUp(turn=task.turn, content=content))
+            await handle.execute_update(TaskWorkflow.follow_up, FollowUp(turn=task.turn, content=content))
         except (WorkflowUpdateFailedError, RPCError) as exc:
             if isinstance(exc, RPCError) and exc.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -127,9 +128,9 @@ async def decide(user: User, task_id: int, approve: bool, text: str | None) -> T
     handle = client.get_workflow_handle(task.workflow_id or svc.workflow_id_for(task.id))
     try:
         if approve:
-            await handle.execute_update("approve", Approval(handoff=text))
+            await handle.execute_update(TaskWorkflow.approve, Approval(handoff=text))
         else:
-            await handle.execute_update("reject", Rejection(reason=text or "rejected by the user"))
+            await handle.execute_update(TaskWorkflow.reject, Rejection(reason=text or "rejected by the user"))
     except WorkflowUpdateFailedError as exc:
         raise StoreError(409, f"task {task_id}: {_cause(exc)}") from exc
     except RPCError as exc:

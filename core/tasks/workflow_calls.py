@@ -16,6 +16,7 @@ from wegent.config import get_settings
 from wegent.temporal import search_attributes as sa
 from wegent.temporal.client import workflow_id_for
 from workflows.models import TaskInput
+from workflows.task_workflow import TaskWorkflow
 
 
 def search_attributes(task: Task, username: str) -> TypedSearchAttributes:
@@ -52,7 +53,7 @@ async def start_workflow(
 
     async def start() -> None:
         await client.start_workflow(
-            "TaskWorkflow",
+            TaskWorkflow.run,
             task_input(task, retry, model_override_id),
             id=workflow_id,
             task_queue=get_settings().task_queue,
