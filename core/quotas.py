@@ -1,9 +1,8 @@
 """Monthly budgets per user: tokens (in + out) and cost, per calendar month in UTC.
 
-Checked where work starts: a new task, a follow-up or a retry is refused with 429 naming the limit, and each
-agent step checks again before it calls the model, so a task that crosses its owner's budget stops at its next
-step with a clear error. (Stopping a model call mid-stream needs the model gateway, which counts tokens as
-they flow.)
+Checked where work starts: a new task, a follow-up or a retry is refused with 429 naming the limit; each agent
+step checks again before it calls the model, and the model gateway (activities/gateway/) refuses a call over
+budget and closes a stream as it crosses the budget, so the step fails with a clear error.
 """
 
 from __future__ import annotations

@@ -27,9 +27,9 @@ from pydantic import BaseModel, Field
 
 class ModelConfig(BaseModel):
     provider: str = "openai"  # openai (compatible), anthropic, dify
-    base_url: str
+    base_url: str  # the worker host's model gateway, never the provider itself
     model: str = ""
-    api_key: str = ""  # decrypted just before the call; never stored in Temporal history
+    api_key: str = ""  # the gateway key of this task and step (never the Model's key); not in Temporal history
     temperature: float | None = None
     max_tokens: int | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
