@@ -1,4 +1,8 @@
-"""``python -m executor``: serve the executor API (token from ``EXECUTOR_TOKEN``, required)."""
+"""``python -m executor``: serve the executor API.
+
+The token comes from ``EXECUTOR_TOKEN``; a warm pool's executor starts with ``EXECUTOR_POOL_KEY`` instead and is
+given its task's token later, once (``POST /bind``).
+"""
 
 from __future__ import annotations
 
@@ -28,14 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_level)
     log = structlog.get_logger("executor")
     token = os.environ.get("EXECUTOR_TOKEN", "")
-    if not token:
+    pool_key = os.environ.pop("EXECUTOR_POOL_KEY", "")  # not left for the agent's subprocesses to read
+    if not token and not pool_key:
         log.error("executor_token_missing", hint="set EXECUTOR_TOKEN")
         return 2
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     # Runtimes keep per-executor state (e.g. Agno's session store) here even when a run works elsewhere.
     os.environ["EXECUTOR_WORKDIR"] = str(workdir)
-    app = create_app(token, workdir)
+    app = create_app(token or None, workdir, pool_key or None)
     log.info("executor_listening", host=args.host, port=args.port, workdir=str(workdir))
     uvicorn.run(
         app,

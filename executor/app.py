@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,8 +12,9 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
 
-from executor.auth import bearer_auth
+from executor.auth import TokenHolder, bearer_auth, presented_token, refuse
 from executor.runs import Run, RunRegistry
 from executor.workspace import DEFAULT_MAX_DIFF_BYTES, Workspace, WorkspaceError
 from wegent.executor_api import RunRequest, RunStatus, WorkspaceRequest, WorkspaceStatus
@@ -19,15 +22,25 @@ from wegent.executor_api import RunRequest, RunStatus, WorkspaceRequest, Workspa
 MAX_HEARTBEAT_SECONDS = 300.0
 
 
-def create_app(token: str, workdir: Path | None = None) -> FastAPI:
-    if not token:
-        raise ValueError("an executor token is required")
+class BindRequest(BaseModel):
+    """A warm (pooled) executor becomes one task's: from now on only that task's token drives it."""
+
+    token: str = Field(min_length=16, max_length=512)
+
+
+def create_app(token: str | None, workdir: Path | None = None, pool_key: str | None = None) -> FastAPI:
+    holder = TokenHolder(token, pool_key)
     registry = RunRegistry(workdir or Path.cwd())
     workspace = Workspace(registry.workdir)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A warm (pooled) executor has time before its task: it spends it on first-call costs (request
+        # handling, an outbound client's TLS setup) that would otherwise land on the task's first token.
+        priming = asyncio.create_task(_prime(app)) if not holder.bound else None
         yield
+        if priming is not None:
+            priming.cancel()
         await registry.shutdown()
 
     app = FastAPI(title="Wegent executor", lifespan=lifespan)
@@ -41,7 +54,7 @@ def create_app(token: str, workdir: Path | None = None) -> FastAPI:
         errors = [{k: v for k, v in error.items() if k not in ("input", "ctx", "url")} for error in exc.errors()]
         return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
 
-    runs = APIRouter(dependencies=[Depends(bearer_auth(token))])
+    runs = APIRouter(dependencies=[Depends(bearer_auth(holder))])
     # Run ids are chosen by the worker and may contain "/", hence the ``:path`` convertors below.
 
     def find(run_id: str) -> Run:
@@ -52,7 +65,19 @@ def create_app(token: str, workdir: Path | None = None) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict[str, object]:
-        return {"status": "ok", "runs": registry.active_count()}
+        answer: dict[str, object] = {"status": "ok", "runs": registry.active_count(), "bound": holder.bound}
+        if not holder.bound:
+            answer["pool"] = holder.pool_fingerprint()
+        return answer
+
+    @app.post("/bind")
+    async def bind(body: BindRequest, request: Request) -> dict[str, object]:
+        if holder.bound:
+            # Never reused across tasks: a bound sandbox cannot be handed to another one.
+            raise HTTPException(status_code=409, detail="this executor is already bound to a task")
+        if not holder.bind(presented_token(request) or "", body.token):
+            raise refuse()
+        return {"bound": True}
 
     @runs.post("/runs")
     async def start_run(request: RunRequest) -> RunStatus:
@@ -105,3 +130,18 @@ def create_app(token: str, workdir: Path | None = None) -> FastAPI:
 
     app.include_router(runs)
     return app
+
+
+async def _prime(app: FastAPI) -> None:
+    """Exercise the request path in process (answers are refusals: no token is bound yet) and build the
+    outbound HTTP machinery once; nothing here touches a task or the network."""
+    import httpx
+
+    with contextlib.suppress(Exception):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://executor") as client:
+            await client.get("/health")
+            await client.post("/runs", json={}, headers={"Authorization": "Bearer -"})
+            await client.get("/runs/prime", headers={"Authorization": "Bearer -"})
+        async with httpx.AsyncClient():
+            pass
