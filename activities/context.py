@@ -16,6 +16,7 @@ from wegent.config import Settings
 from wegent.crypto import Keyring
 
 if TYPE_CHECKING:
+    from activities.executors.pool import WarmPool
     from activities.gateway.server import GatewayProcess
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ class WorkerContext:
     backend: ExecutorBackend
     relay: EventRelay
     host: str
+    pool: WarmPool | None = None  # sandboxes started ahead of tasks (WEGENT_EXECUTOR_POOL_SIZE)
     gateway: GatewayProcess | None = None  # the model gateway executors call models through (set by the worker)
 
     async def db(self, fn: Callable[[Session], T]) -> T:

@@ -29,6 +29,22 @@ class ExecutorActivities:
     async def start_executor(self, request: StartExecutorInput) -> ExecutorRef:
         settings = self.ctx.settings
         bound = log.bind(task_id=request.task_id, workflow_id=request.workflow_id, host=self.ctx.host)
+        image_refused = image_refusal(settings, request.image)  # a Shell written before the allow-list changed
+        refused = f"image '{request.image}' {image_refused}" if image_refused else await self._unsandboxed_refusal()
+        if refused:
+            await self.ctx.in_thread(release_ports, self.ctx.sessions, self.ctx.host, request.workflow_id)
+            raise ApplicationError(refused, type="SandboxRefused", non_retryable=True)
+        limits = limits_for(settings, request.cpu, request.memory, request.pids)
+        token = executor_token(request.workflow_id)
+        pool = self.ctx.pool
+        # A retry may follow an attempt that already took a warm sandbox: the cold path below finds it by name.
+        if pool is not None and activity.info().attempt == 1 and pool.fits(request.image, limits, request.network):
+            warm = await pool.take(request.task_id, request.workflow_id, token)
+            if warm is not None:
+                bound.info("executor.started", backend=warm.backend, executor_id=warm.executor_id, warm=True)
+                return ExecutorRef(
+                    host=self.ctx.host, backend=warm.backend, executor_id=warm.executor_id, port=warm.port
+                )
         try:
             port = await self.ctx.in_thread(
                 lease_port,
@@ -40,17 +56,11 @@ class ExecutorActivities:
             )
         except NoFreePort as exc:
             raise ApplicationError(str(exc), type="NoFreePort", non_retryable=True) from exc
-        image_refused = image_refusal(settings, request.image)  # a Shell written before the allow-list changed
-        refused = f"image '{request.image}' {image_refused}" if image_refused else await self._unsandboxed_refusal()
-        if refused:
-            await self.ctx.in_thread(release_ports, self.ctx.sessions, self.ctx.host, request.workflow_id)
-            raise ApplicationError(refused, type="SandboxRefused", non_retryable=True)
-        limits = limits_for(settings, request.cpu, request.memory, request.pids)
         spec = ExecutorSpec(
             task_id=request.task_id,
             workflow_id=request.workflow_id,
             port=port,
-            token=executor_token(request.workflow_id),
+            token=token,
             image=request.image or settings.executor_image,
             env={},
             cpu=limits.cpu,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +49,18 @@ def lease_port(sessions: sessionmaker[Session], host: str, workflow_id: str, low
 def release_ports(sessions: sessionmaker[Session], host: str, workflow_id: str) -> int:
     with sessions() as db:
         result = db.execute(delete(PortLease).where(PortLease.host == host, PortLease.workflow_id == workflow_id))
+        db.commit()
+        return result.rowcount or 0
+
+
+def transfer_lease(sessions: sessionmaker[Session], host: str, from_workflow: str, to_workflow: str) -> int:
+    """Hand a warm sandbox's port to the task workflow that takes the sandbox (0: there was no such lease)."""
+    with sessions() as db:
+        result = db.execute(
+            update(PortLease)
+            .where(PortLease.host == host, PortLease.workflow_id == from_workflow)
+            .values(workflow_id=to_workflow)
+        )
         db.commit()
         return result.rowcount or 0
 

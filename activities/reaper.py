@@ -18,6 +18,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.context import WorkerContext
+from activities.executors.pool import lease_owner, owner_alive
 from activities.ports import leases_on, release_ports
 from core.db.models import ExecutorHost, Task, utcnow
 from core.tasks.records import set_state
@@ -61,8 +62,18 @@ async def reap_host(ctx: WorkerContext, client: Client) -> dict[str, int]:
             task_id=info.task_id,
             host=ctx.host,
         )
+    # Warm sandboxes serve no workflow yet: theirs is a pool, kept while its worker process lives.
+    for info in await ctx.backend.list_warm():
+        if info.running and info.warm_owner and owner_alive(info.warm_owner):
+            continue
+        await ctx.backend.stop(info.executor_id)
+        removed += 1
+        log.info("reaper.warm_removed", executor_id=info.executor_id, owner=info.warm_owner, host=ctx.host)
     for port, workflow_id in await ctx.in_thread(leases_on, ctx.sessions, ctx.host):
-        if await is_open(workflow_id):
+        owner = lease_owner(workflow_id)
+        if owner is not None and owner_alive(owner):
+            continue
+        if owner is None and await is_open(workflow_id):
             continue
         released += await ctx.in_thread(release_ports, ctx.sessions, ctx.host, workflow_id)
         log.info("reaper.lease_released", port=port, workflow_id=workflow_id, host=ctx.host)

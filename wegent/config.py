@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     port_range_max: int = Field(10100, validation_alias=_alias("EXECUTOR_PORT_RANGE_MAX"))
     max_concurrent_tasks: int = Field(5, validation_alias=_alias("MAX_CONCURRENT_TASKS"))
     executor_idle_seconds: int = Field(300, validation_alias=_alias("WEGENT_EXECUTOR_IDLE_SECONDS"))
+    # Sandboxes each worker keeps started and healthy ahead of tasks (default policy only; 0 = none), so a new
+    # task's first step does not wait for a container or process to start (activities/executors/pool.py).
+    executor_pool_size: int = Field(1, ge=0, le=32, validation_alias=_alias("WEGENT_EXECUTOR_POOL_SIZE"))
     max_history_events: int = Field(10_000, validation_alias=_alias("WEGENT_MAX_HISTORY_EVENTS"))
     agent_heartbeat_seconds: int = Field(20, gt=1, validation_alias=_alias("WEGENT_AGENT_HEARTBEAT_SECONDS"))
     reaper_interval_seconds: int = Field(60, gt=0, validation_alias=_alias("WEGENT_REAPER_INTERVAL_SECONDS"))

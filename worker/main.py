@@ -22,6 +22,7 @@ from activities.agent_step import AgentStepActivities
 from activities.context import WorkerContext, default_host
 from activities.executor_activities import ExecutorActivities
 from activities.executors.factory import get_backend
+from activities.executors.pool import WarmPool
 from activities.gateway.server import GatewayProcess
 from activities.reaper import ReaperActivities, reap_host, register_host
 from activities.relay import EventRelay, NullRelay, redis_relay
@@ -56,6 +57,8 @@ def build_context(settings: Settings, relay: EventRelay | None = None) -> Worker
         host=default_host(settings),
     )
     ctx.gateway = GatewayProcess(settings)
+    if settings.executor_pool_size > 0 and backend.supports_warm:
+        ctx.pool = WarmPool(backend, ctx.sessions, ctx.host, settings, settings.executor_pool_size)
     return ctx
 
 
@@ -78,6 +81,8 @@ class WorkerSet:
             log.warning("worker.backend_prepare_failed", error=str(exc))
         if self.ctx.gateway is not None:  # before any step runs: every model call goes through it
             await self.ctx.gateway.start(getattr(self.ctx.backend, "client", None))
+        if self.ctx.pool is not None:
+            self.ctx.pool.start()  # fills in the background; tasks start cold until a sandbox is ready
         housekeeping = asyncio.create_task(self._housekeeping())
         sampling = asyncio.create_task(self._sample_sandboxes())
         try:
@@ -126,6 +131,11 @@ class WorkerSet:
         up` suspends its executors itself instead, to bring them back on its next start).
         """
         await asyncio.gather(*(w.shutdown() for w in self.workers), return_exceptions=True)
+        if self.ctx.pool is not None:
+            try:
+                await self.ctx.pool.drain()  # warm sandboxes serve no task: none outlives its worker
+            except Exception as exc:  # noqa: BLE001 - the reaper of the next start removes what is left
+                log.warning("worker.pool_drain_failed", error=str(exc))
         if release_idle:
             try:
                 await self.ctx.backend.release_idle()

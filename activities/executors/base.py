@@ -94,6 +94,25 @@ class ExecutorInfo(BaseModel):
     workflow_id: str | None = None
     port: int | None = None
     status: str = ""  # backend's own word: docker's State.Status, or running/exited for local
+    warm_owner: str | None = None  # a warm-pool sandbox bound to no task yet: the pool (worker) that keeps it
+
+
+class WarmSpec(BaseModel):
+    """A sandbox started ahead of any task (warm pool): the default policy, no task token, a one-time pool key."""
+
+    warm_id: str = Field(min_length=1, description="its executor id while it waits")
+    owner: str = Field(min_length=1, description="the pool that keeps it (see activities.executors.pool)")
+    port: int = Field(ge=1, le=65535)
+    pool_key: str = Field(min_length=16, description="presented once, to bind the task's token; never logged")
+    image: str = Field(min_length=1)
+    cpu: float | None = Field(default=None, gt=0)
+    memory: str | None = None
+    pids: int | None = Field(default=None, gt=0)
+
+    def __repr__(self) -> str:
+        return f"WarmSpec(warm_id={self.warm_id!r}, port={self.port})"
+
+    __str__ = __repr__
 
 
 def executor_name(task_id: int, workflow_id: str, scope: str = "") -> str:
@@ -141,6 +160,23 @@ class ExecutorBackend(ABC):
         follow-up to a released one gets a fresh sandbox. Containers outlive their worker by design (their
         workflow stops them), so the default releases nothing; process-backed executors would be orphaned.
         """
+        return []
+
+    # ---- warm pool (activities.executors.pool); a backend without these never keeps a pool ----------------
+
+    supports_warm: ClassVar[bool] = False
+
+    async def start_warm(self, spec: WarmSpec) -> ExecutorHandle:
+        """Start a sandbox that waits for a task (``EXECUTOR_POOL_KEY``, no task token, network on)."""
+        raise NotImplementedError
+
+    async def adopt_warm(self, warm_id: str, task_id: int, workflow_id: str) -> ExecutorHandle:
+        """Make a bound warm sandbox the workflow's own: from now on it is found, listed and reaped as the
+        executor of ``workflow_id`` (its id becomes ``executor_name(task_id, workflow_id)``)."""
+        raise NotImplementedError
+
+    async def list_warm(self) -> list[ExecutorInfo]:
+        """The warm sandboxes bound to no task (not in :meth:`list_managed`), with their owners."""
         return []
 
     async def wait_healthy(self, handle: ExecutorHandle, timeout_s: float = 60.0) -> None:

@@ -48,6 +48,7 @@ from activities.executors.base import (
     executor_name,
 )
 from activities.executors.docker_networks import create_isolated_network, remove_isolated_network
+from activities.executors.docker_warm import LABEL_WARM_OWNER, DockerWarmMixin
 
 LABEL_MANAGED = "wegent.managed"
 LABEL_TASK = "wegent.task"
@@ -105,7 +106,7 @@ asyncio.run(main())
 """
 
 
-class DockerBackend(ExecutorBackend):
+class DockerBackend(DockerWarmMixin, ExecutorBackend):
     """Executors as containers on the local Docker engine (blocking SDK calls run in threads)."""
 
     name: ClassVar[BackendName] = "docker"
@@ -132,6 +133,7 @@ class DockerBackend(ExecutorBackend):
         self._locks_guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._networks_ready: set[str] = set()
+        self.state_dir = state_dir  # where adopted warm containers' task bindings are kept (labels are fixed)
 
     # ------------------------------------------------------------------------------------------ start
     async def start(self, spec: ExecutorSpec) -> ExecutorHandle:
@@ -166,10 +168,9 @@ class DockerBackend(ExecutorBackend):
         if existing is not None:
             existing = self._settle(existing)
         if existing is not None:
-            if existing.labels.get(LABEL_WORKFLOW) != spec.workflow_id:
+            if self._workflow_of(existing) != spec.workflow_id:
                 raise ExecutorStartError(
-                    f"container {name} belongs to workflow {existing.labels.get(LABEL_WORKFLOW)!r}, "
-                    f"not {spec.workflow_id!r}"
+                    f"container {name} belongs to workflow {self._workflow_of(existing)!r}, not {spec.workflow_id!r}"
                 )
             if existing.status == "running":
                 if existing.labels.get(LABEL_NETWORK) == "off":
@@ -207,7 +208,7 @@ class DockerBackend(ExecutorBackend):
     def _handle(self, name: str, port: int) -> ExecutorHandle:
         return ExecutorHandle(backend="docker", executor_id=name, host=self.publish_ip, port=port)
 
-    def _create_executor(self, name: str, spec: ExecutorSpec) -> Container:
+    def _create_executor(self, name: str, spec: ExecutorSpec, warm_owner: str | None = None) -> Container:
         labels = {
             LABEL_MANAGED: "true",
             LABEL_ROLE: "executor",
@@ -218,6 +219,10 @@ class DockerBackend(ExecutorBackend):
             LABEL_SCOPE: self.scope,
         }
         env = {**spec.env, "EXECUTOR_TOKEN": spec.token, "EXECUTOR_PORT": str(CONTAINER_PORT)}
+        if warm_owner is not None:  # no task yet: the token is bound later, with the pool key (spec.token)
+            del labels[LABEL_TASK], labels[LABEL_WORKFLOW]
+            labels[LABEL_WARM_OWNER] = warm_owner
+            env = {"EXECUTOR_POOL_KEY": spec.token, "EXECUTOR_PORT": str(CONTAINER_PORT)}
         kwargs: dict[str, Any] = {
             "name": name,
             "labels": labels,
@@ -337,10 +342,11 @@ class DockerBackend(ExecutorBackend):
         for relay in relays:
             _remove(relay)
         remove_isolated_network(self.client, name)
+        self._forget_binding(name)
 
     async def inspect(self, executor_id: str) -> ExecutorInfo | None:
         container = await asyncio.to_thread(self._get, executor_id)
-        return _info(container) if container is not None else None
+        return self._info(container) if container is not None else None
 
     async def list_managed(self) -> list[ExecutorInfo]:
         def run() -> list[ExecutorInfo]:
@@ -348,7 +354,8 @@ class DockerBackend(ExecutorBackend):
                 all=True,
                 filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_ROLE}=executor", f"{LABEL_SCOPE}={self.scope}"]},
             )
-            return [_info(c) for c in containers]
+            infos = [self._info(c) for c in containers]
+            return [info for info in infos if info.warm_owner is None]  # waiting warm ones: list_warm
 
         return await asyncio.to_thread(run)
 
@@ -396,11 +403,12 @@ def _published_port(container: Container, container_port: int = CONTAINER_PORT) 
     return None
 
 
-def _info(container: Container) -> ExecutorInfo:
+def _info(container: Container, binding: dict[str, Any] | None = None) -> ExecutorInfo:
+    """``binding``: the task an adopted warm container now serves (its labels still say it was warm)."""
     state = container.attrs.get("State", {})
     labels = container.labels
     running = bool(state.get("Running"))
-    task = labels.get(LABEL_TASK, "")
+    task = str((binding or {}).get("task_id", labels.get(LABEL_TASK, "")))
     port_label = labels.get(LABEL_PORT, "")
     return ExecutorInfo(
         executor_id=container.name,
@@ -408,9 +416,10 @@ def _info(container: Container) -> ExecutorInfo:
         exit_code=None if running else state.get("ExitCode"),
         oom_killed=bool(state.get("OOMKilled")),
         task_id=int(task) if task.isdigit() else None,
-        workflow_id=labels.get(LABEL_WORKFLOW),
+        workflow_id=(binding or {}).get("workflow_id", labels.get(LABEL_WORKFLOW)),
         port=int(port_label) if port_label.isdigit() else _published_port(container),
         status=state.get("Status", container.status),
+        warm_owner=None if binding else labels.get(LABEL_WARM_OWNER),
     )
 
 

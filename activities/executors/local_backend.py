@@ -44,6 +44,7 @@ from activities.executors.base import (
     ExecutorStartError,
     executor_name,
 )
+from activities.executors.local_warm import LocalWarmMixin
 from activities.executors.zygote import ZygoteClient, ZygoteUnavailable
 from wegent.logging import get_logger
 
@@ -55,7 +56,7 @@ _PASSTHROUGH_ENV = (
 )
 
 
-class LocalBackend(ExecutorBackend):
+class LocalBackend(LocalWarmMixin, ExecutorBackend):
     """Executors as subprocess groups of this host, tracked in JSON files under ``state_dir``."""
 
     name: ClassVar[BackendName] = "local"
@@ -102,7 +103,10 @@ class LocalBackend(ExecutorBackend):
     def _log_path(self, executor_id: str) -> Path:
         return self.state_dir / f"{executor_id}.log"
 
-    def _exit_path(self, executor_id: str) -> Path:
+    def _exit_path(self, executor_id: str, record: dict[str, Any] | None = None) -> Path:
+        # A warm sandbox keeps the exit file it was forked with after a task adopts it (new id).
+        if record is not None and record.get("exit_file"):
+            return Path(record["exit_file"])
         return self.state_dir / f"{executor_id}.exit"
 
     def _read(self, executor_id: str) -> dict[str, Any] | None:
@@ -322,6 +326,7 @@ class LocalBackend(ExecutorBackend):
     def _forget(self, executor_id: str) -> None:
         self._children.pop(executor_id, None)
         for path in (
+            self._exit_path(executor_id, self._read(executor_id)),
             self._record_path(executor_id),
             self._exit_path(executor_id),
             self.state_dir / f".{executor_id}.lock",
@@ -349,7 +354,7 @@ class LocalBackend(ExecutorBackend):
             infos = []
             for path in sorted(self.state_dir.glob("*.json")):
                 record = self._read(path.stem)
-                if record is not None and record.get("scope", "") == self.scope:
+                if record is not None and record.get("scope", "") == self.scope and not record.get("warm_owner"):
                     infos.append(self._info(path.stem, record))
             return infos
 
@@ -362,7 +367,7 @@ class LocalBackend(ExecutorBackend):
         if not running and child is not None and child.pid == record.get("pid"):
             exit_code = child.returncode  # negative: killed by that signal (subprocess convention)
         elif not running:
-            exit_code = self._exit_code(executor_id)
+            exit_code = self._exit_code(executor_id, record)
         return ExecutorInfo(
             executor_id=executor_id,
             running=running,
@@ -372,12 +377,13 @@ class LocalBackend(ExecutorBackend):
             workflow_id=record.get("workflow_id"),
             port=record.get("port"),
             status="running" if running else "exited",
+            warm_owner=record.get("warm_owner"),
         )
 
-    def _exit_code(self, executor_id: str) -> int | None:
+    def _exit_code(self, executor_id: str, record: dict[str, Any] | None = None) -> int | None:
         """What the zygote recorded for a forked executor (same convention as subprocess), if anything."""
         try:
-            return int(self._exit_path(executor_id).read_text().strip())
+            return int(self._exit_path(executor_id, record).read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
 

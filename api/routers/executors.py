@@ -31,6 +31,7 @@ class HostPublic(BaseModel):
     lastSeen: str | None
     capacity: int
     slotsInUse: int
+    warmSandboxes: int = 0  # started ahead of tasks by the host's warm pool, serving none yet
     sandboxes: list[SandboxPublic]
 
 

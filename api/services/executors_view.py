@@ -1,7 +1,8 @@
 """What operators see of the worker hosts: slots, live sandboxes, and the queue (GET /admin/executors).
 
 Read from what the hosts record: each worker announces itself (capacity, backend) every minute; every sandbox
-holds a port lease on its host, named by its task's workflow; a RUNNING task runs its step on that host.
+holds a port lease on its host, named by its task's workflow; a RUNNING task runs its step on that host. Warm
+sandboxes (started ahead of tasks) hold leases named by their pool, and are counted per host.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from workflows.models import TaskState
 #: A host that has not announced itself for this long is shown offline (workers announce every minute).
 ONLINE_WITHIN = timedelta(minutes=3)
 _TASK_WORKFLOW = re.compile(r"^task-(\d+)$")
+#: Port leases of a worker's warm pool (activities/executors/pool.py): `pool:<owner>:<sandbox>`.
+WARM_LEASE_PREFIX = "pool:"
 
 
 def _seconds(since: datetime | None, now: datetime) -> float | None:
@@ -54,6 +57,7 @@ def executors_overview(db: Session) -> dict[str, Any]:
             "lastSeen": host.last_seen.isoformat() + "Z",
             "capacity": host.capacity,
             "slotsInUse": 0,
+            "warmSandboxes": 0,
             "sandboxes": [],
         }
     for lease in leases:
@@ -66,9 +70,13 @@ def executors_overview(db: Session) -> dict[str, Any]:
                 "lastSeen": None,
                 "capacity": 0,
                 "slotsInUse": 0,
+                "warmSandboxes": 0,
                 "sandboxes": [],
             },
         )
+        if lease.workflow_id.startswith(WARM_LEASE_PREFIX):  # started ahead of tasks, serving none yet
+            host["warmSandboxes"] += 1
+            continue
         task = by_workflow.get(lease.workflow_id, {})
         host["sandboxes"].append(
             {

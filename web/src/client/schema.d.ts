@@ -962,6 +962,11 @@ export interface components {
             capacity: number;
             /** Slotsinuse */
             slotsInUse: number;
+            /**
+             * Warmsandboxes
+             * @default 0
+             */
+            warmSandboxes: number;
             /** Sandboxes */
             sandboxes: components["schemas"]["SandboxPublic"][];
         };
