@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
+from workflows.bookkeeping import db_step
 from workflows.models import SlotClaim, SlotRequest
-from workflows.policies import DB_RETRY
 
 CLAIM_SLOT = "claim_user_slot"
 
@@ -16,13 +14,7 @@ async def wait_for_slot(task_id: int, turn: int) -> None:
     """Hold the turn, visibly PENDING with the reason, while its owner runs as many tasks as allowed."""
     delay = 1.0
     while True:
-        claim = await workflow.execute_activity(
-            CLAIM_SLOT,
-            SlotRequest(task_id=task_id, turn=turn),
-            result_type=SlotClaim,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=DB_RETRY,
-        )
+        claim = await db_step(CLAIM_SLOT, SlotRequest(task_id=task_id, turn=turn), SlotClaim)
         if claim.claimed:
             return
         await workflow.sleep(delay)

@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 from wegent.temporal import search_attributes as sa
 from workflows import shapes
+from workflows.bookkeeping import db_step, pick_host
 from workflows.errors import TaskRejected, executor_loss, is_cancellation, is_host_gone, root_message
 from workflows.models import (
     AgentStepInput,
@@ -144,7 +145,7 @@ class TaskWorkflow:
             # A scheduled run must not hold the schedule's overlap slot while idle: follow-ups start a new run.
             task.executor_idle_seconds = task.task_idle_seconds = 0
         try:
-            plan = await workflow.execute_activity(
+            plan = await db_step(
                 RESOLVE_PLAN,
                 PlanRequest(
                     task_id=task.task_id,
@@ -152,9 +153,7 @@ class TaskWorkflow:
                     retry=task.retry,
                     model_override_id=task.model_override_id,
                 ),
-                result_type=TaskPlan,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=DB_RETRY,
+                TaskPlan,
             )
             self.plan = plan
             self._history = list(plan.history)
@@ -402,9 +401,7 @@ class TaskWorkflow:
     async def ensure_executor(self, member: StepPlan) -> ExecutorRef:
         if self._executor is not None:
             return self._executor
-        host = await workflow.execute_activity(
-            PICK_HOST, start_to_close_timeout=timedelta(seconds=10), retry_policy=DB_RETRY, result_type=str
-        )
+        host = await pick_host()
         try:
             self._executor = await workflow.execute_activity(
                 START_EXECUTOR,

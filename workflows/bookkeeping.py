@@ -1,0 +1,44 @@
+"""Short database steps on the way to a task's first model call, run as local activities.
+
+Each ordinary activity is a round trip through the Temporal server (schedule, match to a poller, complete, a
+new workflow task), about 15-50 ms each on a small host, paid before the first token for the plan, the
+owner's slot and the host choice. As local activities they run inside the workflow task on the worker that
+holds the workflow (which registers them too), their results recorded in the history as markers: same retries
+and timeouts, no round trips. Histories recorded before this replay with ordinary activities (patch marker).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+
+from workflows.policies import DB_RETRY
+
+T = TypeVar("T")
+PATCH = "local-bookkeeping"
+
+
+async def db_step(name: str, arg: Any, result_type: type[T], timeout_s: float = 30.0) -> T:
+    """Run the bookkeeping activity ``name`` locally when this workflow run began with the patch."""
+    timeout = timedelta(seconds=timeout_s)
+    if workflow.patched(PATCH):
+        return await workflow.execute_local_activity(
+            name, arg, result_type=result_type, start_to_close_timeout=timeout, retry_policy=DB_RETRY
+        )
+    return await workflow.execute_activity(
+        name, arg, result_type=result_type, start_to_close_timeout=timeout, retry_policy=DB_RETRY
+    )
+
+
+async def pick_host() -> str:
+    """The host whose queue gets the sandbox. Locally: the host of the worker running this workflow task,
+    which is what any worker taking `pick_host` from the shared queue offered anyway."""
+    if workflow.patched(PATCH):
+        return await workflow.execute_local_activity(
+            "pick_host", result_type=str, start_to_close_timeout=timedelta(seconds=10), retry_policy=DB_RETRY
+        )
+    return await workflow.execute_activity(
+        "pick_host", start_to_close_timeout=timedelta(seconds=10), retry_policy=DB_RETRY, result_type=str
+    )
