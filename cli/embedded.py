@@ -97,9 +97,10 @@ class Embedded:
         began = time.monotonic()
         if port_open(options.host, options.port):
             raise RuntimeError(f"port {options.host}:{options.port} is already in use (see --port)")
-        # The console decodes task payloads through the API's codec endpoint, preset here.
+        # The console decodes task payloads through the API's codec endpoint, preset here. The trailing slash
+        # matters: the console (UI 2.54) resolves `decode` against it, and `.../codec` would become `.../decode`.
         self.temporal = TemporalDevServer(
-            settings.state_dir, settings.temporal_address, options.ui_port, codec_endpoint=f"{self.url}/api/v1/codec"
+            settings.state_dir, settings.temporal_address, options.ui_port, codec_endpoint=f"{self.url}/api/v1/codec/"
         )
         if settings.local_model and (settings.executor_backend or "local") != "local":
             log.warning(

@@ -1,6 +1,6 @@
 """Codec endpoint for the Temporal web console: decode (and encode) Wegent's encrypted payloads.
 
-Point the console at `<api>/api/v1/codec` (`wegent up` presets it) and turn on "include cross-origin
+Point the console at `<api>/api/v1/codec/` (`wegent up` presets it) and turn on "include cross-origin
 credentials": the session cookie set when signing in to the web app authenticates the console's calls (a bearer
 token or API key works too). Admins (the operators who use the console) get every payload's plaintext; other users only
 those of their own tasks and schedules: each payload names its workflow, under authenticated encryption,

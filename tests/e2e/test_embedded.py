@@ -263,7 +263,7 @@ def test_up_serves_the_demo_pipeline_on_the_local_model(up: Up) -> None:
     assert httpx.get(f"http://127.0.0.1:{up.ui_port}/", timeout=10).status_code == 200
     # The console's Data Encoder is preset to the API's codec endpoint.
     ui_settings = httpx.get(f"http://127.0.0.1:{up.ui_port}/api/v1/settings", timeout=10).json()
-    assert ui_settings["Codec"]["Endpoint"] == f"{up.url}/api/v1/codec"
+    assert ui_settings["Codec"]["Endpoint"] == f"{up.url}/api/v1/codec/"
     key = (up.state / "local_model_key").read_text().strip()
     models = httpx.get(f"http://127.0.0.1:{up.model_port}/v1/models", timeout=10)
     assert models.status_code == 401
