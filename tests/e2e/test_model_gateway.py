@@ -14,6 +14,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -154,6 +155,23 @@ def _gateway_key(task_id: int, model_name: str) -> str:
     return gateway_key(f"task-{task_id}", GatewayScope(task_id, int(model_id), 1, 1, 1))
 
 
+def _local_executor_dumps() -> list[str]:
+    """Environment and arguments of every local executor process on this machine (forked from a zygote, or
+    started as ``python -m executor``)."""
+    dumps = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"executor.zygote" in cmdline or b"-m\x00executor\x00" in cmdline + b"\x00":
+            dumps.append((environ + b"\n" + cmdline).decode(errors="replace"))
+    return dumps
+
+
 def _call(port: int, key: str) -> httpx.Response:
     body = {"model": "scripted", "messages": [{"role": "user", "content": "hi"}]}
     return httpx.post(
@@ -176,6 +194,9 @@ def test_a_task_key_works_while_the_task_runs_and_is_refused_once_it_is_over(sta
     while not model.requests() and time.monotonic() < deadline:
         time.sleep(0.1)
     key = _gateway_key(created["id"], f"{p}-model")
+    # The local executor (its own process) holds no Model key in its environment or arguments either.
+    executors = _local_executor_dumps()
+    assert executors and not [d for d in executors if OPENAI_KEY in d]
 
     running = _call(port, key)  # the task runs: its key is forwarded with the Model's real key
     assert running.status_code == 200, running.text
