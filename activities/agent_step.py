@@ -15,6 +15,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.coalesce import TextCoalescer, chunk_fields
 from activities.context import WorkerContext
 from activities.tokens import GatewayScope, executor_token, gateway_key
 from activities.workspace_activities import workspace_summary
@@ -30,6 +31,7 @@ from core.tasks.records import (
 )
 from executor.client import ExecutorClient, ExecutorError, RunNotFound
 from wegent import metrics
+from wegent.config import get_settings
 from wegent.events import EventType, RunEvent
 from wegent.executor_api import HistoryMessage, ModelConfig, RunRequest, RunState
 from wegent.logging import get_logger
@@ -109,7 +111,10 @@ class AgentStepActivities:
                 raise
             bound = bound.bind(run_id=run_id, message_id=message_id)
             bound.info("agent_step.streaming", after=after)
-            live = LiveMessage(self.ctx, step, message_id, run_id, started)
+            # A re-attached run replays events a previous attempt may have published in other groupings: those
+            # go out one by one, where the per-sequence de-duplication is exact.
+            window = get_settings().stream_window_ms / 1000 if after == 0 else 0.0
+            live = LiveMessage(self.ctx, step, message_id, run_id, started, window)
             await live.emit("chat:start", {}, dedup=("start", 1))
             progress = {"run_id": run_id, "seq": after}
             beat = asyncio.create_task(_heartbeat(progress))
@@ -117,8 +122,15 @@ class AgentStepActivities:
                 done = await self._relay(client, live, run_id, after, progress)
             except asyncio.CancelledError:
                 if activity.is_worker_shutdown():
-                    # This worker is stopping: leave the run going; the next attempt re-attaches to it.
+                    # This worker is stopping: leave the run going; the next attempt re-attaches to it. A workflow
+                    # that hands steps over is told so, and offers the step to this host only for a short while.
                     bound.info("agent_step.handed_over", seq=progress["seq"])
+                    if step.handover:
+                        raise ApplicationError(
+                            f"the worker of host {self.ctx.host} stopped during the step",
+                            type="HostStopping",
+                            non_retryable=True,
+                        ) from None
                     raise
                 # The workflow was cancelled: make the agent really stop before we report back.
                 with contextlib.suppress(ExecutorError, asyncio.CancelledError):
@@ -139,6 +151,7 @@ class AgentStepActivities:
                 raise
             finally:
                 beat.cancel()
+                await live.text.close()
             workspace = await workspace_summary(client) if step.shell_type == "ClaudeCode" or step.workspace else {}
 
         message = self._message(step, done.get("output", ""), "done")
@@ -263,7 +276,7 @@ class AgentStepActivities:
     ) -> dict[str, Any]:
         async for event in client.stream_events(run_id, after):
             await live.relay(event)
-            progress["seq"] = event.seq
+            progress["seq"] = live.settled
             if event.type == EventType.DONE:
                 return event.data
             if event.type == EventType.ERROR:
@@ -306,13 +319,32 @@ class LiveMessage:
     """Chat events for one assistant message; offsets are the run's event sequence numbers."""
 
     def __init__(
-        self, ctx: WorkerContext, step: AgentStepInput, message_id: int, run_id: str, started: float | None = None
+        self,
+        ctx: WorkerContext,
+        step: AgentStepInput,
+        message_id: int,
+        run_id: str,
+        started: float | None = None,
+        window: float = 0.0,
     ) -> None:
         self.ctx, self.step, self.message_id, self.run_id = ctx, step, message_id, run_id
         self.started = started  # monotonic start of the step, for the first-token latency
         self.tools: list[dict[str, Any]] = []  # tool calls and results relayed, stored with the message
+        self.text = TextCoalescer(self._send_chunk, window)
+        self.seen = 0  # the last sequence number handed to relay()
+
+    @property
+    def settled(self) -> int:
+        """The sequence number up to which every event is published: the re-attach point to heartbeat."""
+        held = self.text.held_from
+        return self.seen if held is None else held - 1
+
+    async def _send_chunk(self, first: int, last: int, text: str) -> None:
+        await self.emit("chat:chunk", chunk_fields(first, last, text), dedup=("seq", last))
 
     async def emit(self, event: str, extra: dict[str, Any], dedup: tuple[str, int] | None = None) -> None:
+        if event != "chat:chunk":
+            await self.text.flush()  # held text goes first: every other event keeps its place in the order
         step = self.step
         payload = {
             "task_id": step.task_id,
@@ -332,10 +364,11 @@ class LiveMessage:
             if self.started is not None:
                 metrics.FIRST_TOKEN_SECONDS.labels(shell=self.step.shell_type).observe(time.monotonic() - self.started)
                 self.started = None
-            await self.emit(
-                "chat:chunk", {"offset": event.seq, "content": event.data.get("delta", "")}, dedup=("seq", event.seq)
-            )
-        elif event.type in (EventType.TOOL_CALL, EventType.TOOL_RESULT):
+            await self.text.text(event.seq, event.data.get("delta", ""))
+        else:
+            await self.text.flush()
+        self.seen = event.seq
+        if event.type in (EventType.TOOL_CALL, EventType.TOOL_RESULT):
             self.tools.append({"kind": event.type.value, **event.data})
             await self.emit(
                 "chat:tool",

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     jwt_expire_minutes: int = Field(60 * 24, validation_alias=_alias("WEGENT_JWT_EXPIRE_MINUTES"))
     # How long an API process may act on a user's looked-up account (role, active) before re-reading it.
     auth_cache_seconds: float = Field(5.0, ge=0, validation_alias=_alias("WEGENT_AUTH_CACHE_SECONDS"))
+    # Live text is sent as one chat:chunk per window per message (the first delta at once); 0 sends every delta.
+    stream_window_ms: int = Field(50, ge=0, le=60_000, validation_alias=_alias("WEGENT_STREAM_WINDOW_MS"))
     # Rendered LIST responses kept per API process, revalidated against the owners' generations on every hit.
     list_cache_mb: int = Field(32, ge=0, validation_alias=_alias("WEGENT_LIST_CACHE_MB"))
     admin_username: str = Field("admin", validation_alias=_alias("WEGENT_ADMIN_USERNAME"))

@@ -221,12 +221,11 @@ class ChatNamespace(socketio.AsyncNamespace):
         await in_session(lambda db: svc.scoped_task(db, user, task_id))  # authorise first: refusal joins nothing
         await self.enter_room(sid, f"task:{task_id}")
         replayed = 0
-        run_id = None
-        for entry, event, payload in await self.live.read(task_id):
-            if payload.get("message_id") != message_id:
-                continue
-            if event == "chat:start":
-                run_id = payload.get("run_id")
+        entries = [e for e in await self.live.read(task_id) if e[2].get("message_id") == message_id]
+        # Only the latest run counts: the text of a run that was restarted is not part of the message.
+        starts = [payload.get("run_id") for _, event, payload in entries if event == "chat:start"]
+        run_id = starts[-1] if starts else None
+        for entry, event, payload in entries:
             if event in ("chat:chunk", "chat:tool") and payload.get("run_id") == run_id and payload["offset"] > offset:
                 await self.emit(event, {**payload, "entry": entry}, to=sid)
                 replayed += 1

@@ -20,6 +20,18 @@ describe('StreamStore', () => {
     expect(store.get(7)?.bot).toBe('writer')
   })
 
+  it('applies coalesced chunks by their last offset; a replayed range is dropped, a later one continues', () => {
+    const store = new StreamStore()
+    store.start({ ...base, run_id: 'r1' })
+    expect(store.chunk({ ...base, run_id: 'r1', from_offset: 1, offset: 1, content: 'The ' })).toBe(true)
+    expect(store.chunk({ ...base, run_id: 'r1', from_offset: 2, offset: 5, content: 'quick brown ' })).toBe(true)
+    // A resume after a reconnect replays the same range: nothing twice.
+    expect(store.chunk({ ...base, run_id: 'r1', from_offset: 2, offset: 5, content: 'quick brown ' })).toBe(false)
+    expect(store.chunk({ ...base, run_id: 'r1', from_offset: 6, offset: 9, content: 'fox' })).toBe(true)
+    expect(store.get(7)?.content).toBe('The quick brown fox')
+    expect(store.resumePoints()).toEqual([{ message_id: 7, offset: 9 }])
+  })
+
   it('drops a chunk already applied (same offset) and never duplicates text', () => {
     const store = new StreamStore()
     store.start({ ...base, run_id: 'r1' })

@@ -71,7 +71,13 @@ export interface StreamEvent {
   step?: number
   bot?: string | null
   run_id?: string | null
+  /** The last sequence number a chunk covers: what is compared, kept and resumed from. */
   offset?: number
+  /**
+   * A coalesced `chat:chunk` covers the range `from_offset`..`offset` (several model deltas in one event). Ranges
+   * from the server never overlap and always end on a chunk the live log holds, so `offset` alone orders them.
+   */
+  from_offset?: number
   content?: string
   error?: string
   usage?: { input_tokens?: number; output_tokens?: number; cost?: number }
