@@ -5,6 +5,7 @@ from __future__ import annotations
 import socketio
 
 from api.realtime.chat import ChatNamespace
+from api.realtime.fanout import FanoutManager, MergingRedisManager
 from core.live_store import LiveStore, MemoryLiveStore, RedisLiveStore
 from wegent.config import Settings
 
@@ -12,12 +13,13 @@ from wegent.config import Settings
 def create_socket_server(settings: Settings) -> tuple[socketio.AsyncServer, LiveStore]:
     if settings.redis_url:
         # The channel is prefixed too, so several deployments can share one Redis without crosstalk.
-        manager: socketio.AsyncManager = socketio.AsyncRedisManager(
+        # Merging: chunks that queued up behind a slow fan-out (a thousand viewers) go out as one.
+        manager: socketio.AsyncManager = MergingRedisManager(
             settings.redis_url, channel=f"{settings.redis_prefix}:socketio"
         )
         live: LiveStore = RedisLiveStore(settings.redis_url, settings.redis_prefix)
     else:
-        manager = socketio.AsyncManager()
+        manager = FanoutManager()
         live = MemoryLiveStore()
     server = socketio.AsyncServer(
         async_mode="asgi",
