@@ -3,8 +3,9 @@
 No authentication, no database, no Redis: a `/chat` namespace whose `task:join` puts the socket in the room
 `task:{id}`, served by uvicorn with the same defaults as `wegent api`. `POST /play` with
 `{"task_id": N, "events": [[seconds, event, payload], ...]}` emits the events to that room at those offsets
-from now (each stamped with a fresh `entry` id "<ms>-<n>", as Redis stamps Wegent's): what the library itself
-costs per delivery, the floor Wegent's API is compared to in the same run.
+from now (each stamped `entry` "<ms>-<n>" with the time it was due, as Redis stamps Wegent's with the time the
+worker appended it): what the library itself costs per delivery, the floor Wegent's API is compared to in the
+same run.
 
     .venv/bin/python benchmarks/fanout_floor.py --port 8765
 """
@@ -41,12 +42,14 @@ def create_app() -> Any:
     playing: set[asyncio.Task[None]] = set()
 
     async def play(task_id: int, events: list[list[Any]]) -> None:
-        start = time.monotonic()
+        start, wall = time.monotonic(), time.time()
         for index, (at, event, payload) in enumerate(events, start=1):
             delay = start + float(at) - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            entry = f"{int(time.time() * 1000)}-{index}"
+            # Stamped with when the event was due, not when this loop got to it: an emit still busy with the
+            # previous event's thousand copies delays the next one, and that wait is part of its latency.
+            entry = f"{int((wall + float(at)) * 1000)}-{index}"
             await server.emit(event, {**payload, "entry": entry}, room=f"task:{task_id}", namespace=NAMESPACE)
 
     async def control(scope: dict[str, Any], receive: Any, send: Any) -> None:
