@@ -108,17 +108,25 @@ class WarmPool:
         return None
 
     async def _assign(self, warm: Warm, task_id: int, workflow_id: str, token: str) -> ExecutorHandle:
-        moved = await asyncio.to_thread(transfer_lease, self.sessions, self.host, warm.lease, workflow_id)
+        # The lease move and the binding are independent: done at once, both must succeed (on a failure the
+        # sandbox is discarded; a moved lease is the workflow's, released with its executor as usual).
+        moved, bound = await asyncio.gather(
+            asyncio.to_thread(transfer_lease, self.sessions, self.host, warm.lease, workflow_id),
+            self._bind(warm, token),
+        )
         if not moved:
             raise RuntimeError(f"the port lease of {warm.warm_id} is gone")
-        url = f"http://127.0.0.1:{warm.port}/bind"
-        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
-            response = await client.post(url, json={"token": token}, headers={"Authorization": f"Bearer {warm.key}"})
-        if response.status_code != 200:
-            raise RuntimeError(f"binding answered HTTP {response.status_code}")
+        if bound != 200:
+            raise RuntimeError(f"binding answered HTTP {bound}")
         handle = await self.backend.adopt_warm(warm.warm_id, task_id, workflow_id)
         log.info("pool.assigned", warm_id=warm.warm_id, executor_id=handle.executor_id, workflow_id=workflow_id)
         return handle
+
+    async def _bind(self, warm: Warm, token: str) -> int:
+        url = f"http://127.0.0.1:{warm.port}/bind"
+        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+            response = await client.post(url, json={"token": token}, headers={"Authorization": f"Bearer {warm.key}"})
+        return response.status_code
 
     # ---- keeping it full ---------------------------------------------------------------------------------
 
