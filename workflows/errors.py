@@ -58,6 +58,11 @@ def is_host_gone(err: BaseException) -> bool:
     return any(isinstance(e, TimeoutError) and e.type == TimeoutType.SCHEDULE_TO_START for e in _causes(err))
 
 
+def is_host_stopping(err: BaseException) -> bool:
+    """The step's worker stopped (SIGTERM) mid-run, leaving the run going in its sandbox."""
+    return any(isinstance(e, ApplicationError) and e.type == "HostStopping" for e in _causes(err))
+
+
 def executor_loss(err: BaseException) -> str | None:
     """Why the sandbox was lost, when that is what failed the step; None for any other failure."""
     for e in _causes(err):

@@ -167,6 +167,8 @@ class AgentStepInput:
     attempt: int = 1  # bumped only by a user's retry; activity retries re-attach to the same run
     workspace: bool = False  # the task has a cloned repository: attach its git summary to the message
     ghost_id: int | None = None  # see StepPlan.ghost_id
+    # The workflow moves the step if its host's worker stops mid-run (HostStopping) and does not come back.
+    handover: bool = False
 
 
 @dataclass

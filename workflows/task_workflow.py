@@ -40,11 +40,11 @@ from workflows.models import (
     TaskState,
     WorkspaceInput,
     WorkspaceResult,
-    agent_queue,
     host_queue,
 )
-from workflows.policies import AGENT_RETRY, CLEANUP_RETRY, DB_RETRY, EXECUTOR_RETRY
+from workflows.policies import CLEANUP_RETRY, DB_RETRY, EXECUTOR_RETRY
 from workflows.slots import wait_for_slot
+from workflows.step_runs import HANDOVER_PATCH, run_step
 
 # Activity names (strings keep this module free of activity imports and their side effects).
 RESOLVE_PLAN = "resolve_plan"
@@ -318,35 +318,25 @@ class TaskWorkflow:
     async def _run_step(
         self, member: StepPlan, prompt: str, number: int, attempt: int, executor: ExecutorRef, with_history: bool
     ) -> StepResult:
-        return await workflow.execute_activity(
-            RUN_AGENT_STEP,
-            AgentStepInput(
-                task_id=self.task.task_id,
-                workflow_id=workflow.info().workflow_id,
-                turn=self._turn,
-                step=number,
-                bot=member.bot,
-                shell_type=member.shell_type,
-                system_prompt=member.system_prompt,
-                model_id=member.model_id,
-                prompt=prompt,
-                executor=executor,
-                history=self.history if with_history else [],
-                session_id=self._sessions.get(member.bot) if with_history else None,
-                attempt=attempt,
-                workspace=self.plan is not None and self.plan.workspace_id is not None,
-                ghost_id=member.ghost_id,
-            ),
-            result_type=StepResult,
-            task_queue=agent_queue(executor.host),
-            # Waiting for a free slot is expected (PENDING); a host whose queue nobody serves for this long is
-            # treated as gone and the step moves to another host.
-            schedule_to_start_timeout=timedelta(hours=1),
-            start_to_close_timeout=timedelta(hours=2),
-            heartbeat_timeout=timedelta(seconds=self.task.agent_heartbeat_seconds),
-            retry_policy=AGENT_RETRY,
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        step = AgentStepInput(
+            task_id=self.task.task_id,
+            workflow_id=workflow.info().workflow_id,
+            turn=self._turn,
+            step=number,
+            bot=member.bot,
+            shell_type=member.shell_type,
+            system_prompt=member.system_prompt,
+            model_id=member.model_id,
+            prompt=prompt,
+            executor=executor,
+            history=self.history if with_history else [],
+            session_id=self._sessions.get(member.bot) if with_history else None,
+            attempt=attempt,
+            workspace=self.plan is not None and self.plan.workspace_id is not None,
+            ghost_id=member.ghost_id,
+            handover=workflow.patched(HANDOVER_PATCH),
         )
+        return await run_step(step, self.task.agent_heartbeat_seconds)
 
     async def note(
         self, bot: str | None, content: str, kind: str, data: dict[str, Any] | None = None, step: int | None = None
