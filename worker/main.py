@@ -36,7 +36,9 @@ from wegent.crypto import get_keyring
 from wegent.logging import configure_logging, get_logger
 from wegent.temporal.client import connect
 from wegent.temporal.search_attributes import ensure_registered
+from worker.admission import SandboxGate
 from worker.reaper_schedule import ensure_reaper_schedule
+from worker.sandbox import workflow_runner
 from workflows.models import agent_queue, host_queue
 from workflows.reaper_workflow import ReaperWorkflow
 from workflows.task_workflow import TaskWorkflow
@@ -156,23 +158,25 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
         "max_heartbeat_throttle_interval": timedelta(seconds=1),
         "graceful_shutdown_timeout": timedelta(seconds=5),
     }
+    # Sandboxes start as agent slots free up; parked starts hold host-queue slots, hence plenty of those.
+    gate = SandboxGate(ctx.settings.max_concurrent_tasks)
     workers = [
         Worker(
             client,
             task_queue=host_queue(ctx.host),
             activities=[
-                executors.start_executor,
-                executors.stop_executor,
+                gate.start_executor(executors.start_executor),
+                gate.stop_executor(executors.stop_executor),
                 reaper.reap_host,
                 workspaces.prepare_workspace,
             ],
-            max_concurrent_activities=50,
+            max_concurrent_activities=1000,
             **common,
         ),
         Worker(
             client,
             task_queue=agent_queue(ctx.host),
-            activities=[agents.run_agent_step],
+            activities=[gate.run_agent_step(agents.run_agent_step)],
             max_concurrent_activities=ctx.settings.max_concurrent_tasks,
             **common,
         ),
@@ -184,6 +188,7 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
                 client,
                 task_queue=ctx.settings.task_queue,
                 workflows=[TaskWorkflow, ReaperWorkflow],
+                workflow_runner=workflow_runner(),
                 activities=[
                     tasks.resolve_plan,
                     tasks.update_task_state,
