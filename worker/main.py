@@ -143,6 +143,8 @@ class WorkerSet:
                 await self.ctx.backend.release_idle()
             except Exception as exc:  # noqa: BLE001 - the reaper of the next start cleans up the rest
                 log.warning("worker.release_idle_failed", error=str(exc))
+        if self.ctx.gateway is not None:
+            await self.ctx.gateway.stop()
         await self.ctx.relay.close()
         await asyncio.to_thread(self.ctx.backend.close)
 

@@ -14,6 +14,7 @@ import contextlib
 import ipaddress
 import json
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -132,6 +133,16 @@ class GatewayProcess:
             raise RuntimeError(f"the model gateway did not start (exit code {self.process.returncode})") from exc
         log.info("gateway.started", addresses=addresses, port=self.port, pid=self.process.pid)
 
+    async def stop(self, wait: float = 5.0) -> None:
+        """The worker stops: the gateway leaves as soon as no call is open (a step handed over keeps its own)."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), wait)
+
 
 async def run_process(addresses: list[str], port: int, parent: int, linger: float) -> None:
     """The gateway process: serve until the worker is gone and no call has been open for ``linger`` seconds."""
@@ -143,18 +154,21 @@ async def run_process(addresses: list[str], port: int, parent: int, linger: floa
     server, task = await serve(gateway, sockets)
     print(json.dumps({"port": port}), flush=True)
     os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nobody reads on: a write must not fail later
-    idle_since = None
     loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()  # SIGTERM: the worker stops; leave once no call is open
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    loop.add_signal_handler(signal.SIGINT, stopping.set)
+    idle_since = None
     while not task.done():
-        await asyncio.sleep(1.0)
-        if _alive(parent):
+        await asyncio.sleep(0.25)
+        orphaned = not _alive(parent)
+        if not (stopping.is_set() or orphaned) or gateway.active:
             idle_since = None
             continue
         now = loop.time()
-        if gateway.active:
-            idle_since = None
         idle_since = idle_since or now
-        if now - idle_since >= linger:
+        # A killed worker's successor may re-attach to a run that calls again soon: wait a while for that.
+        if now - idle_since >= (linger if orphaned and not stopping.is_set() else 0.5):
             break
     log.info("gateway.leaving", port=port)
     server.should_exit = True
