@@ -42,6 +42,11 @@ class TaskPublic(BaseModel):
     createdAt: str | None
     updatedAt: str | None
     finishedAt: str | None
+    queuePosition: int | None = Field(
+        None,
+        description="a PENDING task's place in the queue (1 = next; counts the PENDING tasks of all users "
+        "created before it, the order GET /admin/executors lists); null otherwise and where not computed",
+    )
 
 
 class FollowUpPublic(TaskPublic):

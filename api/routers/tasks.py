@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import MAX_OFFSET, CurrentUser, SessionDep
 from api.models_public import FollowUpPublic, TaskDetailPublic, TaskListPublic, TaskPublic
+from api.services.task_queue import queue_positions
 from core import tasks as svc
 from core.tasks import operations as task_ops
 from wegent.resources import NameStr
@@ -56,12 +57,15 @@ def list_tasks(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     rows, total = svc.list_tasks(db, user, state, team, limit, offset)
-    return {"items": [svc.task_summary(t) for t in rows], "total": total, "limit": limit, "offset": offset}
+    positions = queue_positions(db, rows)
+    items = [{**svc.task_summary(t), "queuePosition": positions.get(t.id)} for t in rows]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/{task_id}", response_model=TaskDetailPublic)
 def get_task(task_id: int, db: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    return svc.task_detail(db, svc.scoped_task(db, user, task_id))
+    task = svc.scoped_task(db, user, task_id)
+    return {**svc.task_detail(db, task), "queuePosition": queue_positions(db, [task]).get(task.id)}
 
 
 @router.post("/{task_id}/messages", status_code=status.HTTP_202_ACCEPTED, response_model=FollowUpPublic)

@@ -933,6 +933,11 @@ export interface components {
             /** Finishedat */
             finishedAt: string | null;
             /**
+             * Queueposition
+             * @description a PENDING task's place in the queue (1 = next; counts the PENDING tasks of all users created before it, the order GET /admin/executors lists); null otherwise and where not computed
+             */
+            queuePosition?: number | null;
+            /**
              * Messageid
              * @description the stored user message of the new turn
              */
@@ -1360,6 +1365,11 @@ export interface components {
             /** Finishedat */
             finishedAt: string | null;
             /**
+             * Queueposition
+             * @description a PENDING task's place in the queue (1 = next; counts the PENDING tasks of all users created before it, the order GET /admin/executors lists); null otherwise and where not computed
+             */
+            queuePosition?: number | null;
+            /**
              * Scheduledtime
              * @description the time the run was scheduled for
              */
@@ -1465,6 +1475,11 @@ export interface components {
             updatedAt: string | null;
             /** Finishedat */
             finishedAt: string | null;
+            /**
+             * Queueposition
+             * @description a PENDING task's place in the queue (1 = next; counts the PENDING tasks of all users created before it, the order GET /admin/executors lists); null otherwise and where not computed
+             */
+            queuePosition?: number | null;
             /** Prompt */
             prompt: string;
             /** Messages */
@@ -1525,6 +1540,11 @@ export interface components {
             updatedAt: string | null;
             /** Finishedat */
             finishedAt: string | null;
+            /**
+             * Queueposition
+             * @description a PENDING task's place in the queue (1 = next; counts the PENDING tasks of all users created before it, the order GET /admin/executors lists); null otherwise and where not computed
+             */
+            queuePosition?: number | null;
         };
         /** TeamUsagePublic */
         TeamUsagePublic: {
