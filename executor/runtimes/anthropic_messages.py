@@ -1,18 +1,20 @@
-"""Anthropic Messages API ``POST /v1/messages`` with ``stream: true``, yielding text deltas and usage."""
+"""Anthropic's Messages API, streamed through the official ``anthropic`` SDK: text deltas and usage."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import structlog
+from anthropic import AsyncAnthropic, Timeout
 
-from executor.runtimes.model_errors import stream_failure
-from executor.runtimes.model_stream import extra_body, extra_headers, post_stream
-from executor.runtimes.sse import iter_sse
+from executor.runtimes.model_stream import extra_body, extra_headers
+from executor.runtimes.sdk_errors import sdk_failures
 from wegent.events import Usage
 from wegent.executor_api import ModelConfig
+
+log = structlog.get_logger(__name__)
 
 PROVIDER = "anthropic"
 DEFAULT_VERSION = "2023-06-01"
@@ -31,6 +33,11 @@ def messages_url(base_url: str) -> str:
     return f"{base}/v1/messages"
 
 
+def api_root(base_url: str) -> str:
+    """What the SDK calls ``base_url``: it appends ``/v1/messages`` itself."""
+    return messages_url(base_url).removesuffix("/v1/messages")
+
+
 def split_system(messages: list[dict[str, str]]) -> tuple[str, list[dict[str, str]]]:
     """Anthropic takes system text as a top-level field and wants alternating user/assistant turns."""
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
@@ -46,77 +53,75 @@ def split_system(messages: list[dict[str, str]]) -> tuple[str, list[dict[str, st
     return system, turns
 
 
-def _request_body(model: ModelConfig, messages: list[dict[str, str]]) -> dict[str, Any]:
-    system, turns = split_system(messages)
-    body: dict[str, Any] = {
-        "model": model.model,
-        "max_tokens": model.max_tokens or DEFAULT_MAX_TOKENS,
-        "messages": turns,
-        "stream": True,
-    }
-    if system:
-        body["system"] = system
-    if model.temperature is not None:
-        body["temperature"] = model.temperature
-    body.update(extra_body(model.extra))
-    return body
-
-
 def _input_tokens(usage: dict[str, Any]) -> int:
     # Cached prompt tokens are reported separately; count them so totals reflect what the model read.
     keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     return sum(int(usage.get(k) or 0) for k in keys)
 
 
+def _endpoint(url: str) -> str:
+    # Host+path only: query strings may carry keys on some gateways; prompts are never logged.
+    parsed = httpx.URL(url)
+    return f"{parsed.netloc.decode()}{parsed.path}"
+
+
+def _options(model: ModelConfig, system: str) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if system:
+        options["system"] = system
+    if model.temperature is not None:
+        options["temperature"] = model.temperature
+    return options
+
+
 async def stream_anthropic(
-    client: httpx.AsyncClient, model: ModelConfig, messages: list[dict[str, str]]
+    http: httpx.AsyncClient, model: ModelConfig, messages: list[dict[str, str]]
 ) -> AsyncIterator[str | Usage]:
     url = messages_url(model.base_url)
-    headers = {
-        "Accept": "text/event-stream",
-        "anthropic-version": str(model.extra.get("anthropic_version") or DEFAULT_VERSION),
-        **extra_headers(model.extra),
-    }
-    if model.api_key:
-        headers["x-api-key"] = model.api_key
+    headers = {"anthropic-version": str(model.extra.get("anthropic_version") or DEFAULT_VERSION)}
+    limits = http.timeout
+    # The SDK brings its own HTTP stack; a client per run, closed when the run ends or is cancelled.
+    client = AsyncAnthropic(
+        base_url=api_root(model.base_url),
+        api_key=model.api_key or "not-needed",
+        timeout=Timeout(connect=limits.connect, read=limits.read, write=limits.write, pool=limits.pool),
+        max_retries=0,
+    )
+    endpoint = httpx.URL(url)
+    log.info(
+        "model_request", provider=PROVIDER, model=model.model, endpoint=f"{endpoint.netloc.decode()}{endpoint.path}"
+    )
+    system, turns = split_system(messages)
     usage: Usage | None = None
-    async with post_stream(
-        client,
-        provider=PROVIDER,
-        url=url,
-        headers=headers,
-        body=_request_body(model, messages),
-        api_key=model.api_key,
-    ) as response:
-        async for message in iter_sse(response):
-            try:
-                payload = json.loads(message.data)
-            except ValueError as exc:
-                raise stream_failure(PROVIDER, f"unparseable event {message.data[:200]!r}", model.api_key) from exc
-            kind = payload.get("type", message.event)
-            if kind == "message_start":
-                reported = (payload.get("message") or {}).get("usage") or {}
-                usage = Usage(
-                    input_tokens=_input_tokens(reported),
-                    output_tokens=int(reported.get("output_tokens") or 0),
-                )
-            elif kind == "content_block_delta":
-                delta = payload.get("delta") or {}
-                if delta.get("type") == "text_delta" and delta.get("text"):
-                    yield delta["text"]
-            elif kind == "message_delta":
-                reported = payload.get("usage") or {}
-                # output_tokens here is cumulative for the whole message, so it replaces the earlier value.
-                usage = Usage(
-                    input_tokens=max(_input_tokens(reported), usage.input_tokens if usage else 0),
-                    output_tokens=int(reported.get("output_tokens") or 0),
-                )
-            elif kind == "error":
-                error = payload.get("error") or {}
-                detail = f"{error.get('type', 'error')}: {error.get('message', message.data[:200])}"
-                retryable = error.get("type") in _RETRYABLE_ERRORS
-                raise stream_failure(PROVIDER, detail, model.api_key, retryable=retryable)
-            elif kind == "message_stop":
-                break
+    async with client:
+        with sdk_failures(PROVIDER, url, model.api_key, _RETRYABLE_ERRORS):
+            stream = await client.messages.create(
+                model=model.model,
+                max_tokens=model.max_tokens or DEFAULT_MAX_TOKENS,
+                messages=turns,  # type: ignore[arg-type]
+                stream=True,
+                extra_headers={**headers, **extra_headers(model.extra)},
+                extra_body=extra_body(model.extra),
+                **_options(model, system),
+            )
+            async with stream:  # leaving it (done, error or cancel) closes the model connection
+                async for event in stream:
+                    if event.type == "message_start":
+                        reported = event.message.usage.model_dump()
+                        usage = Usage(
+                            input_tokens=_input_tokens(reported), output_tokens=int(reported.get("output_tokens") or 0)
+                        )
+                    elif event.type == "content_block_delta":
+                        if event.delta.type == "text_delta" and event.delta.text:
+                            yield event.delta.text
+                    elif event.type == "message_delta":
+                        reported = event.usage.model_dump()
+                        # output_tokens here is cumulative for the whole message, so it replaces the earlier value.
+                        usage = Usage(
+                            input_tokens=max(_input_tokens(reported), usage.input_tokens if usage else 0),
+                            output_tokens=int(reported.get("output_tokens") or 0),
+                        )
+                    elif event.type == "message_stop":
+                        break
     if usage is not None:
         yield usage

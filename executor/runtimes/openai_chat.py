@@ -1,4 +1,4 @@
-"""OpenAI-compatible ``POST /chat/completions`` with ``stream: true``, yielding text deltas and usage."""
+"""OpenAI-compatible chat completions, streamed through the official ``openai`` SDK: text deltas and usage."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import structlog
+from openai import AsyncOpenAI
 
-from executor.runtimes.model_errors import stream_failure
-from executor.runtimes.model_stream import extra_body, extra_headers, post_stream
-from executor.runtimes.sse import iter_sse
+from executor.runtimes.model_stream import extra_body, extra_headers
+from executor.runtimes.sdk_errors import sdk_failures
 from wegent.events import Usage
 from wegent.executor_api import ModelConfig
+
+log = structlog.get_logger(__name__)
 
 PROVIDER = "openai"
 # A version segment (/v1, /v1beta/openai, /api/v3) means the caller already gave the API root.
@@ -30,31 +33,32 @@ def chat_completions_url(base_url: str) -> str:
     return f"{base}/v1/chat/completions"
 
 
-def _request_body(model: ModelConfig, messages: list[dict[str, str]]) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": model.model,
-        "messages": messages,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
+def api_root(base_url: str) -> str:
+    """What the SDK calls ``base_url``: the URL its paths (``/chat/completions``) are appended to."""
+    return chat_completions_url(base_url).removesuffix("/chat/completions")
+
+
+def _options(model: ModelConfig) -> dict[str, Any]:
+    options: dict[str, Any] = {}
     if model.temperature is not None:
-        body["temperature"] = model.temperature
+        options["temperature"] = model.temperature
     if model.max_tokens is not None:
-        body["max_tokens"] = model.max_tokens
-    body.update(extra_body(model.extra))
-    return body
+        options["max_tokens"] = model.max_tokens
+    return options
 
 
 def _usage(payload: Any) -> Usage | None:
-    if not isinstance(payload, dict):
+    if payload is None:
         return None
+    if not isinstance(payload, dict):
+        payload = payload.model_dump()
     return Usage(
         input_tokens=int(payload.get("prompt_tokens") or 0),
         output_tokens=int(payload.get("completion_tokens") or 0),
     )
 
 
-def _delta_text(chunk: dict[str, Any]) -> str:
+def _choice_text(chunk: dict[str, Any]) -> str:
     choices = chunk.get("choices") or []
     if not choices:
         return ""
@@ -64,40 +68,45 @@ def _delta_text(chunk: dict[str, Any]) -> str:
 
 
 async def stream_openai(
-    client: httpx.AsyncClient, model: ModelConfig, messages: list[dict[str, str]]
+    http: httpx.AsyncClient, model: ModelConfig, messages: list[dict[str, str]]
 ) -> AsyncIterator[str | Usage]:
     url = chat_completions_url(model.base_url)
-    headers = {"Accept": "text/event-stream", **extra_headers(model.extra)}
-    if model.api_key:
-        headers["Authorization"] = f"Bearer {model.api_key}"
-    body = _request_body(model, messages)
-    async with post_stream(
-        client, provider=PROVIDER, url=url, headers=headers, body=body, api_key=model.api_key
-    ) as response:
-        if response.headers.get("content-type", "").startswith("application/json"):
-            # Some compatible servers ignore ``stream`` and answer in one JSON document.
-            completion = json.loads(await response.aread())
-            text = _delta_text(completion)
-            if text:
-                yield text
-            usage = _usage(completion.get("usage"))
-            if usage is not None:
-                yield usage
-            return
-        async for message in iter_sse(response):
-            if message.data.strip() == "[DONE]":
+    client = AsyncOpenAI(
+        base_url=api_root(model.base_url),
+        api_key=model.api_key or "not-needed",
+        http_client=http,
+        timeout=http.timeout,
+        max_retries=0,
+    )
+    # Host+path only: query strings may carry keys on some gateways; prompts are never logged.
+    endpoint = httpx.URL(url)
+    log.info(
+        "model_request", provider=PROVIDER, model=model.model, endpoint=f"{endpoint.netloc.decode()}{endpoint.path}"
+    )
+    with sdk_failures(PROVIDER, url, model.api_key):
+        stream = await client.chat.completions.create(
+            model=model.model,
+            messages=messages,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_headers=extra_headers(model.extra),
+            extra_body=extra_body(model.extra),
+            **_options(model),
+        )
+        async with stream:  # leaving it (done, error or cancel) closes the model connection
+            if stream.response.headers.get("content-type", "").startswith("application/json"):
+                # Some compatible servers ignore ``stream`` and answer in one JSON document.
+                completion = json.loads(await stream.response.aread())
+                text = _choice_text(completion)
+                if text:
+                    yield text
+                usage = _usage(completion.get("usage"))
+                if usage is not None:
+                    yield usage
                 return
-            try:
-                chunk = json.loads(message.data)
-            except ValueError as exc:
-                raise stream_failure(PROVIDER, f"unparseable chunk {message.data[:200]!r}", model.api_key) from exc
-            if chunk.get("error"):
-                error = chunk["error"]
-                detail = error.get("message", str(error)) if isinstance(error, dict) else str(error)
-                raise stream_failure(PROVIDER, detail, model.api_key)
-            text = _delta_text(chunk)
-            if text:
-                yield text
-            usage = _usage(chunk.get("usage"))
-            if usage is not None:
-                yield usage
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+                usage = _usage(chunk.usage)
+                if usage is not None:
+                    yield usage

@@ -1,0 +1,63 @@
+"""Turn the official SDKs' exceptions into ``RunFailed`` with the same codes and retry verdicts as HTTP failures.
+
+The SDKs are built with ``max_retries=0``: a retry is the workflow's decision (the activity retry re-attaches to
+the same run), and every attempt stays visible in the task's history instead of hiding inside one step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+
+from executor.runtimes.base import RunFailed
+from executor.runtimes.model_errors import provider_message, redact, status_failure, stream_failure, transport_failure
+
+_STATUS_ERRORS = (openai.APIStatusError, anthropic.APIStatusError)
+_TIMEOUTS = (openai.APITimeoutError, anthropic.APITimeoutError)
+_CONNECTION_ERRORS = (openai.APIConnectionError, anthropic.APIConnectionError)
+_STREAM_ERRORS = (openai.APIError, anthropic.APIError)
+
+
+def _body_of(exc: Any) -> bytes:
+    with contextlib.suppress(Exception):
+        return bytes(exc.response.content)
+    return str(getattr(exc, "message", "") or "").encode()
+
+
+@contextlib.contextmanager
+def sdk_failures(
+    provider: str, url: str, api_key: str, retryable_stream_errors: frozenset[str] = frozenset()
+) -> Iterator[None]:
+    """Map what an SDK raises while connecting or streaming; ``RunFailed`` from inside passes through."""
+    try:
+        yield
+    except RunFailed:
+        raise
+    except _TIMEOUTS as exc:
+        raise transport_failure(provider, httpx.ReadTimeout(str(exc) or "timed out"), url) from exc
+    except _CONNECTION_ERRORS as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, httpx.TransportError) else None
+        raise transport_failure(provider, cause or httpx.ConnectError(str(exc)), url) from exc
+    except _STATUS_ERRORS as exc:
+        if exc.status_code >= 400:
+            raise status_failure(provider, exc.status_code, _body_of(exc), url, api_key) from exc
+        # An ``error`` event inside a stream that started with 200: the provider broke mid-answer.
+        raise _stream_error(provider, exc, api_key, retryable_stream_errors) from exc
+    except _STREAM_ERRORS as exc:
+        raise _stream_error(provider, exc, api_key, retryable_stream_errors) from exc
+
+
+def _stream_error(provider: str, exc: Any, api_key: str, retryable_types: frozenset[str]) -> RunFailed:
+    body = exc.body if isinstance(getattr(exc, "body", None), dict) else {}
+    error = body.get("error") if isinstance(body.get("error"), dict) else body
+    kind = str(error.get("type") or "") if isinstance(error, dict) else ""
+    detail = str(error.get("message") or "") if isinstance(error, dict) else ""
+    detail = detail or provider_message(str(getattr(exc, "message", "") or "").encode()) or "no error message"
+    detail = f"{kind}: {detail}" if kind else detail
+    retryable = kind in retryable_types if retryable_types else True
+    return stream_failure(provider, redact(detail, api_key), api_key, retryable=retryable)
