@@ -177,4 +177,21 @@ describe('StreamStore', () => {
     expect(store.get(7)?.tools).toEqual([])
     expect(store.tool({ ...base, run_id: 'r1', offset: 5, kind: 'tool_call', data: {} })).toBe(false)
   })
+  it('a stored message shows its stored tool calls and results; live ones are not doubled', () => {
+    const stored = {
+      id: 7, turn: 1, step: 1, role: 'assistant', bot: 'calc', content: 'It is 42.', status: 'done',
+      meta: { tools: [{ kind: 'tool_call', name: 'add', arguments: { a: 20, b: 22 } }, { kind: 'tool_result', output: '42' }] },
+    }
+    const opened = new StreamStore()
+    opened.loadSnapshot([stored])
+    expect(opened.get(7)?.tools).toEqual([
+      { offset: 1, kind: 'tool_call', data: { name: 'add', arguments: { a: 20, b: 22 } } },
+      { offset: 2, kind: 'tool_result', data: { output: '42' } },
+    ])
+    const live = new StreamStore()
+    live.start({ ...base, run_id: 'r1' })
+    live.tool({ ...base, run_id: 'r1', offset: 3, kind: 'tool_call', data: { name: 'add' } })
+    live.loadSnapshot([stored])
+    expect(live.get(7)?.tools.map((t) => t.offset)).toEqual([3])
+  })
 })

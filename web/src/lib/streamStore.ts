@@ -41,6 +41,15 @@ export interface StreamMessage {
   tools: ToolEvent[]
 }
 
+/** The tool events a message stored (`meta.tools`: `{kind, ...data}` each, in order), as the live ones look. */
+export function storedTools(meta: Record<string, unknown> | null | undefined): ToolEvent[] {
+  const tools = meta?.tools
+  if (!Array.isArray(tools)) return []
+  return tools
+    .filter((t): t is Record<string, unknown> => typeof t === 'object' && t !== null)
+    .map(({ kind, ...data }, index) => ({ offset: index + 1, kind: typeof kind === 'string' ? kind : 'tool_call', data }))
+}
+
 /** A stored message, as REST and `task:join` return it. */
 export interface StoredMessage {
   id: number
@@ -142,7 +151,8 @@ export class StreamStore {
         error: status === 'error' ? s.content : null,
         usage: s.usage ?? null,
         meta: s.meta ?? null,
-        tools: current?.tools ?? [],
+        // Seen live, else as stored with the message (after a reload, or when opening a finished task).
+        tools: current?.tools.length ? current.tools : storedTools(s.meta),
       }
       this.messages.set(s.id, next)
       if (status !== 'streaming') {
