@@ -33,11 +33,15 @@ class StoreError(Exception):
     status: int
     detail: str
     errors: list[FieldError] = field(default_factory=list)
+    # A delete refused because others refer to it: those resources, so a client can list them.
+    referrers: list[str] = field(default_factory=list)
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"detail": self.detail}
         if self.errors:
             body["errors"] = [e.model_dump() for e in self.errors]
+        if self.referrers:
+            body["referrers"] = self.referrers
         return body
 
 
@@ -259,6 +263,7 @@ class ResourceStore:
                     409,
                     f"{kind} '{namespace}/{name}' is referenced by {', '.join(users)}; "
                     "delete those first or pass force=true",
+                    referrers=users,
                 )
         self._audit("resource.delete", row, public, force=force)
         self.db.delete(row)

@@ -133,6 +133,7 @@ def test_delete_of_referenced_resource_names_the_referrers(client, make_user):
     response = client.delete(f"{BASE}/bots/d-bot", headers=user)
     assert response.status_code == 409
     assert "Team 'default/d-team'" in response.json()["detail"]
+    assert response.json()["referrers"] == ["Team 'default/d-team'"]  # a list a client can show as one
     assert client.delete(f"{BASE}/bots/d-bot", params={"force": "true"}, headers=user).status_code == 200
 
 

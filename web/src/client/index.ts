@@ -13,10 +13,12 @@ export type MessagePublic = components['schemas']['MessagePublic']
 export type StepPublic = components['schemas']['StepPublic']
 export type UserOut = components['schemas']['UserOut']
 
-/** The body of an error answer: `{detail, errors?: [{field, message}]}`. */
+/** The body of an error answer: `{detail, errors?: [{field, message}], referrers?}`. */
 export interface ApiErrorBody {
   detail?: unknown
   errors?: { field: string; message: string }[]
+  /** A refused delete (409): the resources that refer to the one being deleted. */
+  referrers?: string[]
 }
 
 export class ApiError extends Error {

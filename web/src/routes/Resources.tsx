@@ -82,9 +82,22 @@ function ResourceTable({ kind, onOpen }: { kind: string; onOpen: (doc: ResourceD
       void client.invalidateQueries({ queryKey: ['resources'] })
     } catch (err) {
       if (err instanceof ApiError && err.status === 409 && !force) {
+        const referrers = Array.isArray(err.body?.referrers) ? err.body.referrers : []
         modal.confirm({
           title: t('resources.referenced'),
-          content: err.message,
+          content: referrers.length ? (
+            <>
+              <Typography.Paragraph>{t('resources.referencedBy', { name: doc.metadata.name })}</Typography.Paragraph>
+              <ul data-testid="referrers">
+                {referrers.map((r) => (
+                  <li key={r}>{r}</li>
+                ))}
+              </ul>
+              <Typography.Paragraph type="secondary">{t('resources.forceHint')}</Typography.Paragraph>
+            </>
+          ) : (
+            err.message
+          ),
           okText: t('resources.forceDelete'),
           okButtonProps: { danger: true },
           onOk: () => remove(doc, true),
