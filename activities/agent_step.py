@@ -35,6 +35,7 @@ from wegent.config import get_settings
 from wegent.events import EventType, RunEvent
 from wegent.executor_api import HistoryMessage, ModelConfig, RunRequest, RunState
 from wegent.logging import get_logger
+from wegent.realtime import ServerEvent
 from workflows.models import AgentStepInput, StepResult, TaskState
 
 log = get_logger("activities.agent")
@@ -76,28 +77,19 @@ class AgentStepActivities:
             bot=step.bot,
             activity_attempt=info.attempt,
         )
-        owner_id = await self.ctx.db(
-            lambda db: set_state(db, step.task_id, TaskState.RUNNING, None, step.step, step.bot, step.turn)
+        # The RUNNING state and three independent reads at once: each is a thread and a database round trip on
+        # the way to the first token. All finish before the run starts, so the status still precedes chat:start.
+        _, config, tools, over = await asyncio.gather(
+            self._mark_running(step),
+            self.ctx.db(lambda db: _model_config(db, step.model_id, self.ctx.keyring)),
+            self.ctx.db(lambda db: ghost_tools(db, step.ghost_id, self.ctx.keyring)),
+            # The owner's monthly budget, checked before every model call: a task that crossed it stops here.
+            self.ctx.db(lambda db: quotas.refusal_for_task(db, step.task_id)),
         )
-        status = {
-            "task_id": step.task_id,
-            "state": TaskState.RUNNING,
-            "turn": step.turn,
-            "step": step.step,
-            "bot": step.bot,
-        }
-        await self.ctx.relay.publish(step.task_id, "task:status", status)
-        if owner_id is not None:
-            await self.ctx.relay.publish_user(owner_id, "task:status", status)
-        try:
+        if isinstance(config, InvalidModel):
             # Read (and the egress policy checked) for a clear error before the sandbox calls the gateway.
-            model, _pricing = await self.ctx.db(lambda db: model_config(db, step.model_id, self.ctx.keyring))
-        except InvalidModel as exc:
-            raise ApplicationError(str(exc), type="InvalidModel", non_retryable=True) from exc
-        model = self._through_gateway(step, model)
-        tools = await self.ctx.db(lambda db: ghost_tools(db, step.ghost_id, self.ctx.keyring))
-        # The owner's monthly budget, checked before every model call: a task that crossed it stops here.
-        over = await self.ctx.db(lambda db: quotas.refusal_for_task(db, step.task_id))
+            raise ApplicationError(str(config), type="InvalidModel", non_retryable=True) from config
+        model = self._through_gateway(step, config[0])
         if over:
             raise ApplicationError(over, type="BudgetExceeded", non_retryable=True)
 
@@ -115,7 +107,7 @@ class AgentStepActivities:
             # go out one by one, where the per-sequence de-duplication is exact.
             window = get_settings().stream_window_ms / 1000 if after == 0 else 0.0
             live = LiveMessage(self.ctx, step, message_id, run_id, started, window)
-            await live.emit("chat:start", {}, dedup=("start", 1))
+            await live.emit(ServerEvent.CHAT_START, {}, dedup=("start", 1))
             progress = {"run_id": run_id, "seq": after}
             beat = asyncio.create_task(_heartbeat(progress))
             try:
@@ -138,7 +130,7 @@ class AgentStepActivities:
                 # What the user saw stream before the stop stays in the conversation.
                 partial = await _text_so_far(client, run_id)
                 await self.ctx.db(lambda db: save_step_message(db, self._message(step, partial, "cancelled")))
-                await live.emit("chat:cancelled", {"reason": "task cancelled"})
+                await live.emit(ServerEvent.CHAT_CANCELLED, {"reason": "task cancelled"})
                 bound.info("agent_step.cancelled")
                 raise
             except ExecutorError as exc:
@@ -147,7 +139,7 @@ class AgentStepActivities:
             except ApplicationError as exc:
                 failed = self._message(step, exc.message, "error")
                 await self.ctx.db(lambda db: save_step_message(db, failed))
-                await live.emit("chat:error", {"error": exc.message, "retryable": not exc.non_retryable})
+                await live.emit(ServerEvent.CHAT_ERROR, {"error": exc.message, "retryable": not exc.non_retryable})
                 raise
             finally:
                 beat.cancel()
@@ -169,7 +161,7 @@ class AgentStepActivities:
         metrics.MODEL_TOKENS.labels(model=model_name, direction="output").inc(tokens_out)
         metrics.MODEL_COST.labels(model=model_name).inc(cost)
         await live.emit(
-            "chat:done",
+            ServerEvent.CHAT_DONE,
             {
                 "content": message.content,
                 "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost": cost},
@@ -184,6 +176,16 @@ class AgentStepActivities:
             session_id=done.get("session_id"),
             message_id=message_id,
         )
+
+    async def _mark_running(self, step: AgentStepInput) -> None:
+        owner_id = await self.ctx.db(
+            lambda db: set_state(db, step.task_id, TaskState.RUNNING, None, step.step, step.bot, step.turn)
+        )
+        status = {"task_id": step.task_id, "state": TaskState.RUNNING, "turn": step.turn, "step": step.step}
+        status["bot"] = step.bot
+        await self.ctx.relay.publish(step.task_id, ServerEvent.TASK_STATUS, status)
+        if owner_id is not None:
+            await self.ctx.relay.publish_user(owner_id, ServerEvent.TASK_STATUS, status)
 
     async def _raise_if_lost(self, step: AgentStepInput, exc: Exception, live: LiveMessage | None = None) -> None:
         """The executor stopped answering: if its sandbox is dead, say how it died (no point retrying here)."""
@@ -200,7 +202,7 @@ class AgentStepActivities:
         failed.meta["lost"] = {"exit_code": info.exit_code if info else None, "oom": bool(info and info.oom_killed)}
         await self.ctx.db(lambda db: save_step_message(db, failed))
         if live is not None:
-            await live.emit("chat:error", {"error": reason, "retryable": True})
+            await live.emit(ServerEvent.CHAT_ERROR, {"error": reason, "retryable": True})
         log.warning("agent_step.executor_lost", task_id=step.task_id, reason=reason, error=str(exc))
         raise ApplicationError(reason, type="ExecutorLost", non_retryable=True) from exc
 
@@ -340,10 +342,10 @@ class LiveMessage:
         return self.seen if held is None else held - 1
 
     async def _send_chunk(self, first: int, last: int, text: str) -> None:
-        await self.emit("chat:chunk", chunk_fields(first, last, text), dedup=("seq", last))
+        await self.emit(ServerEvent.CHAT_CHUNK, chunk_fields(first, last, text), dedup=("seq", last))
 
     async def emit(self, event: str, extra: dict[str, Any], dedup: tuple[str, int] | None = None) -> None:
-        if event != "chat:chunk":
+        if event != ServerEvent.CHAT_CHUNK:
             await self.text.flush()  # held text goes first: every other event keeps its place in the order
         step = self.step
         payload = {
@@ -371,7 +373,7 @@ class LiveMessage:
         if event.type in (EventType.TOOL_CALL, EventType.TOOL_RESULT):
             self.tools.append({"kind": event.type.value, **event.data})
             await self.emit(
-                "chat:tool",
+                ServerEvent.CHAT_TOOL,
                 {"offset": event.seq, "kind": event.type.value, "data": event.data},
                 dedup=("seq", event.seq),
             )
@@ -385,3 +387,11 @@ async def _heartbeat(progress: dict[str, Any]) -> None:
     while True:
         activity.heartbeat(dict(progress))
         await asyncio.sleep(max(interval, 0.2))
+
+
+def _model_config(db: Any, model_id: int, keyring: Any) -> Any:
+    """model_config, with an invalid Model returned rather than raised (so it is reported as itself)."""
+    try:
+        return model_config(db, model_id, keyring)
+    except InvalidModel as exc:
+        return exc
