@@ -12,9 +12,9 @@ import socketio
 
 from core.live_store import LiveStore, MemoryLiveStore, RedisLiveStore
 from wegent.logging import get_logger
+from wegent.realtime import NAMESPACE, task_room, user_room
 
 log = get_logger("relay")
-NAMESPACE = "/chat"
 
 
 class EventRelay(Protocol):
@@ -58,13 +58,13 @@ class SocketRelay:
             entry = await self.store.append(task_id, event, payload, dedup)
             if entry is None:
                 return  # already relayed by an earlier attempt
-            await self.emitter.emit(event, {**payload, "entry": entry}, room=f"task:{task_id}", namespace=NAMESPACE)
+            await self.emitter.emit(event, {**payload, "entry": entry}, room=task_room(task_id), namespace=NAMESPACE)
         except Exception as exc:  # noqa: BLE001 - the live view is best effort; MySQL has the record
             log.warning("relay.publish_failed", task_id=task_id, event_name=event, error=str(exc))
 
     async def publish_user(self, user_id: int, event: str, payload: dict[str, Any]) -> None:
         try:
-            await self.emitter.emit(event, payload, room=f"user:{user_id}", namespace=NAMESPACE)
+            await self.emitter.emit(event, payload, room=user_room(user_id), namespace=NAMESPACE)
         except Exception as exc:  # noqa: BLE001
             log.warning("relay.publish_user_failed", user_id=user_id, event_name=event, error=str(exc))
 

@@ -11,6 +11,7 @@ from core import quotas
 from core.tasks.records import save_note, set_state
 from wegent import metrics
 from wegent.logging import get_logger
+from wegent.realtime import ServerEvent
 from workflows.models import Note, PlanRequest, SlotClaim, SlotRequest, StateUpdate, TaskPlan, TaskState
 
 log = get_logger("activities.tasks")
@@ -67,8 +68,8 @@ class TaskActivities:
                 "step": update.current_step,
                 "bot": update.current_bot,
             }
-            await self.ctx.relay.publish(update.task_id, "task:status", payload)
-            await self.ctx.relay.publish_user(owner_id, "task:status", payload)
+            await self.ctx.relay.publish(update.task_id, ServerEvent.TASK_STATUS, payload)
+            await self.ctx.relay.publish_user(owner_id, ServerEvent.TASK_STATUS, payload)
         return changed
 
     @activity.defn(name="record_note")
@@ -79,7 +80,7 @@ class TaskActivities:
         )
         await self.ctx.relay.publish(
             note.task_id,
-            "chat:message",
+            ServerEvent.CHAT_MESSAGE,
             {
                 "task_id": note.task_id,
                 "message_id": message_id,
@@ -102,8 +103,8 @@ class TaskActivities:
         owner_id = await self.ctx.db(lambda db: set_state(db, request.task_id, TaskState.PENDING, reason))
         if owner_id is not None:  # visibly waiting, with the reason, in the task list and the chat
             payload = {"task_id": request.task_id, "state": TaskState.PENDING, "turn": request.turn, "error": reason}
-            await self.ctx.relay.publish(request.task_id, "task:status", payload)
-            await self.ctx.relay.publish_user(owner_id, "task:status", payload)
+            await self.ctx.relay.publish(request.task_id, ServerEvent.TASK_STATUS, payload)
+            await self.ctx.relay.publish_user(owner_id, ServerEvent.TASK_STATUS, payload)
         return SlotClaim(claimed=False, reason=reason)
 
     @activity.defn(name="pick_host")

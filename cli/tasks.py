@@ -9,6 +9,7 @@ from typing import Any
 
 from cli.client import ApiClient, CLIError
 from cli.output import table
+from wegent.realtime import NAMESPACE, ClientEvent, ServerEvent
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 EXIT_CODES = {"COMPLETED": 0, "FAILED": 1, "CANCELLED": 2}
@@ -106,8 +107,8 @@ async def _stream(api: ApiClient, start: dict[str, Any] | None, task_id: int | N
 
         return handle
 
-    for kind in ("chat:start", "chat:chunk", "chat:done", "task:status"):
-        sio.on(kind, handler(kind), namespace="/chat")
+    for kind in (ServerEvent.CHAT_START, ServerEvent.CHAT_CHUNK, ServerEvent.CHAT_DONE, ServerEvent.TASK_STATUS):
+        sio.on(kind, handler(kind), namespace=NAMESPACE)
     connections = 0
 
     async def on_connect() -> None:
@@ -116,16 +117,16 @@ async def _stream(api: ApiClient, start: dict[str, Any] | None, task_id: int | N
         if connections > 1 and printer is not None:
             asyncio.get_running_loop().create_task(_catch_up(sio, printer))
 
-    sio.on("connect", on_connect, namespace="/chat")
+    sio.on("connect", on_connect, namespace=NAMESPACE)
     try:
         await sio.connect(
-            api.server, auth={"token": api.token}, namespaces=["/chat"], transports=["websocket"], wait_timeout=10
+            api.server, auth={"token": api.token}, namespaces=[NAMESPACE], transports=["websocket"], wait_timeout=10
         )
     except socketio.exceptions.ConnectionError as exc:
         raise CLIError(f"cannot open the live stream: {exc}") from exc
     try:
         if start is not None:
-            ack = await sio.call("chat:send", start, namespace="/chat", timeout=60)
+            ack = await sio.call(ClientEvent.CHAT_SEND, start, namespace=NAMESPACE, timeout=60)
             if not ack.get("ok"):
                 raise CLIError(f"error {ack.get('status')}: {ack.get('error')}")
             task_id = ack["task_id"]
@@ -134,7 +135,7 @@ async def _stream(api: ApiClient, start: dict[str, Any] | None, task_id: int | N
             for kind, data in pending:
                 dispatch(printer, kind, data)
         assert printer is not None and task_id is not None
-        joined = await sio.call("task:join", {"task_id": task_id}, namespace="/chat", timeout=60)
+        joined = await sio.call(ClientEvent.TASK_JOIN, {"task_id": task_id}, namespace=NAMESPACE, timeout=60)
         if not joined.get("ok"):
             raise CLIError(f"error {joined.get('status')}: {joined.get('error')}")
         if start is None:
@@ -231,20 +232,20 @@ def _print_missed(printer: Printer, messages: list[dict[str, Any]]) -> None:
 
 async def _catch_up(sio: Any, printer: Printer) -> None:
     """After a reconnect: re-join the room, print what was missed, and notice if the task ended meanwhile."""
-    joined = await sio.call("task:join", {"task_id": printer.task_id}, namespace="/chat", timeout=60)
+    joined = await sio.call(ClientEvent.TASK_JOIN, {"task_id": printer.task_id}, namespace=NAMESPACE, timeout=60)
     if not joined.get("ok"):
         return
     _print_missed(printer, joined["task"]["messages"])
     for live in joined["live"]:
         if live["message_id"] in printer.offsets and live["run_id"] == printer.runs.get(live["message_id"]):
             await sio.call(
-                "chat:resume",
+                ClientEvent.CHAT_RESUME,
                 {
                     "task_id": printer.task_id,
                     "message_id": live["message_id"],
                     "offset": printer.offsets[live["message_id"]],
                 },
-                namespace="/chat",
+                namespace=NAMESPACE,
             )
     state = joined["task"]["state"]
     if state in TERMINAL:
@@ -252,10 +253,14 @@ async def _catch_up(sio: Any, printer: Printer) -> None:
 
 
 def dispatch(printer: Printer, kind: str, data: dict[str, Any]) -> None:
-    if kind == "task:status":
+    if kind == ServerEvent.TASK_STATUS:
         printer.on_status(data)
     elif data.get("task_id") == printer.task_id:
-        {"chat:start": printer.on_start, "chat:chunk": printer.on_chunk, "chat:done": printer.on_done}[kind](data)
+        {
+            ServerEvent.CHAT_START: printer.on_start,
+            ServerEvent.CHAT_CHUNK: printer.on_chunk,
+            ServerEvent.CHAT_DONE: printer.on_done,
+        }[kind](data)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

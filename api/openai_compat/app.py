@@ -49,6 +49,7 @@ from core.live_store import LiveStore
 from core.resource_store import ResourceStore, StoreError
 from wegent.crypto import get_keyring
 from wegent.logging import get_logger
+from wegent.realtime import NAMESPACE, ServerEvent, user_room
 
 log = get_logger("openai")
 Caller = Annotated[User, Depends(get_current_user)]
@@ -137,7 +138,7 @@ def _live(request: Request) -> LiveStore | None:
     """The live log when workers' events reach this process; None means: poll the database only."""
     parent = request.app.state.parent
     sio = getattr(parent.state, "sio", None)
-    chat = sio.namespace_handlers.get("/chat") if sio is not None else None
+    chat = sio.namespace_handlers.get(NAMESPACE) if sio is not None else None
     return getattr(parent.state, "live", None) if chat is not None and chat.streaming else None
 
 
@@ -145,7 +146,9 @@ async def _announce(request: Request, user: User, turn: Turn) -> None:
     """The user's open task lists (web app) show the new task at once, as for one made in the app."""
     sio = getattr(request.app.state.parent.state, "sio", None)
     if sio is not None and turn.task.turn == 1:
-        await sio.emit("task:created", task_svc.task_summary(turn.task), room=f"user:{user.id}", namespace="/chat")
+        await sio.emit(
+            ServerEvent.TASK_CREATED, task_svc.task_summary(turn.task), room=user_room(user.id), namespace=NAMESPACE
+        )
 
 
 def _task_id(value: str | None, param: str) -> int | None:

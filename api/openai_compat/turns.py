@@ -25,6 +25,7 @@ from core.db.session import in_session
 from core.live_store import LiveStore
 from core.resource_store import StoreError
 from core.tasks import operations as task_ops
+from wegent.realtime import ServerEvent
 from workflows.models import TaskState
 
 T = TypeVar("T")
@@ -152,10 +153,10 @@ class _Follow:
             return
         self.known.add(message_id)
         run = data.get("run_id")
-        if event == "chat:start":
+        if event == ServerEvent.CHAT_START:
             # The first run of a step is followed; a restarted step's text comes from the stored message.
             self.live_run.setdefault(message_id, run)
-        elif event == "chat:chunk" and run == self.live_run.get(message_id):
+        elif event == ServerEvent.CHAT_CHUNK and run == self.live_run.get(message_id):
             offset = data.get("offset", 0)
             if offset > self.live_offset.get(message_id, 0):
                 self.live_offset[message_id] = offset

@@ -27,6 +27,7 @@ from core.security import TokenError, decode_access_token, token_is_current
 from core.tasks import operations as task_ops
 from wegent.config import get_settings
 from wegent.logging import get_logger
+from wegent.realtime import NAMESPACE, ServerEvent, task_room, user_room
 
 log = get_logger("chat")
 T = TypeVar("T")
@@ -50,7 +51,7 @@ def _task_id(data: Any) -> int | None:
 
 
 class ChatNamespace(socketio.AsyncNamespace):
-    def __init__(self, live: LiveStore, namespace: str = "/chat", streaming: bool = False) -> None:
+    def __init__(self, live: LiveStore, namespace: str = NAMESPACE, streaming: bool = False) -> None:
         super().__init__(namespace)
         self.live = live
         # Whether workers' events reach this process (Redis, or the in-process bus of `wegent up`). Without,
@@ -91,14 +92,14 @@ class ChatNamespace(socketio.AsyncNamespace):
             user, exp = found, float(claims["exp"])
         self.revocation.start()
         await self.save_session(sid, {"user_id": user.id, "exp": exp, "ver": user.token_version, "key_id": key_id})
-        await self.enter_room(sid, f"user:{user.id}")
+        await self.enter_room(sid, user_room(user.id))
         self._expiry[sid] = asyncio.create_task(self._expire(sid, exp))
         SOCKETIO_CONNECTIONS.inc()
         log.info("chat.connected", sid=sid, user_id=user.id)
 
     async def _expire(self, sid: str, exp: float) -> None:
         await asyncio.sleep(max(0.0, exp - time.time()))
-        await self.emit("auth:error", {"error": "token expired"}, to=sid)
+        await self.emit(ServerEvent.AUTH_ERROR, {"error": "token expired"}, to=sid)
         await self.disconnect(sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -110,7 +111,7 @@ class ChatNamespace(socketio.AsyncNamespace):
     async def _user(self, sid: str) -> User:
         session = await self.get_session(sid)
         if session["exp"] <= time.time():
-            await self.emit("auth:error", {"error": "token expired"}, to=sid)
+            await self.emit(ServerEvent.AUTH_ERROR, {"error": "token expired"}, to=sid)
             await self.disconnect(sid)
             raise StoreError(401, "token expired")
         key_id = session.get("key_id")
@@ -156,7 +157,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         # Authorise before entering the room: a refused caller must never be subscribed, not even briefly.
         await in_session(lambda db: svc.scoped_task(db, user, task_id))
         # Then join, then read: no gap between the snapshot and the live stream, at worst a duplicate.
-        await self.enter_room(sid, f"task:{task_id}")
+        await self.enter_room(sid, task_room(task_id))
         detail = await in_session(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
         live, offset = await self._live_snapshot(task_id, detail["messages"])
         return {"ok": True, "task": detail, "live": live, "offset": offset, "streaming": self.streaming}
@@ -165,7 +166,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         task_id = _task_id(data)
         if task_id is None:
             return _error("task_id must be a positive integer", "task_id", 422)
-        await self.leave_room(sid, f"task:{task_id}")
+        await self.leave_room(sid, task_room(task_id))
         return {"ok": True}
 
     async def on_history_sync(self, sid: str, data: Any = None) -> dict[str, Any]:
@@ -198,10 +199,12 @@ class ChatNamespace(socketio.AsyncNamespace):
                     "offset": 0,
                 },
             )
-            if event == "chat:start" and data.get("run_id") != current["run_id"]:
+            if event == ServerEvent.CHAT_START and data.get("run_id") != current["run_id"]:
                 current.update(run_id=data.get("run_id"), content="", offset=0)  # a fresh run restarts the text
             elif (
-                event == "chat:chunk" and data.get("run_id") == current["run_id"] and data["offset"] > current["offset"]
+                event == ServerEvent.CHAT_CHUNK
+                and data.get("run_id") == current["run_id"]
+                and data["offset"] > current["offset"]
             ):
                 current["content"] += data["content"]
                 current["offset"] = data["offset"]
@@ -219,17 +222,21 @@ class ChatNamespace(socketio.AsyncNamespace):
             return _error("offset must be a non-negative integer", "offset", 422)
         user = await self._user(sid)
         await in_session(lambda db: svc.scoped_task(db, user, task_id))  # authorise first: refusal joins nothing
-        await self.enter_room(sid, f"task:{task_id}")
+        await self.enter_room(sid, task_room(task_id))
         replayed = 0
         entries = [e for e in await self.live.read(task_id) if e[2].get("message_id") == message_id]
         # Only the latest run counts: the text of a run that was restarted is not part of the message.
-        starts = [payload.get("run_id") for _, event, payload in entries if event == "chat:start"]
+        starts = [payload.get("run_id") for _, event, payload in entries if event == ServerEvent.CHAT_START]
         run_id = starts[-1] if starts else None
         for entry, event, payload in entries:
-            if event in ("chat:chunk", "chat:tool") and payload.get("run_id") == run_id and payload["offset"] > offset:
+            if (
+                event in (ServerEvent.CHAT_CHUNK, ServerEvent.CHAT_TOOL)
+                and payload.get("run_id") == run_id
+                and payload["offset"] > offset
+            ):
                 await self.emit(event, {**payload, "entry": entry}, to=sid)
                 replayed += 1
-            elif event in ("chat:done", "chat:error", "chat:cancelled"):
+            elif event in (ServerEvent.CHAT_DONE, ServerEvent.CHAT_ERROR, ServerEvent.CHAT_CANCELLED):
                 await self.emit(event, {**payload, "entry": entry}, to=sid)
         return {"ok": True, "replayed": replayed}
 
@@ -259,8 +266,8 @@ class ChatNamespace(socketio.AsyncNamespace):
             task, msg = await task_ops.create_task(
                 user, team["name"], team.get("namespace", "default"), message, data.get("title")
             )
-            await self.emit("task:created", svc.task_summary(task), room=f"user:{user.id}")
-        await self.enter_room(sid, f"task:{task.id}")
+            await self.emit(ServerEvent.TASK_CREATED, svc.task_summary(task), room=user_room(user.id))
+        await self.enter_room(sid, task_room(task.id))
         return {"ok": True, "task_id": task.id, "message_id": msg.id, "turn": task.turn}
 
     async def _decide(self, sid: str, data: dict[str, Any], action: Any) -> dict[str, Any]:
@@ -276,7 +283,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         user = await self._user(sid)
         if action == "retry":
             task = await task_ops.retry_task(user, task_id)
-            await self.enter_room(sid, f"task:{task.id}")
+            await self.enter_room(sid, task_room(task.id))
         else:
             task = await task_ops.decide(user, task_id, action == "approve", text or None)
         return {"ok": True, "task_id": task.id, "state": task.state}

@@ -23,6 +23,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from wegent.logging import get_logger
+from wegent.realtime import ServerEvent
 
 log = get_logger("fanout")
 # How long the drain waits for a room's sockets to take an emit before sending the next one anyway (a stuck
@@ -33,7 +34,7 @@ WRITE_POLL_SECONDS = 0.004
 
 def _chunk(message: dict[str, Any]) -> dict[str, Any] | None:
     """The chunk payload of a bus message that may merge, else None."""
-    if message.get("method") != "emit" or message.get("event") != "chat:chunk" or message.get("callback"):
+    if message.get("method") != "emit" or message.get("event") != ServerEvent.CHAT_CHUNK or message.get("callback"):
         return None
     data = message.get("data")
     if message.get("binary") or not isinstance(data, list) or len(data) != 1 or not isinstance(data[0], dict):

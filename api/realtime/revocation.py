@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from core.db.models import ApiKey, User, utcnow
 from core.db.session import get_sessionmaker
 from wegent.logging import get_logger
+from wegent.realtime import ServerEvent, user_room
 
 if TYPE_CHECKING:
     from api.realtime.chat import ChatNamespace
@@ -63,7 +64,7 @@ class Revocation:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def revoke_user(self, user_id: int) -> None:
-        sids = [sid for sid, _ in self.chat.server.manager.get_participants(self.chat.namespace, f"user:{user_id}")]
+        sids = [sid for sid, _ in self.chat.server.manager.get_participants(self.chat.namespace, user_room(user_id))]
         for sid in sids:
             await self.drop(sid)
 
@@ -94,5 +95,5 @@ class Revocation:
 
     async def drop(self, sid: str) -> None:
         log.info("chat.revoked", sid=sid)
-        await self.chat.emit("auth:error", REVOKED, to=sid)
+        await self.chat.emit(ServerEvent.AUTH_ERROR, REVOKED, to=sid)
         await self.chat.disconnect(sid)

@@ -8,6 +8,7 @@ from api.realtime.chat import ChatNamespace
 from api.realtime.fanout import FanoutManager, MergingRedisManager
 from core.live_store import LiveStore, MemoryLiveStore, RedisLiveStore
 from wegent.config import Settings
+from wegent.realtime import NAMESPACE
 
 
 def create_socket_server(settings: Settings) -> tuple[socketio.AsyncServer, LiveStore]:
@@ -37,6 +38,6 @@ def create_socket_server(settings: Settings) -> tuple[socketio.AsyncServer, Live
 
 def relay_in_process(server: socketio.AsyncServer) -> None:
     """Workers of this same process (`wegent up`) relay their events here: the chat streams live."""
-    namespace = server.namespace_handlers["/chat"]
+    namespace = server.namespace_handlers[NAMESPACE]
     assert isinstance(namespace, ChatNamespace)
     namespace.streaming = True

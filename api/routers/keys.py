@@ -15,6 +15,7 @@ from api.deps import AdminUser, CurrentUser, SessionDep
 from api.models_public import ApiKeyCreatedPublic, ApiKeyPublic
 from api.services import api_keys as svc
 from core.db.models import User
+from wegent.realtime import NAMESPACE
 
 router = APIRouter(tags=["api keys"])
 
@@ -68,7 +69,7 @@ async def _revoke(request: Request, db: Session, caller: User, key_id: int, any_
 async def _drop_sockets(request: Request, key_id: int) -> None:
     """Sockets of this process that signed in with the key go now (elsewhere: at their next request)."""
     sio = getattr(request.app.state, "sio", None)
-    chat = sio.namespace_handlers.get("/chat") if sio is not None else None
+    chat = sio.namespace_handlers.get(NAMESPACE) if sio is not None else None
     if chat is None:
         return
     for sid in chat.connected_sids():

@@ -19,6 +19,7 @@ from core.db.models import User
 from core.security import hash_password
 from core.users import create_user
 from wegent.config import MIN_PASSWORD_LENGTH
+from wegent.realtime import NAMESPACE
 
 router = APIRouter(tags=["users"])
 
@@ -128,6 +129,6 @@ def _delete_user(user_id: int, admin: User, db: Session) -> None:
 async def _sign_out(request: Request, user_id: int) -> None:
     """This process's sockets of the account go now; other API processes' within their next sweep."""
     sio = getattr(request.app.state, "sio", None)
-    chat = sio.namespace_handlers.get("/chat") if sio is not None else None
+    chat = sio.namespace_handlers.get(NAMESPACE) if sio is not None else None
     if chat is not None:
         await chat.revocation.revoke_user(user_id)

@@ -53,3 +53,11 @@ def test_committed_typescript_client_matches_the_spec(tmp_path: Path) -> None:
     )
     assert generated.returncode == 0, generated.stderr + generated.stdout
     assert out.read_text() == (WEB / "src" / "client" / "schema.d.ts").read_text(), HINT
+
+
+def test_committed_realtime_protocol_matches_the_python_one() -> None:
+    spec = importlib.util.spec_from_file_location("dump_realtime", WEB / "scripts" / "dump_realtime.py")
+    assert spec and spec.loader
+    dump_realtime = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dump_realtime)
+    assert dump_realtime.OUT.read_text() == dump_realtime.realtime_ts(), HINT

@@ -8,6 +8,7 @@ import { useTeams } from '../hooks/useTasks'
 import { errorMessage } from '../lib/errors'
 import { call, type Ack } from '../lib/socket'
 import { Composer } from './Composer'
+import { ClientEvent } from '../client/realtime'
 
 /** Pick a team (own or public) and send the first message: `chat:send {team, message}` makes the task. */
 export function NewChat({ socket }: { socket: Socket | null }) {
@@ -56,7 +57,7 @@ export function NewChat({ socket }: { socket: Socket | null }) {
         onSend={async (text) => {
           if (!socket || !chosen) return false
           try {
-            const ack = await call<Ack & { task_id: number }>(socket, 'chat:send', {
+            const ack = await call<Ack & { task_id: number }>(socket, ClientEvent.CHAT_SEND, {
               team: { name: chosen.metadata.name, namespace: chosen.metadata.namespace },
               message: text,
             })

@@ -11,6 +11,7 @@ import { call, type Ack } from '../lib/socket'
 import { Composer } from './Composer'
 import { MessageBubble } from './MessageBubble'
 import { StateBadge } from './StateBadge'
+import { ClientEvent } from '../client/realtime'
 
 const ACTIVE = new Set(['PENDING', 'RUNNING'])
 
@@ -76,7 +77,7 @@ export function TaskThread({ socket, taskId }: { socket: Socket | null; taskId: 
         </Space>
         <Space wrap size={8}>
           {running ? (
-            <Button danger icon={<StopOutlined />} data-testid="stop" onClick={() => void act('chat:cancel', {}, t('actions.stopped'))}>
+            <Button danger icon={<StopOutlined />} data-testid="stop" onClick={() => void act(ClientEvent.CHAT_CANCEL, {}, t('actions.stopped'))}>
               {t('composer.stop')}
             </Button>
           ) : null}
@@ -113,7 +114,7 @@ export function TaskThread({ socket, taskId }: { socket: Socket | null; taskId: 
             key={lastAnswer?.id ?? 0}
             output={lastAnswer?.content ?? ''}
             onDecide={(approve, text) =>
-              act('chat:send', { action: approve ? 'approve' : 'reject', message: text || undefined })
+              act(ClientEvent.CHAT_SEND, { action: approve ? 'approve' : 'reject', message: text || undefined })
             }
           />
           </Suspense>
@@ -124,10 +125,10 @@ export function TaskThread({ socket, taskId }: { socket: Socket | null; taskId: 
         placeholder={t('composer.followUp')}
         running={running}
         disabledReason={running ? t('composer.running') : waiting ? t('composer.waiting') : null}
-        onStop={() => void act('chat:cancel', {}, t('actions.stopped'))}
+        onStop={() => void act(ClientEvent.CHAT_CANCEL, {}, t('actions.stopped'))}
         onSend={async (text) => {
           try {
-            const ack = await call<Ack & { message_id: number; turn: number }>(socket, 'chat:send', {
+            const ack = await call<Ack & { message_id: number; turn: number }>(socket, ClientEvent.CHAT_SEND, {
               task_id: taskId,
               message: text,
             })

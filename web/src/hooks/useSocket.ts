@@ -3,6 +3,7 @@ import type { Socket } from 'socket.io-client'
 
 import { signOut, useToken } from '../lib/auth'
 import { closeSocket, getSocket } from '../lib/socket'
+import { ServerEvent } from '../client/realtime'
 
 export type LiveState = 'connecting' | 'connected' | 'disconnected'
 
@@ -27,13 +28,13 @@ export function useSocket(): { socket: Socket | null; live: LiveState } {
     socket.on('connect', up)
     socket.on('disconnect', down)
     socket.on('connect_error', refused)
-    socket.on('auth:error', expired)
+    socket.on(ServerEvent.AUTH_ERROR, expired)
     if (socket.connected) up()
     return () => {
       socket.off('connect', up)
       socket.off('disconnect', down)
       socket.off('connect_error', refused)
-      socket.off('auth:error', expired)
+      socket.off(ServerEvent.AUTH_ERROR, expired)
     }
   }, [socket])
 

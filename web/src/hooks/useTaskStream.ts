@@ -9,6 +9,7 @@ import type { Socket } from 'socket.io-client'
 import type { TaskDetail } from '../client'
 import { call, type Ack } from '../lib/socket'
 import { StreamStore, type LiveEntry, type StreamEvent } from '../lib/streamStore'
+import { ClientEvent, ServerEvent } from '../client/realtime'
 
 export interface TaskStatus {
   state: string
@@ -55,7 +56,7 @@ export function useTaskStream(socket: Socket | null, taskId: number | null) {
 
     const join = async () => {
       try {
-        const ack = await call<JoinAck>(socket, 'task:join', { task_id: taskId })
+        const ack = await call<JoinAck>(socket, ClientEvent.TASK_JOIN, { task_id: taskId })
         if (!active) return
         const resume = joinedOnce ? store.resumePoints() : []
         store.loadSnapshot(ack.task.messages, ack.live)
@@ -65,7 +66,7 @@ export function useTaskStream(socket: Socket | null, taskId: number | null) {
         for (const point of resume) {
           const now = store.get(point.message_id)
           if (now && now.status === 'streaming') {
-            await call(socket, 'chat:resume', { task_id: taskId, message_id: point.message_id, offset: now.offset })
+            await call(socket, ClientEvent.CHAT_RESUME, { task_id: taskId, message_id: point.message_id, offset: now.offset })
           }
         }
         joinedOnce = true
@@ -76,7 +77,7 @@ export function useTaskStream(socket: Socket | null, taskId: number | null) {
 
     const sync = async () => {
       try {
-        const ack = await call<JoinAck>(socket, 'history:sync', { task_id: taskId })
+        const ack = await call<JoinAck>(socket, ClientEvent.HISTORY_SYNC, { task_id: taskId })
         if (!active) return
         store.loadSnapshot(ack.task.messages)
         adopt(ack.task)
@@ -87,13 +88,13 @@ export function useTaskStream(socket: Socket | null, taskId: number | null) {
     }
 
     const handlers: Record<string, (ev: StreamEvent & Record<string, unknown>) => void> = {
-      'chat:start': (ev) => store.start(ev),
-      'chat:chunk': (ev) => store.chunk(ev),
-      'chat:tool': (ev) => store.tool(ev),
-      'chat:done': (ev) => store.done(ev),
-      'chat:error': (ev) => store.error(ev),
-      'chat:cancelled': (ev) => store.cancelled(ev),
-      'chat:message': (ev) => store.note({ ...ev, role: ev.role ?? 'system' }),
+      [ServerEvent.CHAT_START]: (ev) => store.start(ev),
+      [ServerEvent.CHAT_CHUNK]: (ev) => store.chunk(ev),
+      [ServerEvent.CHAT_TOOL]: (ev) => store.tool(ev),
+      [ServerEvent.CHAT_DONE]: (ev) => store.done(ev),
+      [ServerEvent.CHAT_ERROR]: (ev) => store.error(ev),
+      [ServerEvent.CHAT_CANCELLED]: (ev) => store.cancelled(ev),
+      [ServerEvent.CHAT_MESSAGE]: (ev) => store.note({ ...ev, role: ev.role ?? 'system' }),
     }
     const bound = Object.entries(handlers).map(([event, apply]) => {
       const listener = (ev: StreamEvent & Record<string, unknown>) => {
@@ -109,18 +110,18 @@ export function useTaskStream(socket: Socket | null, taskId: number | null) {
       setTask((t) => (t ? { ...t, state: ev.state, error: ev.error ?? null, step: ev.step ?? t.step, bot: ev.bot ?? t.bot } : t))
       if (TERMINAL.has(ev.state) || ev.state === 'PENDING_CONFIRMATION') void sync()
     }
-    socket.on('task:status', onStatus)
+    socket.on(ServerEvent.TASK_STATUS, onStatus)
     socket.on('connect', join)
     if (socket.connected) void join()
 
     return () => {
       active = false
       for (const [event, listener] of bound) socket.off(event, listener)
-      socket.off('task:status', onStatus)
+      socket.off(ServerEvent.TASK_STATUS, onStatus)
       socket.off('connect', join)
       if (frame.current !== null) cancelAnimationFrame(frame.current)
       frame.current = null
-      if (socket.connected) socket.emit('task:leave', { task_id: taskId })
+      if (socket.connected) socket.emit(ClientEvent.TASK_LEAVE, { task_id: taskId })
     }
   }, [socket, taskId, store])
 

@@ -3,6 +3,7 @@ import { useEffect } from 'react'
 import type { Socket } from 'socket.io-client'
 
 import { api, listTeams, unwrap, type TaskList } from '../client'
+import { ServerEvent } from '../client/realtime'
 
 const PAGE = 30
 
@@ -60,13 +61,13 @@ export function useLiveTaskList(socket: Socket | null): void {
       )
       refreshSoon()
     }
-    socket.on('task:created', refresh)
-    socket.on('task:status', onStatus)
+    socket.on(ServerEvent.TASK_CREATED, refresh)
+    socket.on(ServerEvent.TASK_STATUS, onStatus)
     socket.on('connect', refresh)
     return () => {
       if (timer !== null) clearTimeout(timer)
-      socket.off('task:created', refresh)
-      socket.off('task:status', onStatus)
+      socket.off(ServerEvent.TASK_CREATED, refresh)
+      socket.off(ServerEvent.TASK_STATUS, onStatus)
       socket.off('connect', refresh)
     }
   }, [socket, client])

@@ -1,5 +1,6 @@
 /** One Socket.IO connection to the `/chat` namespace per signed-in session. */
 import { io, type Socket } from 'socket.io-client'
+import { NAMESPACE } from '../client/realtime'
 
 export interface Ack {
   ok: boolean
@@ -17,7 +18,7 @@ export function getSocket(token: string): Socket {
   socket?.disconnect()
   socketToken = token
   // Websocket only: with several API processes on one port (`wegent api --workers N`) long-polling is refused.
-  socket = io('/chat', { path: '/socket.io', transports: ['websocket'], auth: { token }, reconnectionDelayMax: 3000 })
+  socket = io(NAMESPACE, { path: '/socket.io', transports: ['websocket'], auth: { token }, reconnectionDelayMax: 3000 })
   // For the browser tests (and a curious developer's console): drop the transport to exercise a reconnect.
   ;(globalThis as { __wegentSocket?: Socket }).__wegentSocket = socket
   return socket
