@@ -1,25 +1,31 @@
-"""The workflow sandbox of a worker: Wegent's pure workflow modules are imported once, not once per run.
+"""The workflow sandbox of a worker: Wegent's workflow helper modules are imported once, not once per run.
 
 Temporal's sandbox imports a workflow's modules afresh for every workflow run it starts, so that no run sees
-module state another run left. Our data classes, retry policies, error helpers, search attribute keys and
-prompt parsers hold no module state that changes, and re-running their imports for every task cost about a
-third of a worker's CPU at a burst of tasks (profiled: the data classes of `workflows.models` alone). They are
-passed through; the workflow classes and the collaboration shapes, which hold the run's logic, stay sandboxed,
-and the replay tests in tests/workflows still check the whole.
+module state another run left. Our data classes, retry policies, error helpers, search attribute keys, prompt
+parsers, collaboration shapes and step helpers hold no module state that changes, and re-running their imports
+for every task cost about a third of a worker's CPU at a burst of tasks (profiled with py-spy: the data
+classes of `workflows.models` alone were half of it). They are passed through; the shapes and helpers call the
+workflow API, which finds the calling run by itself. The workflow classes, which hold a run's state, stay
+sandboxed, and the replay tests in tests/workflows still check the whole.
 """
 
 from __future__ import annotations
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-#: Modules with no mutable module state and no I/O (imports only the standard library and temporalio).
+#: Modules with no mutable module state and no I/O at import (they import the standard library, temporalio and
+#: each other).
 PASSED_THROUGH = (
     "workflows.models",
     "workflows.errors",
     "workflows.policies",
-    "wegent.temporal.search_attributes",
     "workflows.decisions",
     "workflows.handoff",
+    "workflows.shapes",
+    "workflows.slots",
+    "workflows.bookkeeping",
+    "workflows.step_runs",
+    "wegent.temporal.search_attributes",
 )
 
 
