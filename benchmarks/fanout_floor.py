@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import httpx
 import socketio
 import uvicorn
 
@@ -73,6 +79,44 @@ def create_app() -> Any:
         await send({"type": "http.response.body", "body": answer})
 
     return socketio.ASGIApp(server, other_asgi_app=control, socketio_path="socket.io")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class FloorServer:
+    """benchmarks/fanout_floor.py as a process of its own (our child, stopped by its handle)."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        script = Path(__file__)
+        self.proc = subprocess.Popen([sys.executable, str(script), "--port", str(self.port)])
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def ready(self) -> None:
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient(timeout=2) as http:
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"{self.url}/socket.io/?EIO=4&transport=polling")).status_code in (200, 400):
+                        return
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the floor server did not start")
+                await asyncio.sleep(0.2)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)
+        if self.proc.poll() is None:
+            self.proc.kill()
 
 
 def main() -> None:

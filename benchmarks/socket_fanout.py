@@ -36,14 +36,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import math
-import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +49,6 @@ import httpx
 
 from benchmarks.common import (
     REDIS_URL,
-    STATS_HEADERS,
     BenchEnv,
     Stats,
     log,
@@ -61,22 +56,24 @@ from benchmarks.common import (
     print_footer,
     print_header,
     process_cpu_seconds,
-    ratio,
     run_main,
-    stats_row,
-    table,
     token_of,
-    verdict,
 )
 from benchmarks.fanout_clients import LoadProcess, raise_fd_limit
+from benchmarks.fanout_floor import FloorServer
+from benchmarks.fanout_report import (
+    TARGET_FLOOR_RATIO,
+    TARGET_P95_AT_100,
+    TARGET_P95_AT_1000,
+    RoundResult,
+    Side,
+    report,
+)
 from core.live_store import stream_key
 from tests.e2e.teams import team_yaml
 from tests.support.model_server import ModelState, ScriptRule, ServerThread, create_app
-from tests.support.stack import Stack, free_port
+from tests.support.stack import Stack
 
-TARGET_P95_AT_100 = 0.050
-TARGET_P95_AT_1000 = 0.500
-TARGET_FLOOR_RATIO = 0.7
 NAMESPACE = "/chat"
 
 
@@ -138,42 +135,6 @@ class GatedModel:
 
 
 # ---------------------------------------------------------------------------------------------- rounds
-
-
-@dataclass
-class Side:
-    """One server's figures in a round: Wegent's API or the bare floor server."""
-
-    connected: int = 0
-    joined: int = 0
-    done: int = 0
-    complete: int = 0  # viewers whose text, assembled by offset, equals the model's whole answer
-    chunks_received: int = 0
-    latency: Stats = field(default_factory=lambda: Stats.of([]))
-    first_chunk: Stats = field(default_factory=lambda: Stats.of([]))
-    last_chunk: Stats = field(default_factory=lambda: Stats.of([]))
-    lag: Stats = field(default_factory=lambda: Stats.of([]))
-    connect_seconds: float = math.nan
-    stream_seconds: float = math.nan
-    server_cpu: float = math.nan  # CPU seconds of the server process over the stream
-    load_cpu: float = math.nan  # share of one core, all load processes
-    error: str = ""
-
-    @property
-    def deliveries_per_core_second(self) -> float:
-        return self.chunks_received / self.server_cpu if self.server_cpu else math.nan
-
-
-@dataclass
-class RoundResult:
-    clients: int
-    wegent: Side = field(default_factory=Side)
-    floor: Side = field(default_factory=Side)
-    events: int = 0  # chat:chunk events of the stream (after coalescing)
-
-    @property
-    def ratio(self) -> float:
-        return self.wegent.deliveries_per_core_second / self.floor.deliveries_per_core_second
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -328,38 +289,6 @@ async def floor_round(
     return side
 
 
-class FloorServer:
-    """benchmarks/fanout_floor.py as a process of its own (our child, stopped by its handle)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        script = Path(__file__).with_name("fanout_floor.py")
-        self.proc = subprocess.Popen([sys.executable, str(script), "--port", str(self.port)])
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    async def ready(self) -> None:
-        deadline = time.monotonic() + 30
-        async with httpx.AsyncClient(timeout=2) as http:
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"{self.url}/socket.io/?EIO=4&transport=polling")).status_code in (200, 400):
-                        return
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the floor server did not start")
-                await asyncio.sleep(0.2)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(10)
-        if self.proc.poll() is None:
-            self.proc.kill()
-
-
 async def clock_offset_ms() -> float:
     """Redis TIME − local time.time(), in ms (midpoint of the round trip)."""
     import redis.asyncio as aioredis
@@ -441,98 +370,6 @@ async def main(args: argparse.Namespace) -> int:
     report(results, args)
     print_footer()
     return 1 if any(r.wegent.error or r.floor.error for r in results) else 0
-
-
-def report(results: list[RoundResult], args: argparse.Namespace) -> None:
-    print(
-        "Chunk latency, produced (worker relay's Redis XADD / floor's emit) → viewer handler, all chunks of all viewers"
-    )
-    rows = []
-    for r in results:
-        for name, side in (("wegent", r.wegent), ("floor", r.floor)):
-            rows.append(
-                [*stats_row(f"{r.clients} {name}", side.latency, 1), ms(side.first_chunk.p50), ms(side.last_chunk.p50)]
-            )
-    print(table([*STATS_HEADERS, "first chunk p50", "last chunk p50"], rows))
-
-    print("\nDeliveries and CPU")
-    rows = []
-    for r in results:
-        for name, side in (("wegent", r.wegent), ("floor", r.floor)):
-            rows.append(
-                [
-                    f"{r.clients} {name}",
-                    f"{side.connected}/{r.clients}",
-                    f"{side.complete}/{r.clients}",
-                    f"{r.events}",
-                    f"{side.chunks_received}",
-                    f"{side.stream_seconds:.1f}",
-                    f"{side.server_cpu:.2f}",
-                    f"{side.deliveries_per_core_second:,.0f}",
-                    "-" if math.isnan(side.load_cpu) else f"{100 * side.load_cpu:.0f}%",
-                    ms(side.lag.p95),
-                    side.error[:50],
-                ]
-            )
-    headers = [
-        "",
-        "connected",
-        "whole text",
-        "chunk events",
-        "deliveries",
-        "stream s",
-        "server CPU s",
-        "deliveries/core-s",
-        "load CPU",
-        "load lag p95 ms",
-        "error",
-    ]
-    print(table(headers, rows))
-    print("(whole text: viewers whose text, each offset once in offset order, equals the model's answer and who got")
-    print(" chat:done; chunk events: chat:chunk events of the stream after coalescing, which the floor replays too;")
-    print(" deliveries/core-s: chunks delivered to viewers per CPU second of the server process (API or floor);")
-    print(" load lag: the load loop's timer overshoot, i.e. queueing inside the load generator.)")
-
-    print("\nAgainst the targets")
-    rows = []
-    for r in results:
-        target = {100: TARGET_P95_AT_100, 1000: TARGET_P95_AT_1000}.get(r.clients)
-        if target is None:
-            continue
-        p95 = r.wegent.latency.p95
-        rows.append(
-            [
-                f"p95 at {r.clients} clients",
-                f"{ms(p95)} ms",
-                f"{target * 1000:.0f} ms",
-                ratio(p95, target),
-                verdict(p95, target),
-            ]
-        )
-        whole = r.wegent.complete == r.clients and not r.wegent.error
-        rows.append(
-            [
-                f"whole text at {r.clients} clients",
-                f"{r.wegent.complete}",
-                f"{r.clients}",
-                f"{r.wegent.complete / r.clients:.2f}",
-                "PASS" if whole else "FAIL",
-            ]
-        )
-        rows.append(
-            [
-                f"deliveries/core-s vs floor at {r.clients}",
-                f"{r.wegent.deliveries_per_core_second:,.0f} / {r.floor.deliveries_per_core_second:,.0f}",
-                f">= {TARGET_FLOOR_RATIO}",
-                f"{r.ratio:.2f}",
-                "PASS" if r.ratio >= TARGET_FLOOR_RATIO else "FAIL",
-            ]
-        )
-    print(
-        table(["metric", "value", "target", "ratio", "verdict"], rows)
-        if rows
-        else "(no round with 100 or 1000 clients)"
-    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
