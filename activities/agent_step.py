@@ -36,6 +36,7 @@ from wegent.events import EventType, RunEvent
 from wegent.executor_api import HistoryMessage, ModelConfig, RunRequest, RunState
 from wegent.logging import get_logger
 from wegent.realtime import ServerEvent
+from workflows import activity_names
 from workflows.models import AgentStepInput, StepResult, TaskState
 
 log = get_logger("activities.agent")
@@ -50,7 +51,7 @@ class AgentStepActivities:
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
 
-    @activity.defn(name="run_agent_step")
+    @activity.defn(name=activity_names.RUN_AGENT_STEP)
     async def run_agent_step(self, step: AgentStepInput) -> StepResult:
         host = self.ctx.host
         metrics.AGENT_SLOTS_IN_USE.labels(host=host).inc()

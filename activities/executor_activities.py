@@ -16,6 +16,7 @@ from activities.tokens import executor_token
 from core.db.models import User
 from wegent.logging import get_logger
 from wegent.sandbox import image_refusal, limits_for
+from workflows import activity_names
 from workflows.models import ExecutorRef, StartExecutorInput
 
 log = get_logger("activities.executor")
@@ -25,7 +26,7 @@ class ExecutorActivities:
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
 
-    @activity.defn(name="start_executor")
+    @activity.defn(name=activity_names.START_EXECUTOR)
     async def start_executor(self, request: StartExecutorInput) -> ExecutorRef:
         settings = self.ctx.settings
         bound = log.bind(task_id=request.task_id, workflow_id=request.workflow_id, host=self.ctx.host)
@@ -99,7 +100,7 @@ class ExecutorActivities:
             "use the docker backend, or set WEGENT_ALLOW_UNSANDBOXED=1 to accept the risk"
         )
 
-    @activity.defn(name="stop_executor")
+    @activity.defn(name=activity_names.STOP_EXECUTOR)
     async def stop_executor(self, ref: ExecutorRef) -> None:
         workflow_id = activity.info().workflow_id
         if ref.executor_id:

@@ -23,6 +23,7 @@ from activities.ports import leases_on, release_ports
 from core.db.models import ExecutorHost, Task, utcnow
 from core.tasks.records import set_state
 from wegent.logging import get_logger
+from workflows import activity_names
 from workflows.models import TaskState
 
 log = get_logger("reaper")
@@ -98,18 +99,18 @@ class ReaperActivities:
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
 
-    @activity.defn(name="reap_host")
+    @activity.defn(name=activity_names.REAP_HOST)
     async def reap_host(self) -> dict[str, int]:
         return await reap_host(self.ctx, activity.client())
 
-    @activity.defn(name="list_executor_hosts")
+    @activity.defn(name=activity_names.LIST_EXECUTOR_HOSTS)
     async def list_executor_hosts(self) -> list[str]:
         since = utcnow() - timedelta(days=1)
         return await self.ctx.db(
             lambda db: list(db.scalars(select(ExecutorHost.host).where(ExecutorHost.last_seen >= since)))
         )
 
-    @activity.defn(name="reconcile_tasks")
+    @activity.defn(name=activity_names.RECONCILE_TASKS)
     async def reconcile_tasks(self) -> int:
         """Tasks still marked active whose workflow is closed: make the state say what happened."""
         client = activity.client()

@@ -16,6 +16,7 @@ from core.resource_store import StoreError
 from core.schedules import RunTask, ScheduleGone, create_run_task, record_run_error, temporal_id
 from wegent.logging import get_logger
 from wegent.realtime import ServerEvent
+from workflows import activity_names
 from workflows.models import ScheduledRun
 
 log = get_logger("activities.schedules")
@@ -25,7 +26,7 @@ class ScheduleActivities:
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
 
-    @activity.defn(name="create_scheduled_task")
+    @activity.defn(name=activity_names.CREATE_SCHEDULED_TASK)
     async def create_scheduled_task(self, run: ScheduledRun) -> int:
         # Without a scheduled time (should not happen) the first attempt's time stands in: the same on retries.
         fallback = activity.info().scheduled_time

@@ -12,6 +12,7 @@ from core.tasks.records import save_note, set_state
 from wegent import metrics
 from wegent.logging import get_logger
 from wegent.realtime import ServerEvent
+from workflows import activity_names
 from workflows.models import Note, PlanRequest, SlotClaim, SlotRequest, StateUpdate, TaskPlan, TaskState
 
 log = get_logger("activities.tasks")
@@ -21,7 +22,7 @@ class TaskActivities:
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
 
-    @activity.defn(name="resolve_plan")
+    @activity.defn(name=activity_names.RESOLVE_PLAN)
     async def resolve_plan(self, request: PlanRequest) -> TaskPlan:
         task_id = request.task_id
         try:
@@ -42,7 +43,7 @@ class TaskActivities:
         metrics.TASK_RUNS_STARTED.inc()
         return plan
 
-    @activity.defn(name="update_task_state")
+    @activity.defn(name=activity_names.UPDATE_STATE)
     async def update_task_state(self, update: StateUpdate) -> bool:
         owner_id = await self.ctx.db(
             lambda db: set_state(
@@ -72,7 +73,7 @@ class TaskActivities:
             await self.ctx.relay.publish_user(owner_id, ServerEvent.TASK_STATUS, payload)
         return changed
 
-    @activity.defn(name="record_note")
+    @activity.defn(name=activity_names.RECORD_NOTE)
     async def record_note(self, note: Note) -> int:
         meta = {"kind": note.kind, **note.data}
         message_id = await self.ctx.db(
@@ -95,7 +96,7 @@ class TaskActivities:
         )
         return message_id
 
-    @activity.defn(name="claim_user_slot")
+    @activity.defn(name=activity_names.CLAIM_SLOT)
     async def claim_user_slot(self, request: SlotRequest) -> SlotClaim:
         reason = await self.ctx.db(lambda db: quotas.claim_slot(db, request.task_id))
         if reason is None:
@@ -107,7 +108,7 @@ class TaskActivities:
             await self.ctx.relay.publish_user(owner_id, ServerEvent.TASK_STATUS, payload)
         return SlotClaim(claimed=False, reason=reason)
 
-    @activity.defn(name="pick_host")
+    @activity.defn(name=activity_names.PICK_HOST)
     async def pick_host(self) -> str:
         """Whichever live worker takes this from the shared queue offers its own host."""
         return self.ctx.host

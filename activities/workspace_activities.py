@@ -24,6 +24,7 @@ from core.secrets import reveal
 from executor.client import ExecutorClient, ExecutorError, WorkspaceCloneError, WorkspaceConflict
 from wegent.crypto import Keyring
 from wegent.logging import get_logger
+from workflows import activity_names
 from workflows.models import WorkspaceInput, WorkspaceResult
 
 log = get_logger("activities.workspace")
@@ -106,7 +107,7 @@ class WorkspaceActivities:
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx
 
-    @activity.defn(name="prepare_workspace")
+    @activity.defn(name=activity_names.PREPARE_WORKSPACE)
     async def prepare_workspace(self, request: WorkspaceInput) -> WorkspaceResult:
         bound = log.bind(task_id=request.task_id, workflow_id=request.workflow_id, workspace_id=request.workspace_id)
         try:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 
+from workflows.activity_names import PICK_HOST
 from workflows.policies import DB_RETRY
 
 T = TypeVar("T")
@@ -37,8 +38,8 @@ async def pick_host() -> str:
     which is what any worker taking `pick_host` from the shared queue offered anyway."""
     if workflow.patched(PATCH):
         return await workflow.execute_local_activity(
-            "pick_host", result_type=str, start_to_close_timeout=timedelta(seconds=10), retry_policy=DB_RETRY
+            PICK_HOST, result_type=str, start_to_close_timeout=timedelta(seconds=10), retry_policy=DB_RETRY
         )
     return await workflow.execute_activity(
-        "pick_host", start_to_close_timeout=timedelta(seconds=10), retry_policy=DB_RETRY, result_type=str
+        PICK_HOST, start_to_close_timeout=timedelta(seconds=10), retry_policy=DB_RETRY, result_type=str
     )

@@ -10,6 +10,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+from workflows.activity_names import LIST_EXECUTOR_HOSTS, REAP_HOST, RECONCILE_TASKS
 from workflows.models import host_queue
 
 REAPER_SCHEDULE_ID = "wegent-reaper"
@@ -26,7 +27,7 @@ class ReaperWorkflow:
     async def run(self) -> dict[str, Any]:
         once = RetryPolicy(maximum_attempts=1)
         hosts = await workflow.execute_activity(
-            "list_executor_hosts",
+            LIST_EXECUTOR_HOSTS,
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=once,
             result_type=list[str],
@@ -36,7 +37,7 @@ class ReaperWorkflow:
         async def visit(host: str) -> None:
             try:
                 report[host] = await workflow.execute_activity(
-                    "reap_host",
+                    REAP_HOST,
                     task_queue=host_queue(host),
                     # A host nobody serves is skipped; its own worker reaps at start-up when it returns.
                     schedule_to_start_timeout=timedelta(seconds=20),
@@ -49,6 +50,6 @@ class ReaperWorkflow:
 
         await asyncio.gather(*(visit(host) for host in hosts))
         report["tasks_reconciled"] = await workflow.execute_activity(
-            "reconcile_tasks", start_to_close_timeout=timedelta(seconds=120), retry_policy=once, result_type=int
+            RECONCILE_TASKS, start_to_close_timeout=timedelta(seconds=120), retry_policy=once, result_type=int
         )
         return report

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+from workflows.activity_names import CLAIM_SLOT
 from workflows.bookkeeping import db_step
 from workflows.models import SlotClaim, SlotRequest
-
-CLAIM_SLOT = "claim_user_slot"
 
 
 async def wait_for_slot(task_id: int, turn: int) -> None:

@@ -16,11 +16,11 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
+from workflows.activity_names import RUN_AGENT_STEP
 from workflows.errors import is_host_stopping
 from workflows.models import AgentStepInput, StepResult, agent_queue
 from workflows.policies import AGENT_RETRY
 
-RUN_AGENT_STEP = "run_agent_step"
 #: Marks runs that hand steps over (the activity input says so); older histories replay without it.
 HANDOVER_PATCH = "host-handover"
 #: How long a step whose worker stopped mid-run waits for a worker of its host to come back and re-attach.

@@ -18,6 +18,15 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 
 from wegent.temporal import search_attributes as sa
 from workflows import shapes
+from workflows.activity_names import (
+    CREATE_SCHEDULED_TASK,
+    PREPARE_WORKSPACE,
+    RECORD_NOTE,
+    RESOLVE_PLAN,
+    START_EXECUTOR,
+    STOP_EXECUTOR,
+    UPDATE_STATE,
+)
 from workflows.bookkeeping import db_step, pick_host
 from workflows.errors import TaskRejected, executor_loss, is_cancellation, is_host_gone, root_message
 from workflows.models import (
@@ -46,16 +55,6 @@ from workflows.policies import CLEANUP_RETRY, DB_RETRY, EXECUTOR_RETRY
 from workflows.slots import wait_for_slot
 from workflows.step_runs import HANDOVER_PATCH, run_step
 
-# Activity names (strings keep this module free of activity imports and their side effects).
-RESOLVE_PLAN = "resolve_plan"
-UPDATE_STATE = "update_task_state"
-RECORD_NOTE = "record_note"
-PICK_HOST = "pick_host"
-START_EXECUTOR = "start_executor"
-STOP_EXECUTOR = "stop_executor"
-RUN_AGENT_STEP = "run_agent_step"
-CREATE_SCHEDULED_TASK = "create_scheduled_task"
-PREPARE_WORKSPACE = "prepare_workspace"
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 MAX_EXECUTOR_LOSSES = 2
 
