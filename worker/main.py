@@ -75,23 +75,31 @@ class WorkerSet:
     workers: Sequence[Worker]
     ctx: WorkerContext
     client: Client
+    stopping: bool = False
 
     async def run(self) -> None:
         try:
             await self.ctx.backend.prepare()  # e.g. the local backend's zygote imports while we connect
         except Exception as exc:  # noqa: BLE001 - executors still start without it, only slower
             log.warning("worker.backend_prepare_failed", error=str(exc))
-        if self.ctx.gateway is not None:  # before any step runs: every model call goes through it
-            await self.ctx.gateway.start(getattr(self.ctx.backend, "client", None))
         if self.ctx.pool is not None:
             self.ctx.pool.start()  # fills in the background; tasks start cold until a sandbox is ready
         housekeeping = asyncio.create_task(self._housekeeping())
         sampling = asyncio.create_task(self._sample_sandboxes())
         try:
-            await asyncio.gather(*(w.run() for w in self.workers))
+            await asyncio.gather(*(self._run_worker(w) for w in self.workers))
         finally:
             housekeeping.cancel()
             sampling.cancel()
+
+    async def _run_worker(self, worker: Worker) -> None:
+        """Agent steps call models through the gateway, so their queue is polled once it runs; workflows and
+        sandbox starts do not wait for it (its process takes a moment to start on a loaded host)."""
+        if worker.task_queue == agent_queue(self.ctx.host) and self.ctx.gateway is not None:
+            await self.ctx.gateway.start(getattr(self.ctx.backend, "client", None))
+            if self.stopping:  # stopped while the gateway started: this worker never polled
+                return
+        await worker.run()
 
     async def _sample_sandboxes(self, every: float = 10.0) -> None:
         """Keep the live-sandbox gauge current (the backend is the only one who knows what runs)."""
@@ -132,6 +140,7 @@ class WorkerSet:
         ``release_idle``: stop the executors kept warm for follow-ups, which would otherwise outlive us (`wegent
         up` suspends its executors itself instead, to bring them back on its next start).
         """
+        self.stopping = True
         await asyncio.gather(*(w.shutdown() for w in self.workers), return_exceptions=True)
         if self.ctx.pool is not None:
             try:
