@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import structlog
-from anthropic import AsyncAnthropic, Timeout
 
 from executor.runtimes.model_stream import extra_body, extra_headers
 from executor.runtimes.sdk_errors import sdk_failures
@@ -77,6 +76,8 @@ def _options(model: ModelConfig, system: str) -> dict[str, Any]:
 async def stream_anthropic(
     http: httpx.AsyncClient, model: ModelConfig, messages: list[dict[str, str]]
 ) -> AsyncIterator[str | Usage]:
+    from anthropic import AsyncAnthropic, Timeout  # lazily: see sdk_errors.sdk_failures
+
     url = messages_url(model.base_url)
     headers = {"anthropic-version": str(model.extra.get("anthropic_version") or DEFAULT_VERSION)}
     limits = http.timeout

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import structlog
-from openai import AsyncOpenAI
 
 from executor.runtimes.model_stream import extra_body, extra_headers
 from executor.runtimes.sdk_errors import sdk_failures
@@ -70,6 +69,8 @@ def _choice_text(chunk: dict[str, Any]) -> str:
 async def stream_openai(
     http: httpx.AsyncClient, model: ModelConfig, messages: list[dict[str, str]]
 ) -> AsyncIterator[str | Usage]:
+    from openai import AsyncOpenAI  # lazily: see sdk_errors.sdk_failures
+
     url = chat_completions_url(model.base_url)
     client = AsyncOpenAI(
         base_url=api_root(model.base_url),

@@ -10,17 +10,10 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-import anthropic
 import httpx
-import openai
 
 from executor.runtimes.base import RunFailed
 from executor.runtimes.model_errors import provider_message, redact, status_failure, stream_failure, transport_failure
-
-_STATUS_ERRORS = (openai.APIStatusError, anthropic.APIStatusError)
-_TIMEOUTS = (openai.APITimeoutError, anthropic.APITimeoutError)
-_CONNECTION_ERRORS = (openai.APIConnectionError, anthropic.APIConnectionError)
-_STREAM_ERRORS = (openai.APIError, anthropic.APIError)
 
 
 def _body_of(exc: Any) -> bytes:
@@ -34,21 +27,30 @@ def sdk_failures(
     provider: str, url: str, api_key: str, retryable_stream_errors: frozenset[str] = frozenset()
 ) -> Iterator[None]:
     """Map what an SDK raises while connecting or streaming; ``RunFailed`` from inside passes through."""
+    # Imported here, not at module level: the SDKs cost tens of MB, and an executor whose runs never call a
+    # model this way (or a sandbox with a small memory limit) should not pay for them at start.
+    import anthropic
+    import openai
+
+    timeouts = (openai.APITimeoutError, anthropic.APITimeoutError)
+    connection_errors = (openai.APIConnectionError, anthropic.APIConnectionError)
+    status_errors = (openai.APIStatusError, anthropic.APIStatusError)
+    stream_errors = (openai.APIError, anthropic.APIError)
     try:
         yield
     except RunFailed:
         raise
-    except _TIMEOUTS as exc:
+    except timeouts as exc:
         raise transport_failure(provider, httpx.ReadTimeout(str(exc) or "timed out"), url) from exc
-    except _CONNECTION_ERRORS as exc:
+    except connection_errors as exc:
         cause = exc.__cause__ if isinstance(exc.__cause__, httpx.TransportError) else None
         raise transport_failure(provider, cause or httpx.ConnectError(str(exc)), url) from exc
-    except _STATUS_ERRORS as exc:
+    except status_errors as exc:
         if exc.status_code >= 400:
             raise status_failure(provider, exc.status_code, _body_of(exc), url, api_key) from exc
         # An ``error`` event inside a stream that started with 200: the provider broke mid-answer.
         raise _stream_error(provider, exc, api_key, retryable_stream_errors) from exc
-    except _STREAM_ERRORS as exc:
+    except stream_errors as exc:
         raise _stream_error(provider, exc, api_key, retryable_stream_errors) from exc
 
 
