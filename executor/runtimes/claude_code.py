@@ -30,10 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import shutil
-import signal
-import sys
 import tempfile
 import uuid
 from collections import deque
@@ -44,219 +40,41 @@ from typing import Any
 import structlog
 
 from executor.runtimes.base import Emitted, RunFailed, Runtime
+from executor.runtimes.claude_cli import (
+    PROVIDERS,
+    cli_env,
+    find_claude,
+    is_uuid,
+    mcp_config,
+    permission_mode,
+    result_failure,
+    result_usage,
+    tool_list,
+    tool_output,
+    transcript_prompt,
+)
 from executor.runtimes.model_errors import redact
-from wegent.events import EventType, Usage
-from wegent.executor_api import ModelConfig, RunRequest
+from executor.runtimes.process_groups import collect_lines, terminate_tree, tree_groups, wait_exit
+from wegent.events import EventType
+from wegent.executor_api import RunRequest
 
 log = structlog.get_logger(__name__)
 
-CLAUDE_BIN_ENV = "WEGENT_CLAUDE_BIN"
-CONFIG_DIR_ENV = "WEGENT_CLAUDE_CONFIG_DIR"
-PROVIDERS = frozenset({"anthropic", "claude"})
-PERMISSION_MODES = frozenset({"acceptEdits", "bypassPermissions", "default", "dontAsk", "plan", "auto"})
-DEFAULT_MAX_RETRIES = 4
-TERMINATE_GRACE_SECONDS = 3.0
 EXIT_WAIT_SECONDS = 15.0
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a tool result (a whole file read) arrives as one JSON line
-MAX_TOOL_OUTPUT_CHARS = 20_000
 MAX_ARG_PROMPT_BYTES = 100_000  # below Linux's 128 KiB per-argument limit
 STDERR_TAIL_LINES = 40
-# What the CLI must never inherit from the executor: its API token, and provider settings we did not choose.
-_DROPPED_ENV_PREFIXES = ("EXECUTOR_", "ANTHROPIC_", "CLAUDE_CODE_", "CLAUDE_CONFIG_DIR", "AWS_BEARER_TOKEN")
-_QUIET_ENV = {
-    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-    "DISABLE_TELEMETRY": "1",
-    "DISABLE_ERROR_REPORTING": "1",
-    "DISABLE_AUTOUPDATER": "1",
-    "DISABLE_BUG_COMMAND": "1",
-    "DISABLE_COST_WARNINGS": "1",
-    "CLAUDE_CODE_DISABLE_FEEDBACK_SURVEY": "1",
-    "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
-    "CLAUDE_CODE_ENABLE_TELEMETRY": "0",
-}
-_MODEL_ROLES = (
-    "ANTHROPIC_MODEL",
-    "ANTHROPIC_SMALL_FAST_MODEL",
-    "ANTHROPIC_DEFAULT_HAIKU_MODEL",
-    "ANTHROPIC_DEFAULT_SONNET_MODEL",
-    "ANTHROPIC_DEFAULT_OPUS_MODEL",
-)
 
 
 class SessionMissing(Exception):
     """``--resume`` named a session the CLI does not have."""
 
 
-def find_claude() -> str:
-    """``$WEGENT_CLAUDE_BIN``, else ``claude`` on PATH, else next to this interpreter (the repo's venv)."""
-    explicit = os.environ.get(CLAUDE_BIN_ENV)
-    if explicit:
-        if os.path.isfile(explicit) and os.access(explicit, os.X_OK):
-            return explicit
-        raise RunFailed(
-            f"{CLAUDE_BIN_ENV}={explicit} is not an executable file", code="runtime_unavailable", retryable=False
-        )
-    found = shutil.which("claude")
-    if found:
-        return found
-    sibling = Path(sys.executable).parent / "claude"
-    if sibling.is_file() and os.access(sibling, os.X_OK):
-        return str(sibling)
-    raise RunFailed(
-        "the claude CLI is not installed on this executor (the executor image ships it; on a host run "
-        f"scripts/ensure_claude.sh, or set {CLAUDE_BIN_ENV})",
-        code="runtime_unavailable",
-        retryable=False,
-    )
-
-
-def anthropic_base_url(base_url: str) -> str:
-    """The CLI appends ``/v1/messages`` itself."""
-    base = base_url.rstrip("/")
-    for suffix in ("/v1/messages", "/v1"):
-        if base.endswith(suffix):
-            return base[: -len(suffix)]
-    return base
-
-
-def config_dir() -> Path:
-    configured = os.environ.get(CONFIG_DIR_ENV)
-    if configured:
-        return Path(configured)
-    home = os.environ.get("HOME") or ""
-    if home and os.access(home, os.W_OK):
-        return Path(home) / ".wegent" / "claude"
-    return Path(tempfile.gettempdir()) / f"wegent-claude-{os.getuid()}"
-
-
-def cli_env(model: ModelConfig, options: dict[str, Any]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_ENV_PREFIXES)}
-    directory = config_dir()
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    env["CLAUDE_CONFIG_DIR"] = str(directory)
-    if not env.get("HOME") or not os.access(env["HOME"], os.W_OK):
-        env["HOME"] = str(directory)
-    env.update(_QUIET_ENV)
-    env["ANTHROPIC_BASE_URL"] = anthropic_base_url(model.base_url)
-    if model.api_key:
-        bearer = str(model.extra.get("auth") or "").lower() == "bearer"
-        env["ANTHROPIC_AUTH_TOKEN" if bearer else "ANTHROPIC_API_KEY"] = model.api_key
-    if model.model:
-        for role in _MODEL_ROLES:
-            env[role] = model.model
-        small = model.extra.get("small_fast_model")
-        if small:
-            env["ANTHROPIC_SMALL_FAST_MODEL"] = env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] = str(small)
-    if model.max_tokens:
-        env["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] = str(model.max_tokens)
-    headers = model.extra.get("headers") or model.extra.get("custom_headers")
-    if isinstance(headers, dict) and headers:
-        env["ANTHROPIC_CUSTOM_HEADERS"] = "\n".join(f"{k}: {v}" for k, v in headers.items())
-    env["CLAUDE_CODE_MAX_RETRIES"] = str(int(options.get("max_retries", DEFAULT_MAX_RETRIES)))
-    return env
-
-
-def permission_mode(options: dict[str, Any]) -> str:
-    mode = options.get("permission_mode")
-    if mode is None:
-        return "acceptEdits" if os.geteuid() == 0 else "bypassPermissions"
-    if mode not in PERMISSION_MODES:
-        known = ", ".join(sorted(PERMISSION_MODES))
-        raise RunFailed(
-            f"options.permission_mode {mode!r} is not one of: {known}", code="invalid_request", retryable=False
-        )
-    return str(mode)
-
-
-def _tool_list(value: Any, name: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return ",".join(value)
-    raise RunFailed(f"options.{name} must be a list of tool names", code="invalid_request", retryable=False)
-
-
-def mcp_config(servers: dict[str, Any]) -> str:
-    """Ghost ``mcpServers`` (name -> {command,args,env} or {url,headers}) in the CLI's ``--mcp-config`` form."""
-    converted: dict[str, Any] = {}
-    for name, server in servers.items():
-        if not isinstance(server, dict):
-            continue
-        entry = dict(server)
-        if "url" in entry and "type" not in entry:
-            entry["type"] = "sse" if str(entry["url"]).rstrip("/").endswith("/sse") else "http"
-        converted[name] = entry
-    return json.dumps({"mcpServers": converted})
-
-
-def transcript_prompt(request: RunRequest) -> str:
-    """A fresh session that must know the earlier turns gets them as a transcript before the new prompt."""
-    if not request.history:
-        return request.prompt
-    turns = "\n\n".join(f"[{m.role}]\n{m.content}" for m in request.history)
-    return f"The conversation so far:\n\n{turns}\n\n[user]\n{request.prompt}"
-
-
-def tool_output(content: Any) -> str:
-    if isinstance(content, str):
-        text = content
-    elif isinstance(content, list):
-        parts = []
-        for block in content:
-            if isinstance(block, dict) and block.get("type") == "text":
-                parts.append(str(block.get("text", "")))
-            elif isinstance(block, dict):
-                parts.append(f"[{block.get('type', 'content')}]")
-        text = "\n".join(parts)
-    else:
-        text = "" if content is None else json.dumps(content)
-    if len(text) > MAX_TOOL_OUTPUT_CHARS:
-        text = text[:MAX_TOOL_OUTPUT_CHARS] + f"\n… [{len(text) - MAX_TOOL_OUTPUT_CHARS} more characters]"
-    return text
-
-
-def result_usage(result: dict[str, Any]) -> Usage:
-    usage = result.get("usage") or {}
-    keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-    return Usage(
-        input_tokens=sum(int(usage.get(k) or 0) for k in keys), output_tokens=int(usage.get("output_tokens") or 0)
-    )
-
-
-def result_failure(result: dict[str, Any], api_key: str) -> RunFailed:
-    """Classify a failed ``result`` the way the Chat runtime classifies HTTP failures."""
-    status = result.get("api_error_status")
-    subtype = str(result.get("subtype") or "error")
-    detail = str(result.get("result") or "; ".join(str(e) for e in result.get("errors") or []) or subtype)
-    message = redact(f"claude: {detail}"[:2000], api_key)
-    if isinstance(status, int):
-        if status in (401, 403):
-            return RunFailed(message, code="model_auth", retryable=False)
-        if status == 429:
-            return RunFailed(message, code="model_rate_limited", retryable=True)
-        if status >= 500 or status in (408, 409):
-            return RunFailed(message, code="model_unavailable", retryable=True)
-        if status in (400, 404, 413, 422):
-            return RunFailed(message, code="model_config", retryable=False)
-        return RunFailed(message, code="model_error", retryable=False)
-    if subtype.startswith("error_max"):
-        return RunFailed(message, code="agent_limit", retryable=False)
-    return RunFailed(message, code="agent_error", retryable=False)
-
-
-def _is_uuid(value: str | None) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
 class ClaudeCodeRuntime(Runtime):
     async def run(self, request: RunRequest) -> AsyncIterator[Emitted]:
         # Only a CLI session id (a UUID) can be resumed; anything else (say, a Chat run's id from before the
         # bot's shell changed) starts a new session that is told the conversation so far.
-        resume = request.session_id if _is_uuid(request.session_id) else None
+        resume = request.session_id if is_uuid(request.session_id) else None
         self.session_id = resume or str(uuid.uuid4())
         yield self.start_event(request)
         if request.model.provider.lower() not in PROVIDERS:
@@ -297,9 +115,9 @@ class ClaudeCodeRuntime(Runtime):
         if request.mcp_servers:
             args += ["--mcp-config", mcp_config(request.mcp_servers)]
         if options.get("allowed_tools"):
-            args += ["--allowedTools", _tool_list(options["allowed_tools"], "allowed_tools")]
+            args += ["--allowedTools", tool_list(options["allowed_tools"], "allowed_tools")]
         if options.get("disallowed_tools"):
-            args += ["--disallowedTools", _tool_list(options["disallowed_tools"], "disallowed_tools")]
+            args += ["--disallowedTools", tool_list(options["disallowed_tools"], "disallowed_tools")]
         if options.get("max_budget_usd") is not None:
             args += ["--max-budget-usd", str(float(options["max_budget_usd"]))]
         return args
@@ -330,7 +148,7 @@ class ClaudeCodeRuntime(Runtime):
                 limit=MAX_LINE_BYTES,
             )
             stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
-            drain = asyncio.create_task(_collect(proc.stderr, stderr_tail))
+            drain = asyncio.create_task(collect_lines(proc.stderr, stderr_tail))
             lingering: set[int] = set()
             try:
                 assert proc.stdin is not None and proc.stdout is not None
@@ -342,13 +160,13 @@ class ClaudeCodeRuntime(Runtime):
                 async for item in self._translate(proc.stdout, request, resume):
                     if item.type == EventType.DONE:
                         # The CLI is about to exit: note where its tools run while they are still its children.
-                        lingering |= _tree_groups(proc.pid)
+                        lingering |= tree_groups(proc.pid)
                         done = item
                     else:
                         yield item
                 # ``done`` waits for the CLI to exit: it is still writing the session a follow-up resumes, and
                 # the reader stops listening (and we kill what is left) at the terminal event.
-                code = await _wait(proc, EXIT_WAIT_SECONDS)
+                code = await wait_exit(proc, EXIT_WAIT_SECONDS)
                 if done is not None:
                     yield done
                 else:
@@ -363,7 +181,7 @@ class ClaudeCodeRuntime(Runtime):
                         retryable=False,
                     )
             finally:
-                await _terminate_group(proc, lingering)
+                await terminate_tree(proc, lingering)
                 drain.cancel()
                 log.info("claude_exit", returncode=proc.returncode, session_id=self.session_id)
 
@@ -447,86 +265,3 @@ class ClaudeCodeRuntime(Runtime):
                     done["cost_usd"] = line["total_cost_usd"]
                 yield Emitted(EventType.DONE, done)
                 return
-
-
-async def _collect(stream: asyncio.StreamReader | None, tail: deque[str]) -> None:
-    if stream is None:
-        return
-    while True:
-        try:
-            raw = await stream.readline()
-        except ValueError:
-            continue
-        if not raw:
-            return
-        text = raw.decode("utf-8", "replace").strip()
-        if text:
-            tail.append(text[:500])
-
-
-async def _wait(proc: asyncio.subprocess.Process, seconds: float) -> int | None:
-    try:
-        return await asyncio.wait_for(proc.wait(), seconds)
-    except TimeoutError:
-        return None
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> bool:
-    if pgid <= 1 or pgid == os.getpgrp():  # never our own group (or init's)
-        return False
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
-def _process_table() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, process group) for every process we can see (Linux /proc)."""
-    table: dict[int, tuple[int, int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        table[int(entry.name)] = (int(fields[1]), int(fields[2]))
-    return table
-
-
-def _tree_groups(root: int) -> set[int]:
-    """Process groups of ``root`` and all its descendants: the CLI starts tools in groups of their own."""
-    table = _process_table()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    groups, stack = {root}, [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            groups.add(table[child][1])
-            stack.append(child)
-    return groups
-
-
-async def _terminate_group(proc: asyncio.subprocess.Process, known: set[int] | None = None) -> None:
-    """SIGTERM the CLI and every process group its tools run in, SIGKILL what is left after the grace period.
-
-    The groups are collected while the CLI still lives: once it dies its children are re-parented and can no
-    longer be told apart from anyone else's.
-    """
-    groups = (_tree_groups(proc.pid) if proc.returncode is None else {proc.pid}) | (known or set())
-    if proc.returncode is None:
-        for group in groups:
-            _signal_group(group, signal.SIGTERM)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(proc.wait()), TERMINATE_GRACE_SECONDS)
-    if proc.returncode is None:
-        groups |= _tree_groups(proc.pid)
-    # Also after a clean exit: whatever the agent left running in the background goes with the run.
-    for group in groups:
-        _signal_group(group, signal.SIGKILL)
-    if proc.returncode is None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(proc.wait()), TERMINATE_GRACE_SECONDS)

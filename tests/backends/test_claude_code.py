@@ -25,7 +25,7 @@ from activities.executors.docker_backend import DockerBackend
 from activities.executors.local_backend import LocalBackend
 from executor.client import ExecutorClient
 from executor.runtimes.base import RunFailed
-from executor.runtimes.claude_code import find_claude
+from executor.runtimes.claude_cli import find_claude
 from tests.backends.conftest import TOKEN
 from tests.support.anthropic_script_server import AnthropicScriptServer, ToolUse, Turn
 from tests.support.git_server import GitHTTPServer, make_repo

@@ -17,7 +17,7 @@ import pytest
 from executor.app import create_app
 from executor.client import ExecutorClient
 from executor.runtimes.base import RunFailed
-from executor.runtimes.claude_code import anthropic_base_url, cli_env, find_claude, mcp_config
+from executor.runtimes.claude_cli import anthropic_base_url, cli_env, find_claude, mcp_config
 from tests.support.anthropic_script_server import AnthropicScriptServer, Turn
 from tests.support.model_server import ServerThread
 from wegent.events import EventType, RunEvent
