@@ -8,9 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from activities.executors.base import executor_name
 from tests.conftest import STATE_DIR
 from tests.support.model_server import ModelServer
 from tests.support.stack import Stack
+from wegent.temporal.client import workflow_id_for
 
 # Inside a container the host is host.docker.internal; a local executor reaches the host on loopback.
 DOCKER_HOST_ALIAS = "host.docker.internal"
@@ -91,21 +93,18 @@ def stack_factory() -> Iterator:
 
 
 def containers_for_task(task_id: int) -> list[str]:
-    # Task ids restart with every test database: only this run's deployment (its namespace) counts.
+    """The task's sandboxes in this run's deployment (task ids restart with every test database).
+
+    A cold sandbox carries the task in its labels; a warm one adopted from the pool keeps the pool's labels
+    (Docker cannot change them) and is known by the task's executor name instead: both are looked up.
+    """
     scope = os.environ["WEGENT_TEMPORAL_NAMESPACE"]
-    out = subprocess.run(
-        [
-            "docker",
-            "ps",
-            "-a",
-            "-q",
-            "--filter",
-            f"label=wegent.task={task_id}",
-            "--filter",
-            f"label=wegent.scope={scope}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.split()
+    name = executor_name(task_id, workflow_id_for(task_id), scope)
+    found: list[str] = []
+    for filters in (
+        ["--filter", f"label=wegent.task={task_id}", "--filter", f"label=wegent.scope={scope}"],
+        ["--filter", f"name=^/{name}$"],
+    ):
+        out = subprocess.run(["docker", "ps", "-a", "-q", *filters], capture_output=True, text=True, check=True)
+        found += [cid for cid in out.stdout.split() if cid not in found]
+    return found
