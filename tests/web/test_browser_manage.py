@@ -86,7 +86,7 @@ def test_deleting_a_referenced_bot_lists_the_referrers_and_force_deletes(  # typ
         context.close()
 
 
-def test_backfilling_a_range_starts_its_runs_and_each_links_to_its_task(  # type: ignore[no-untyped-def]
+def test_backfilling_a_range_starts_its_runs_each_linking_to_its_task_then_resume_and_pause(  # type: ignore[no-untyped-def]
     browser, web_stack: Stack, model, user, screenshots: Path
 ) -> None:
     username, password, headers = user
@@ -124,6 +124,18 @@ def test_backfilling_a_range_starts_its_runs_and_each_links_to_its_task(  # type
         expected = sorted(f"{(today - timedelta(days=d)):%Y-%m-%d}T09:00:00Z" for d in (3, 2))
         assert sorted(r["scheduledTime"] for r in runs) == expected, runs
         assert all(r["state"] == "COMPLETED" for r in runs), runs
+
+        # Resume, then pause again: the schedule follows, as the API shows.
+        def enabled() -> bool:
+            items = web_stack.request("GET", "/api/v1/schedules", headers=headers).json()["items"]
+            return next(s["enabled"] for s in items if s["id"] == sid)
+
+        row.get_by_role("button", name="Resume").click()
+        page.locator(".ant-message").get_by_text("Resumed").wait_for()
+        assert enabled()
+        row.get_by_role("button", name="Pause").click()
+        page.locator(".ant-message").get_by_text("Paused").wait_for()
+        assert not enabled()
 
         page.reload()
         row.locator(".ant-table-row-expand-icon").click()
