@@ -164,3 +164,41 @@ def test_editing_a_resource_with_a_stale_version_shows_a_conflict_then_saves_aft
         page.get_by_text("Saved").wait_for()
     finally:
         context.close()
+
+
+def _tab_to(page, selector: str, presses: int = 40) -> None:  # type: ignore[no-untyped-def]
+    """Press Tab until the focused element is (inside) `selector`: it is reachable by keyboard."""
+    for _ in range(presses):
+        if page.evaluate("(s) => !!document.activeElement && !!document.activeElement.closest(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} was not reached with Tab")
+
+
+def test_signing_in_and_starting_a_chat_work_from_the_keyboard(browser, web_stack: Stack, model, user) -> None:  # type: ignore[no-untyped-def]
+    username, password, headers = user
+    model.script([{"match": "*", "text": "typed, not clicked"}])
+    team = solo_team(web_stack, model, headers)
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    try:
+        page.goto(f"{web_stack.url}/login")
+        _tab_to(page, "[data-testid=username]")
+        page.keyboard.type(username)
+        _tab_to(page, "[data-testid=password]")
+        page.keyboard.type(password)
+        page.keyboard.press("Enter")
+        page.get_by_test_id("new-chat-page").wait_for()
+        _tab_to(page, "[data-testid=team-picker]")
+        page.keyboard.type(team)  # the picker searches; Enter takes the match
+        page.locator(".ant-select-item-option-active").filter(has_text=team).wait_for()
+        page.keyboard.press("Enter")
+        _tab_to(page, "[data-testid=composer] textarea")
+        page.keyboard.type("from the keyboard")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/tasks/\d+$"))
+        wait_state(page, "COMPLETED")
+        assert "typed, not clicked" in page.locator("[data-role=assistant] [data-testid=answer]").inner_text()
+    finally:
+        context.close()
