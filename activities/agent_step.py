@@ -105,8 +105,9 @@ class AgentStepActivities:
             bound = bound.bind(run_id=run_id, message_id=message_id)
             bound.info("agent_step.streaming", after=after)
             # A re-attached run replays events a previous attempt may have published in other groupings: those
-            # go out one by one, where the per-sequence de-duplication is exact.
-            window = get_settings().stream_window_ms / 1000 if after == 0 else 0.0
+            # go out one by one, where the per-sequence de-duplication is exact. Any retried attempt counts, not
+            # only one with a heartbeated point: a worker killed before its first heartbeat had published some.
+            window = get_settings().stream_window_ms / 1000 if after == 0 and info.attempt == 1 else 0.0
             live = LiveMessage(self.ctx, step, message_id, run_id, started, window)
             await live.emit(ServerEvent.CHAT_START, {}, dedup=("start", 1))
             progress = {"run_id": run_id, "seq": after}

@@ -69,12 +69,16 @@ class ChatClient:
 
 
 def assemble(chunks: list[dict[str, Any]]) -> str:
-    """What a careful client shows: chunks of the latest run, each offset once, in order."""
+    """What a client following the protocol shows (the web app and the CLI do this): chunks of the latest run,
+    in the order they arrived, each dropped when its offset is at or below the last one shown. A coalesced chunk
+    covers `from_offset`..`offset`; after a worker re-attaches, the same text may come again in smaller chunks,
+    whose offsets are then at or below the one already shown."""
     if not chunks:
         return ""
     run = chunks[-1]["run_id"]
-    seen: dict[int, str] = {}
+    shown, last = [], 0
     for c in chunks:
-        if c["run_id"] == run:
-            seen.setdefault(c["offset"], c["content"])
-    return "".join(seen[k] for k in sorted(seen))
+        if c["run_id"] == run and c["offset"] > last:
+            shown.append(c["content"])
+            last = c["offset"]
+    return "".join(shown)
