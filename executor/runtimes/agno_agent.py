@@ -44,6 +44,7 @@ from executor.runtimes.chat import CONNECT_TIMEOUT, read_timeout
 from executor.runtimes.model_errors import redact, status_failure
 from executor.runtimes.model_stream import extra_body, extra_headers
 from executor.runtimes.openai_chat import chat_completions_url
+from executor.runtimes.wire_watch import make_wire_watch
 from wegent.events import EventType, Usage
 from wegent.executor_api import ModelConfig, RunRequest
 
@@ -127,62 +128,6 @@ def load_agno() -> SimpleNamespace:
         get_default_environment=get_default_environment,
     )
     return _agno
-
-
-# ---------------------------------------------------------------------------------------------- wire watch
-
-
-def make_wire_watch(httpx2: Any) -> Any:
-    """An httpx2 transport that remembers the last model request's URL, status and network error.
-
-    Agno turns SDK exceptions into an error event carrying only a message; this is how the runtime still knows
-    whether it was a 401, a 503 or a timeout, which decides the error code and whether retrying makes sense.
-    """
-
-    class WatchedStream(httpx2.AsyncByteStream):  # type: ignore[misc, name-defined]
-        def __init__(self, inner: Any, watch: Any) -> None:
-            self.inner = inner
-            self.watch = watch
-
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            try:
-                async for chunk in self.inner:
-                    yield chunk
-            except httpx2.TransportError as exc:
-                self.watch.error = exc
-                raise
-
-        async def aclose(self) -> None:
-            await self.inner.aclose()
-
-    class WireWatch(httpx2.AsyncBaseTransport):  # type: ignore[misc, name-defined]
-        def __init__(self) -> None:
-            self.inner = httpx2.AsyncHTTPTransport()
-            self.url = ""
-            self.status: int | None = None
-            self.error: Exception | None = None
-
-        async def handle_async_request(self, request: Any) -> Any:
-            self.url = f"{request.url.scheme}://{request.url.netloc.decode()}{request.url.path}"
-            self.status, self.error = None, None
-            try:
-                response = await self.inner.handle_async_request(request)
-            except httpx2.TransportError as exc:
-                self.error = exc
-                raise
-            self.status = response.status_code
-            return httpx2.Response(
-                status_code=response.status_code,
-                headers=response.headers,
-                stream=WatchedStream(response.stream, self),
-                extensions=response.extensions,
-                request=request,
-            )
-
-        async def aclose(self) -> None:
-            await self.inner.aclose()
-
-    return WireWatch()
 
 
 def _is_timeout(agno: SimpleNamespace, exc: Exception) -> bool:
