@@ -1,4 +1,4 @@
-import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
+import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query'
 import { App as AntApp, ConfigProvider } from 'antd'
 import enUS from 'antd/locale/en_US'
 import { useTranslation } from 'react-i18next'
@@ -20,6 +20,16 @@ const queryClient = new QueryClient({
   defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false, staleTime: 5000 } },
 })
 
+/** Nothing read under one session is shown in the next (another account may sign in on this browser). */
+function ForgetOnSignOut() {
+  const token = useToken()
+  const client = useQueryClient()
+  useEffect(() => {
+    if (!token) client.clear()
+  }, [token, client])
+  return null
+}
+
 function RequireAuth({ children }: { children: React.ReactNode }) {
   return useToken() ? children : <Navigate to="/login" replace />
 }
@@ -36,6 +46,7 @@ export function App() {
     <ConfigProvider locale={locale} theme={{ token: { colorPrimary: '#3a5bd9' } }}>
       <AntApp style={{ height: '100%' }}>
         <QueryClientProvider client={queryClient}>
+          <ForgetOnSignOut />
           <BrowserRouter>
             <Suspense fallback={null}>
             <Routes>

@@ -2,11 +2,15 @@
 import { useSyncExternalStore } from 'react'
 
 import { api, setApiToken, setUnauthorizedHandler, unwrap } from '../client'
+import { landingPath, parseRecord, tokenSubject, type ReturnRecord } from './session'
 
 const TOKEN_KEY = 'wegent.token'
+const USERNAME_KEY = 'wegent.username'
 const NOTICE_KEY = 'wegent.notice'
+const RETURN_KEY = 'wegent.return'
 
 let current: string | null = typeof localStorage !== 'undefined' ? localStorage.getItem(TOKEN_KEY) : null
+let landing = '/'
 const listeners = new Set<() => void>()
 setApiToken(current)
 
@@ -21,12 +25,32 @@ function set(value: string | null): void {
 export async function signIn(username: string, password: string): Promise<void> {
   const body = await unwrap(api.POST('/api/v1/auth/login', { body: { username, password } }))
   sessionStorage.removeItem(NOTICE_KEY)
+  // Back to the page an expired session left, when the same account signs in again; anyone else starts afresh.
+  landing = landingPath(returnRecord(), body.access_token)
+  sessionStorage.removeItem(RETURN_KEY)
+  localStorage.setItem(USERNAME_KEY, username)
   set(body.access_token)
 }
 
-/** Sign out; `notice` (an i18n key) is shown on the sign-in page, e.g. when the token expired. */
+/**
+ * Sign out. `notice` (an i18n key) is shown on the sign-in page: a session that ended on its own (the token
+ * expired or was revoked) passes one, and the page the user was on is remembered for when they sign in again.
+ */
 export function signOut(notice?: string): void {
-  if (notice) sessionStorage.setItem(NOTICE_KEY, notice)
+  if (current === null) return // already signed out (several refused requests report the same end)
+  if (notice) {
+    sessionStorage.setItem(NOTICE_KEY, notice)
+    const record: ReturnRecord = {
+      path: window.location.pathname + window.location.search,
+      subject: tokenSubject(current),
+      username: localStorage.getItem(USERNAME_KEY),
+    }
+    sessionStorage.setItem(RETURN_KEY, JSON.stringify(record))
+  } else {
+    sessionStorage.removeItem(RETURN_KEY)
+    localStorage.removeItem(USERNAME_KEY)
+  }
+  landing = '/'
   set(null)
 }
 
@@ -34,6 +58,20 @@ export function takeNotice(): string | null {
   const notice = sessionStorage.getItem(NOTICE_KEY)
   sessionStorage.removeItem(NOTICE_KEY)
   return notice
+}
+
+function returnRecord(): ReturnRecord | null {
+  return parseRecord(sessionStorage.getItem(RETURN_KEY))
+}
+
+/** The name of the account whose session expired, to fill the sign-in form with. */
+export function expiredUsername(): string | null {
+  return returnRecord()?.username ?? null
+}
+
+/** Where the sign-in page sends the user once signed in. */
+export function landingAfterSignIn(): string {
+  return landing
 }
 
 setUnauthorizedHandler(() => signOut('login.expired'))

@@ -5,16 +5,18 @@ import { Navigate } from 'react-router'
 
 import { ApiError } from '../client'
 import { LanguageSwitch } from '../components/LanguageSwitch'
-import { signIn, takeNotice, useToken } from '../lib/auth'
+import { expiredUsername, landingAfterSignIn, signIn, takeNotice, useToken } from '../lib/auth'
 import { errorMessage } from '../lib/errors'
 
 export function Login() {
   const { t } = useTranslation()
   const token = useToken()
   const [notice] = useState(takeNotice)
+  // After an expired session: its account's name is filled in, so only the password is left to type.
+  const [username] = useState(expiredUsername)
   const [error, setError] = useState<string | null>(null)
   const [busy, setBusy] = useState(false)
-  if (token) return <Navigate to="/" replace />
+  if (token) return <Navigate to={landingAfterSignIn()} replace />
 
   return (
     <div className="login-page">
@@ -25,11 +27,21 @@ export function Login() {
         <Typography.Title level={3} style={{ textAlign: 'center' }}>
           {t('login.title')}
         </Typography.Title>
-        {notice ? <Alert type="info" showIcon message={t(notice)} style={{ marginBottom: 16 }} /> : null}
+        {notice ? (
+          <Alert
+            type="info"
+            showIcon
+            role="status"
+            message={<span data-testid="login-notice">{t(notice)}</span>}
+            description={notice === 'login.expired' && username ? t('login.expiredReturn') : undefined}
+            style={{ marginBottom: 16 }}
+          />
+        ) : null}
         {error ? <Alert type="error" showIcon message={error} style={{ marginBottom: 16 }} data-testid="login-error" /> : null}
         <Form
           layout="vertical"
           requiredMark={false}
+          initialValues={{ username: username ?? '' }}
           onFinish={async (values: { username: string; password: string }) => {
             setBusy(true)
             setError(null)
@@ -47,14 +59,14 @@ export function Login() {
             label={t('login.username')}
             rules={[{ required: true, message: t('login.required', { field: t('login.username') }) }]}
           >
-            <Input autoComplete="username" autoFocus data-testid="username" />
+            <Input autoComplete="username" autoFocus={!username} data-testid="username" />
           </Form.Item>
           <Form.Item
             name="password"
             label={t('login.password')}
             rules={[{ required: true, message: t('login.required', { field: t('login.password') }) }]}
           >
-            <Input.Password autoComplete="current-password" data-testid="password" />
+            <Input.Password autoComplete="current-password" autoFocus={!!username} data-testid="password" />
           </Form.Item>
           <Button type="primary" htmlType="submit" block loading={busy} data-testid="sign-in">
             {t('login.submit')}
