@@ -270,6 +270,13 @@ class Metadata(Strict):
     displayName: str | None = Field(None, max_length=200)
     labels: dict[str, str] = Field(default_factory=dict)
     resourceVersion: str | int | None = None
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _null_labels_are_none(cls, value: Any) -> Any:
+        # A document read back from the API may carry `labels: null`; sending it again must not fail.
+        return {} if value is None else value
+
     # Server-owned fields that an exported document carries; ignored on input.
     creationTimestamp: Any = None
     updatedTimestamp: Any = None

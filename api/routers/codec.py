@@ -44,7 +44,8 @@ def _parse(body: PayloadsBody) -> list[Payload]:
 
 
 def _dump(payloads: list[Payload]) -> dict[str, Any]:
-    return json_format.MessageToDict(Payloads(payloads=payloads))
+    # Built per payload: an empty Payloads message serialises to `{}`, without the `payloads` key.
+    return {"payloads": [json_format.MessageToDict(p) for p in payloads]}
 
 
 def workflow_owners(workflow_ids: set[str]) -> dict[str, int]:

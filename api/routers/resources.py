@@ -160,7 +160,9 @@ def _render_list(
     return JSONResponse({"kind": f"{kind}List", "items": items}).body
 
 
-@router.post("/{kinds}", status_code=status.HTTP_201_CREATED, response_model=ResourcePublic)
+@router.post(
+    "/{kinds}", status_code=status.HTTP_201_CREATED, response_model=ResourcePublic, response_model_exclude_unset=True
+)
 async def create_resource(
     request: Request, store: StoreDep, namespace: Namespace, kinds: str, scope: Scope = "user"
 ) -> dict[str, Any]:
@@ -211,7 +213,7 @@ def _read_document(store: ResourceStore, kind: str, namespace: str, name: str, p
         return store.to_document(store.read_one(kind, namespace, name, public=public))
 
 
-@router.put("/{kinds}/{name}", response_model=ResourcePublic)
+@router.put("/{kinds}/{name}", response_model=ResourcePublic, response_model_exclude_unset=True)
 async def update_resource(
     request: Request, store: StoreDep, namespace: Namespace, kinds: str, name: str, scope: Scope = "user"
 ) -> dict[str, Any]:

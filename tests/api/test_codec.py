@@ -141,3 +141,11 @@ async def test_codec_endpoint_decodes_a_tasks_history_only_for_its_owner_or_admi
     assert client.post("/api/v1/codec/decode", json=_wire([anonymous]), headers=owner).status_code == 403
     assert client.post("/api/v1/codec/decode", json=_wire([anonymous]), headers=admin_headers).status_code == 200
     client.post(f"/api/v1/tasks/{task_id}/cancel", headers=owner)
+
+
+def test_an_empty_batch_is_answered_with_an_empty_batch(client, admin_headers):
+    # The console sends no payloads for some views; the answer must still carry the `payloads` key.
+    for action in ("encode", "decode"):
+        response = client.post(f"/api/v1/codec/{action}", json={"payloads": []}, headers=admin_headers)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"payloads": []}
