@@ -10,8 +10,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
-from activities.executors.base import ExecutorImageMissing, ExecutorSpec
-from activities.ports import NoFreePort, lease_port, release_ports
+from activities.executors.base import ExecutorImageMissing, ExecutorSpec, executor_digest
+from activities.ports import NoFreePort, lease_key, lease_port, release_ports
 from activities.tokens import executor_token
 from core.db.models import User
 from wegent.logging import get_logger
@@ -32,26 +32,31 @@ class ExecutorActivities:
         bound = log.bind(task_id=request.task_id, workflow_id=request.workflow_id, host=self.ctx.host)
         image_refused = image_refusal(settings, request.image)  # a Shell written before the allow-list changed
         refused = f"image '{request.image}' {image_refused}" if image_refused else await self._unsandboxed_refusal()
+        lease = lease_key(request.workflow_id, request.sandbox)
         if refused:
-            await self.ctx.in_thread(release_ports, self.ctx.sessions, self.ctx.host, request.workflow_id)
+            await self.ctx.in_thread(release_ports, self.ctx.sessions, self.ctx.host, lease)
             raise ApplicationError(refused, type="SandboxRefused", non_retryable=True)
         limits = limits_for(settings, request.cpu, request.memory, request.pids)
         token = executor_token(request.workflow_id)
         pool = self.ctx.pool
         # A retry may follow an attempt that already took a warm sandbox: the cold path below finds it by name.
         if pool is not None and activity.info().attempt == 1 and pool.fits(request.image, limits, request.network):
-            warm = await pool.take(request.task_id, request.workflow_id, token)
+            warm = await pool.take(request.task_id, request.workflow_id, token, request.sandbox)
             if warm is not None:
                 bound.info("executor.started", backend=warm.backend, executor_id=warm.executor_id, warm=True)
                 return ExecutorRef(
-                    host=self.ctx.host, backend=warm.backend, executor_id=warm.executor_id, port=warm.port
+                    host=self.ctx.host,
+                    backend=warm.backend,
+                    executor_id=warm.executor_id,
+                    port=warm.port,
+                    sandbox=request.sandbox,
                 )
         try:
             port = await self.ctx.in_thread(
                 lease_port,
                 self.ctx.sessions,
                 self.ctx.host,
-                request.workflow_id,
+                lease,
                 settings.port_range_min,
                 settings.port_range_max,
             )
@@ -68,6 +73,7 @@ class ExecutorActivities:
             memory=limits.memory,
             pids=limits.pids,
             network=request.network,
+            sandbox=request.sandbox,
         )
         heartbeat = asyncio.create_task(_heartbeat_every(5.0))
         try:
@@ -85,7 +91,13 @@ class ExecutorActivities:
         finally:
             heartbeat.cancel()
         bound.info("executor.started", backend=handle.backend, executor_id=handle.executor_id, port=handle.port)
-        return ExecutorRef(host=self.ctx.host, backend=handle.backend, executor_id=handle.executor_id, port=handle.port)
+        return ExecutorRef(
+            host=self.ctx.host,
+            backend=handle.backend,
+            executor_id=handle.executor_id,
+            port=handle.port,
+            sandbox=request.sandbox,
+        )
 
     async def _unsandboxed_refusal(self) -> str | None:
         """The local backend is for one person's own machine: with other people's agents next to the state
@@ -106,18 +118,26 @@ class ExecutorActivities:
         if ref.executor_id:
             await self.ctx.backend.stop(ref.executor_id)
         else:  # a start was interrupted: find what it may have created
+            scope = self.ctx.backend.scope
             for info in await self.ctx.backend.list_managed():
-                if info.workflow_id == workflow_id:
+                if info.workflow_id == workflow_id and _of_slot(info.executor_id, workflow_id, scope, ref.sandbox):
                     await self.ctx.backend.stop(info.executor_id)
-        released = await self.ctx.in_thread(
-            release_ports, self.ctx.sessions, self.ctx.host, activity.info().workflow_id
-        )
+        lease = lease_key(workflow_id, ref.sandbox)
+        released = await self.ctx.in_thread(release_ports, self.ctx.sessions, self.ctx.host, lease)
         log.info(
             "executor.stopped",
             executor_id=ref.executor_id,
-            workflow_id=activity.info().workflow_id,
+            workflow_id=workflow_id,
+            sandbox=ref.sandbox,
             ports_released=released,
         )
+
+
+def _of_slot(executor_id: str, workflow_id: str, scope: str, sandbox: str) -> bool:
+    """Whether an executor of this workflow belongs to the sandbox slot whose start was interrupted. The first
+    slot ("", also every task from before per-policy sandboxes) takes all of the workflow's, as it always did:
+    an interrupted first start fails the task, so nothing else of it is left to keep."""
+    return not sandbox or executor_id.endswith("-" + executor_digest(workflow_id, scope, sandbox))
 
 
 def _active_people(db: Session) -> int:

@@ -15,6 +15,17 @@ class NoFreePort(Exception):
     pass
 
 
+def lease_key(workflow_id: str, sandbox: str = "") -> str:
+    """The lease of one of a task's sandboxes: the workflow id, with the sandbox slot after `#` for all but
+    the first (workflows.sandboxes). Workflow ids never contain `#`."""
+    return f"{workflow_id}#{sandbox}" if sandbox else workflow_id
+
+
+def lease_workflow(key: str) -> str:
+    """The workflow that holds a lease (see :func:`lease_key`)."""
+    return key.partition("#")[0]
+
+
 def _bindable(port: int) -> bool:
     """Skip ports something outside Wegent already listens on."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.context import WorkerContext
 from activities.executors.pool import lease_owner, owner_alive
-from activities.ports import leases_on, release_ports
+from activities.ports import lease_workflow, leases_on, release_ports
 from core.db.models import ExecutorHost, Task, utcnow
 from core.tasks.records import set_state
 from wegent.logging import get_logger
@@ -74,7 +74,7 @@ async def reap_host(ctx: WorkerContext, client: Client) -> dict[str, int]:
         owner = lease_owner(workflow_id)
         if owner is not None and owner_alive(owner):
             continue
-        if owner is None and await is_open(workflow_id):
+        if owner is None and await is_open(lease_workflow(workflow_id)):
             continue
         released += await ctx.in_thread(release_ports, ctx.sessions, ctx.host, workflow_id)
         log.info("reaper.lease_released", port=port, workflow_id=workflow_id, host=ctx.host)

@@ -97,6 +97,9 @@ class ExecutorRef:
     backend: str
     executor_id: str
     port: int
+    # Which of the task's sandboxes (workflows.sandboxes): its slot ("" for the first) and its policy.
+    sandbox: str = ""
+    policy: str = ""
 
 
 @dataclass
@@ -107,8 +110,9 @@ class TaskInput:
     executor_idle_seconds: int = 300
     task_idle_seconds: int = 3600
     schedule_id: int | None = None
-    # Continue-as-new carries these: the warm executor and "the current turn is done, wait for the next".
-    executor: ExecutorRef | None = None
+    # Continue-as-new carries these: the warm sandboxes and "the current turn is done, wait for the next".
+    executors: list[ExecutorRef] = field(default_factory=list)
+    executor: ExecutorRef | None = None  # the one sandbox carried by runs from before per-policy sandboxes
     resume_idle: bool = False
     turn: int = 0  # with resume_idle: the turn that is already answered
     # Continue-as-new once the history has this many events (Temporal's own suggestion also counts).
@@ -130,6 +134,7 @@ class StartExecutorInput:
     memory: str | None = None
     pids: int | None = None
     network: bool = True
+    sandbox: str = ""  # the slot among the task's sandboxes (workflows.sandboxes); "" for the first
 
 
 @dataclass

@@ -20,14 +20,11 @@ from wegent.temporal import search_attributes as sa
 from workflows import shapes
 from workflows.activity_names import (
     CREATE_SCHEDULED_TASK,
-    PREPARE_WORKSPACE,
     RECORD_NOTE,
     RESOLVE_PLAN,
-    START_EXECUTOR,
-    STOP_EXECUTOR,
     UPDATE_STATE,
 )
-from workflows.bookkeeping import db_step, pick_host
+from workflows.bookkeeping import db_step
 from workflows.errors import TaskRejected, executor_loss, is_cancellation, is_host_gone, root_message
 from workflows.models import (
     AgentStepInput,
@@ -40,18 +37,15 @@ from workflows.models import (
     PlanRequest,
     Rejection,
     ScheduledRun,
-    StartExecutorInput,
     StateUpdate,
     StepPlan,
     StepResult,
     TaskInput,
     TaskPlan,
     TaskState,
-    WorkspaceInput,
-    WorkspaceResult,
-    host_queue,
 )
-from workflows.policies import CLEANUP_RETRY, DB_RETRY, EXECUTOR_RETRY
+from workflows.policies import DB_RETRY
+from workflows.sandboxes import TaskSandboxes
 from workflows.slots import wait_for_slot
 from workflows.step_runs import HANDOVER_PATCH, run_step
 
@@ -72,7 +66,7 @@ class TaskWorkflow:
         self._step_counter = 0
         self._step: int | None = None
         self._bot: str | None = None
-        self._executor: ExecutorRef | None = None
+        self._sandboxes = TaskSandboxes(task.task_id, task.executors or ([task.executor] if task.executor else []))
         self._history: list[HistoryItem] = []
         self._inbox: list[FollowUp] = []
         self._idle = False
@@ -137,9 +131,8 @@ class TaskWorkflow:
 
     @workflow.run
     async def run(self, task: TaskInput) -> dict[str, Any]:
-        self._executor = task.executor
         if task.task_id == 0 and task.schedule_id is not None:
-            task.task_id = await self._create_scheduled_task(task.schedule_id)
+            task.task_id = self._sandboxes.task_id = await self._create_scheduled_task(task.schedule_id)
             workflow.upsert_search_attributes([sa.TASK_ID.value_set(task.task_id)])
             # A scheduled run must not hold the schedule's overlap slot while idle: follow-ups start a new run.
             task.executor_idle_seconds = task.task_idle_seconds = 0
@@ -217,7 +210,7 @@ class TaskWorkflow:
                     task_id=self.task.task_id,
                     executor_idle_seconds=self.task.executor_idle_seconds,
                     task_idle_seconds=self.task.task_idle_seconds,
-                    executor=self._executor,
+                    executors=self._sandboxes.carried(),
                     resume_idle=True,
                     turn=self._turn,
                     max_history_events=self.task.max_history_events,
@@ -305,7 +298,7 @@ class TaskWorkflow:
                     {"attempt": attempt, "reason": reason},
                     step=number,
                 )
-                await self.forget_executor(stop=not host_gone)
+                await self._sandboxes.forget(executor, stop_it=not host_gone)
                 attempt += 1
                 continue
             if with_history and result.session_id:
@@ -388,76 +381,11 @@ class TaskWorkflow:
         return decision
 
     async def ensure_executor(self, member: StepPlan) -> ExecutorRef:
-        if self._executor is not None:
-            return self._executor
-        host = await pick_host()
-        try:
-            self._executor = await workflow.execute_activity(
-                START_EXECUTOR,
-                StartExecutorInput(
-                    task_id=self.task.task_id,
-                    workflow_id=workflow.info().workflow_id,
-                    image=member.image,
-                    cpu=member.cpu,
-                    memory=member.memory,
-                    pids=member.pids,
-                    network=member.network,
-                ),
-                result_type=ExecutorRef,
-                task_queue=host_queue(host),
-                schedule_to_start_timeout=timedelta(seconds=60),
-                start_to_close_timeout=timedelta(seconds=120),
-                heartbeat_timeout=timedelta(seconds=20),
-                retry_policy=EXECUTOR_RETRY,
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            )
-        except BaseException:
-            # Cancelled or failed mid-start: whatever the attempt created on that host must not outlive us.
-            await self._stop(ExecutorRef(host=host, backend="", executor_id="", port=0))
-            raise
-        # Every fresh sandbox (including one replacing a lost sandbox) gets the task's repository. The patch
-        # marker keeps histories from before workspaces replaying.
-        if self.plan is not None and self.plan.workspace_id is not None and workflow.patched("workspace-clone"):
-            await workflow.execute_activity(
-                PREPARE_WORKSPACE,
-                WorkspaceInput(
-                    task_id=self.task.task_id,
-                    workflow_id=workflow.info().workflow_id,
-                    workspace_id=self.plan.workspace_id,
-                    executor=self._executor,
-                ),
-                result_type=WorkspaceResult,
-                task_queue=host_queue(self._executor.host),
-                schedule_to_start_timeout=timedelta(seconds=60),
-                start_to_close_timeout=timedelta(minutes=15),
-                heartbeat_timeout=timedelta(seconds=30),
-                retry_policy=EXECUTOR_RETRY,
-            )
-        return self._executor
-
-    async def forget_executor(self, stop: bool) -> None:
-        """Drop a lost executor; clean up what is left of it unless its host is gone (its reaper will)."""
-        if stop:
-            await self.release_executor()
-        else:
-            self._executor = None
+        workspace_id = self.plan.workspace_id if self.plan is not None else None
+        return await self._sandboxes.ensure(member, workspace_id, workflow.info().workflow_id)
 
     async def release_executor(self) -> None:
-        if self._executor is None:
-            return
-        executor, self._executor = self._executor, None
-        await self._stop(executor)
-
-    async def _stop(self, executor: ExecutorRef) -> None:
-        """An empty executor_id means: every executor this workflow has on that host."""
-        await workflow.execute_activity(
-            STOP_EXECUTOR,
-            executor,
-            task_queue=host_queue(executor.host),
-            schedule_to_close_timeout=timedelta(minutes=10),
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=CLEANUP_RETRY,
-        )
+        await self._sandboxes.release_all()
 
     async def set_state(self, state: str, error: str | None = None) -> None:
         self._state = state

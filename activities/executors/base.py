@@ -55,6 +55,7 @@ class ExecutorSpec(BaseModel):
     memory: str | None = Field(default=None, description='memory limit like "512m" or "2g"')
     pids: int | None = Field(default=None, gt=0, description="max processes/threads in the sandbox")
     network: bool = Field(default=True, description="outbound network access")
+    sandbox: str = Field(default="", max_length=8, description="the slot among the task's sandboxes")
     workdir_volume: str | None = Field(
         default=None,
         description="docker: a named volume (or an absolute host path) mounted at /workspace; "
@@ -115,17 +116,25 @@ class WarmSpec(BaseModel):
     __str__ = __repr__
 
 
-def executor_name(task_id: int, workflow_id: str, scope: str = "") -> str:
-    """Deterministic per workflow, so a retried start finds what an earlier attempt started. The scope (the
-    Temporal namespace) keeps deployments sharing one engine apart: `task-1` exists in each of them."""
-    digest = hashlib.sha256(f"{scope}/{workflow_id}".encode()).hexdigest()[:10]
-    return f"wegent-task-{task_id}-{digest}"
+def executor_digest(workflow_id: str, scope: str = "", sandbox: str = "") -> str:
+    """The part of an executor's name that identifies its workflow and sandbox slot."""
+    owner = f"{scope}/{workflow_id}" + (f"#{sandbox}" if sandbox else "")
+    return hashlib.sha256(owner.encode()).hexdigest()[:10]
+
+
+def executor_name(task_id: int, workflow_id: str, scope: str = "", sandbox: str = "") -> str:
+    """Deterministic per workflow and sandbox slot, so a retried start finds what an earlier attempt started.
+    The scope (the Temporal namespace) keeps deployments sharing one engine apart: `task-1` exists in each of
+    them. A task whose members run under different Shell policies has one sandbox per policy: the slot ("" for
+    the first) tells them apart."""
+    return f"wegent-task-{task_id}-{executor_digest(workflow_id, scope, sandbox)}"
 
 
 class ExecutorBackend(ABC):
     """Starts and manages executors on this host. Every method is safe to retry."""
 
     name: ClassVar[BackendName]
+    scope: str = ""  # the Temporal namespace this backend's executors belong to (see executor_name)
 
     @abstractmethod
     async def start(self, spec: ExecutorSpec) -> ExecutorHandle:
@@ -170,9 +179,9 @@ class ExecutorBackend(ABC):
         """Start a sandbox that waits for a task (``EXECUTOR_POOL_KEY``, no task token, network on)."""
         raise NotImplementedError
 
-    async def adopt_warm(self, warm_id: str, task_id: int, workflow_id: str) -> ExecutorHandle:
+    async def adopt_warm(self, warm_id: str, task_id: int, workflow_id: str, sandbox: str = "") -> ExecutorHandle:
         """Make a bound warm sandbox the workflow's own: from now on it is found, listed and reaped as the
-        executor of ``workflow_id`` (its id becomes ``executor_name(task_id, workflow_id)``)."""
+        executor of ``workflow_id`` (its id becomes ``executor_name(task_id, workflow_id, scope, sandbox)``)."""
         raise NotImplementedError
 
     async def list_warm(self) -> list[ExecutorInfo]:

@@ -140,7 +140,7 @@ class DockerBackend(DockerWarmMixin, ExecutorBackend):
         return await asyncio.to_thread(self._start, spec)
 
     def _start(self, spec: ExecutorSpec) -> ExecutorHandle:
-        name = executor_name(spec.task_id, spec.workflow_id, self.scope)
+        name = executor_name(spec.task_id, spec.workflow_id, self.scope, spec.sandbox)
         with self._name_lock(name):
             return self._start_locked(name, spec)
 

@@ -68,8 +68,10 @@ class DockerWarmMixin:
     async def start_warm(self: DockerBackend, spec: WarmSpec) -> ExecutorHandle:  # type: ignore[misc]
         return await asyncio.to_thread(_start_warm, self, spec)
 
-    async def adopt_warm(self: DockerBackend, warm_id: str, task_id: int, workflow_id: str) -> ExecutorHandle:  # type: ignore[misc]
-        return await asyncio.to_thread(_adopt, self, warm_id, task_id, workflow_id)
+    async def adopt_warm(  # type: ignore[misc]
+        self: DockerBackend, warm_id: str, task_id: int, workflow_id: str, sandbox: str = ""
+    ) -> ExecutorHandle:
+        return await asyncio.to_thread(_adopt, self, warm_id, task_id, workflow_id, sandbox)
 
     async def list_warm(self: DockerBackend) -> list[ExecutorInfo]:  # type: ignore[misc]
         from activities.executors.docker_backend import LABEL_MANAGED, LABEL_SCOPE
@@ -111,8 +113,8 @@ def _start_warm(backend: DockerBackend, spec: WarmSpec) -> ExecutorHandle:
     return backend._handle(spec.warm_id, spec.port)
 
 
-def _adopt(backend: DockerBackend, warm_id: str, task_id: int, workflow_id: str) -> ExecutorHandle:
-    new_name = executor_name(task_id, workflow_id, backend.scope)
+def _adopt(backend: DockerBackend, warm_id: str, task_id: int, workflow_id: str, sandbox: str) -> ExecutorHandle:
+    new_name = executor_name(task_id, workflow_id, backend.scope, sandbox)
     container = backend._get(warm_id)
     if container is None or backend._binding(warm_id) is not None:
         raise ExecutorStartError(f"{warm_id} is not a waiting warm container")

@@ -173,7 +173,7 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
         return await asyncio.to_thread(self._start, spec)
 
     def _start(self, spec: ExecutorSpec) -> ExecutorHandle:
-        executor_id = executor_name(spec.task_id, spec.workflow_id, self.scope)
+        executor_id = executor_name(spec.task_id, spec.workflow_id, self.scope, spec.sandbox)
         with self._locked(executor_id):
             record = self._read(executor_id)
             if record is not None:

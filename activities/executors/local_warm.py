@@ -26,8 +26,10 @@ class LocalWarmMixin:
     async def start_warm(self: LocalBackend, spec: WarmSpec) -> ExecutorHandle:  # type: ignore[misc]
         return await asyncio.to_thread(_start_warm, self, spec)
 
-    async def adopt_warm(self: LocalBackend, warm_id: str, task_id: int, workflow_id: str) -> ExecutorHandle:  # type: ignore[misc]
-        return await asyncio.to_thread(_adopt, self, warm_id, task_id, workflow_id)
+    async def adopt_warm(  # type: ignore[misc]
+        self: LocalBackend, warm_id: str, task_id: int, workflow_id: str, sandbox: str = ""
+    ) -> ExecutorHandle:
+        return await asyncio.to_thread(_adopt, self, warm_id, task_id, workflow_id, sandbox)
 
     async def list_warm(self: LocalBackend) -> list[ExecutorInfo]:  # type: ignore[misc]
         def run() -> list[ExecutorInfo]:
@@ -85,8 +87,8 @@ def _start_warm(backend: LocalBackend, spec: WarmSpec) -> ExecutorHandle:
     return backend._handle(executor_id, spec.port)
 
 
-def _adopt(backend: LocalBackend, warm_id: str, task_id: int, workflow_id: str) -> ExecutorHandle:
-    new_id = executor_name(task_id, workflow_id, backend.scope)
+def _adopt(backend: LocalBackend, warm_id: str, task_id: int, workflow_id: str, sandbox: str) -> ExecutorHandle:
+    new_id = executor_name(task_id, workflow_id, backend.scope, sandbox)
     with backend._locked(warm_id):
         record = backend._read(warm_id)
         if record is None or not record.get("warm_owner") or record.get("workflow_id"):

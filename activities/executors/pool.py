@@ -27,7 +27,7 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.executors.base import ExecutorBackend, ExecutorHandle, WarmSpec
-from activities.ports import lease_port, release_ports, transfer_lease
+from activities.ports import lease_key, lease_port, release_ports, transfer_lease
 from wegent.config import Settings
 from wegent.logging import get_logger
 from wegent.sandbox import Limits, limits_for
@@ -95,30 +95,30 @@ class WarmPool:
             self.size > 0 and network and wanted_image == self.settings.executor_image and limits == self.default_limits
         )
 
-    async def take(self, task_id: int, workflow_id: str, token: str) -> ExecutorHandle | None:
+    async def take(self, task_id: int, workflow_id: str, token: str, sandbox: str = "") -> ExecutorHandle | None:
         """Bind a waiting sandbox to this task and return it as the workflow's executor; None: start cold."""
         while self.ready and not self._draining:
             warm = self.ready.pop(0)
             self._wanted.set()  # refill in the background
             try:
-                return await self._assign(warm, task_id, workflow_id, token)
+                return await self._assign(warm, task_id, workflow_id, token, sandbox)
             except Exception as exc:  # noqa: BLE001 - a broken warm sandbox is discarded; the task goes on
                 log.warning("pool.assign_failed", warm_id=warm.warm_id, workflow_id=workflow_id, error=str(exc))
                 await self._discard(warm)
         return None
 
-    async def _assign(self, warm: Warm, task_id: int, workflow_id: str, token: str) -> ExecutorHandle:
+    async def _assign(self, warm: Warm, task_id: int, workflow_id: str, token: str, sandbox: str) -> ExecutorHandle:
         # The lease move and the binding are independent: done at once, both must succeed (on a failure the
         # sandbox is discarded; a moved lease is the workflow's, released with its executor as usual).
         moved, bound = await asyncio.gather(
-            asyncio.to_thread(transfer_lease, self.sessions, self.host, warm.lease, workflow_id),
+            asyncio.to_thread(transfer_lease, self.sessions, self.host, warm.lease, lease_key(workflow_id, sandbox)),
             self._bind(warm, token),
         )
         if not moved:
             raise RuntimeError(f"the port lease of {warm.warm_id} is gone")
         if bound != 200:
             raise RuntimeError(f"binding answered HTTP {bound}")
-        handle = await self.backend.adopt_warm(warm.warm_id, task_id, workflow_id)
+        handle = await self.backend.adopt_warm(warm.warm_id, task_id, workflow_id, sandbox)
         log.info("pool.assigned", warm_id=warm.warm_id, executor_id=handle.executor_id, workflow_id=workflow_id)
         return handle
 

@@ -17,7 +17,8 @@ def team_yaml(
     team: dict[str, Any] | None = None,
     model: dict[str, Any] | None = None,
 ) -> str:
-    """One Model and Shell shared by the members; a member may give its Ghost more spec (``ghost``)."""
+    """One Model and Shell shared by the members; a member may give its Ghost more spec (``ghost``) and have a
+    Shell of its own (``shell``: that Shell's spec)."""
     model_spec = {"provider": "openai", "baseUrl": base_url, "model": "scripted", "apiKey": api_key, **(model or {})}
     docs: list[dict[str, Any]] = [
         {"kind": "Model", "metadata": {"name": f"{prefix}-model"}, "spec": model_spec},
@@ -26,6 +27,9 @@ def team_yaml(
     team_members = []
     for member in members:
         bot = f"{prefix}-{member['bot']}"
+        shell_name = f"{bot}-shell" if "shell" in member else f"{prefix}-shell"
+        if "shell" in member:
+            docs.append({"kind": "Shell", "metadata": {"name": shell_name}, "spec": member["shell"]})
         docs.append(
             {
                 "kind": "Ghost",
@@ -39,7 +43,7 @@ def team_yaml(
                 "metadata": {"name": bot},
                 "spec": {
                     "ghostRef": {"name": bot},
-                    "shellRef": {"name": f"{prefix}-shell"},
+                    "shellRef": {"name": shell_name},
                     "modelRef": {"name": f"{prefix}-model"},
                 },
             }

@@ -1,5 +1,6 @@
 """Issue 16, item 6: sandbox limits are the platform's. The operator's defaults fill in what a Shell leaves out,
-its maxima cap what a Shell asks for, and a Shell may only name an allowed image. Real Docker executors."""
+its maxima cap what a Shell asks for, a Shell may only name an allowed image, and each member of a team runs
+under its own Shell's policy. Real Docker executors."""
 
 from __future__ import annotations
 
@@ -83,3 +84,40 @@ def test_a_shell_may_only_name_an_allowed_image(stack):
     allowed = stack.env.get("WEGENT_EXECUTOR_IMAGE", "wegent-executor:latest")
     doc = {"kind": "Shell", "metadata": {"name": "img-ok"}, "spec": {"shellType": "Chat", "image": allowed}}
     assert stack.request("POST", "/api/v1/namespaces/default/shells", json=doc, headers=user).status_code == 201
+
+
+def _limits(container: str) -> tuple[int, int]:
+    out = subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True).stdout
+    host = json.loads(out)[0]["HostConfig"]
+    return host["Memory"], host["PidsLimit"]
+
+
+def test_each_member_runs_under_its_own_shells_limits(stack, model):
+    """Not the first member's Shell for the whole task: the second stage gets a sandbox with its own limits."""
+    user, prefix = _user(stack), "l" + uuid.uuid4().hex[:8]
+    model.script(
+        [
+            {"match": "first stage", "text": "HANDED ON"},
+            {"match": "HANDED ON", "text": "still checking " * 20, "stall": True},
+        ]
+    )
+    base = f"{model.url_for(DOCKER_HOST_ALIAS)}/v1"
+    members = [
+        {"bot": "draft"},
+        {"bot": "check", "shell": {"shellType": "Chat", "resources": {"memory": "384m", "pids": 150}}},
+    ]
+    stack.apply(team_yaml(prefix, base, members, collaboration="pipeline"), headers=user)
+    created = stack.create_task(f"{prefix}-team", "the first stage", headers=user)
+    try:
+        deadline = time.monotonic() + 120
+        while len(containers_for_task(created["id"])) < 2:
+            assert time.monotonic() < deadline, f"one sandbox per policy expected: {containers_for_task(created['id'])}"
+            time.sleep(0.3)
+        limits = sorted(_limits(c) for c in containers_for_task(created["id"]))
+        assert limits == [(256 * 1024 * 1024, 100), (384 * 1024 * 1024, 150)]
+    finally:
+        stack.request("POST", f"/api/v1/tasks/{created['id']}/cancel", headers=user)
+    deadline = time.monotonic() + 90
+    while containers_for_task(created["id"]):  # both sandboxes go with the task
+        assert time.monotonic() < deadline, f"left behind: {containers_for_task(created['id'])}"
+        time.sleep(0.5)

@@ -51,6 +51,7 @@ class Script:
     states: list[str] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     stopped: list[ExecutorRef] = field(default_factory=list)
+    started: list[StartExecutorInput] = field(default_factory=list)
     waits: int = 0  # how many slot claims are refused before one succeeds
     claims: int = 0
 
@@ -100,8 +101,10 @@ def stand_ins(script: Script, host: str) -> tuple[list, list, list]:  # type: ig
         return SlotClaim(claimed=script.claims > script.waits)
 
     @activity.defn(name="start_executor")
-    async def start_executor(_: StartExecutorInput) -> ExecutorRef:
-        return ExecutorRef(host=host, backend="stand-in", executor_id="ex-1", port=1)
+    async def start_executor(request: StartExecutorInput) -> ExecutorRef:
+        script.started.append(request)
+        await asyncio.sleep(0.2)  # long enough for concurrent steps to ask for the same sandbox meanwhile
+        return ExecutorRef(host=host, backend="stand-in", executor_id=f"ex-{request.sandbox or 1}", port=1)
 
     @activity.defn(name="stop_executor")
     async def stop_executor(executor: ExecutorRef) -> None:
@@ -318,3 +321,41 @@ async def test_a_turn_waits_for_its_owners_slot_before_any_agent_work() -> None:
     assert (await run_task(script))["state"] == "COMPLETED"
     assert script.claims == 3  # refused twice (a durable timer between), then claimed
     assert script.bots() == ["solo"]
+
+
+# ---- sandboxes: each member's Shell policy ----------------------------------------------------------------
+
+
+async def test_each_member_runs_in_a_sandbox_of_its_own_shell_policy() -> None:
+    offline = {"memory": "512m", "pids": 64, "network": False, "image": "wegent-executor:offline"}
+    script = Script(
+        plan("pipeline", [member(0, "draft"), member(1, "check", **offline), member(2, "final")]),
+        by_prompt({}),
+    )
+    assert (await run_task(script))["state"] == "COMPLETED"
+    # The first Shell no longer decides for the whole task: the second member's policy got its own sandbox...
+    assert [(s.image, s.memory, s.pids, s.network, s.sandbox) for s in script.started] == [
+        (None, None, None, True, ""),
+        ("wegent-executor:offline", "512m", 64, False, "2"),
+    ]
+    # ...each step ran in the sandbox of its own policy (members with the same policy share one)...
+    assert [(s.bot, s.executor.executor_id) for s in script.steps] == [
+        ("draft", "ex-1"),
+        ("check", "ex-2"),
+        ("final", "ex-1"),
+    ]
+    # ...and every sandbox is released at the end.
+    assert sorted(e.executor_id for e in script.stopped) == ["ex-1", "ex-2"]
+
+
+async def test_concurrent_subtasks_needing_the_same_new_sandbox_start_it_once() -> None:
+    subtasks = json.dumps({"subtasks": [{"member": "a", "task": "part A"}, {"member": "b", "task": "part B"}]})
+    isolated = {"network": False}
+    script = Script(
+        plan("coordinate", [member(0, "lead", role="leader"), member(1, "a", **isolated), member(2, "b", **isolated)]),
+        lambda step: subtasks if '"subtasks"' in step.prompt else f"{step.bot}: done",
+    )
+    assert (await run_task(script))["state"] == "COMPLETED"
+    assert [(s.network, s.sandbox) for s in script.started] == [(True, ""), (False, "2")]
+    assert {s.bot: s.executor.executor_id for s in script.steps} == {"lead": "ex-1", "a": "ex-2", "b": "ex-2"}
+    assert sorted(e.executor_id for e in script.stopped) == ["ex-1", "ex-2"]
