@@ -25,6 +25,7 @@ PASSED_THROUGH = (
     "workflows.slots",
     "workflows.bookkeeping",
     "workflows.step_runs",
+    "workflows.approvals",
     "wegent.temporal.search_attributes",
 )
 

@@ -24,6 +24,7 @@ from workflows.activity_names import (
     RESOLVE_PLAN,
     UPDATE_STATE,
 )
+from workflows.approvals import ApprovalGate
 from workflows.bookkeeping import db_step
 from workflows.errors import TaskRejected, executor_loss, is_cancellation, is_host_gone, root_message
 from workflows.models import (
@@ -70,8 +71,7 @@ class TaskWorkflow:
         self._history: list[HistoryItem] = []
         self._inbox: list[FollowUp] = []
         self._idle = False
-        self._awaiting_approval: str | None = None
-        self._decision: Approval | Rejection | None = None
+        self._approvals = ApprovalGate()
         self._completed: dict[int, CompletedStep] = {}
         self._attempts: dict[int, int] = {}
         self._sessions: dict[str, str] = {}
@@ -89,7 +89,7 @@ class TaskWorkflow:
             "step": self._step,
             "bot": self._bot,
             "idle": self._idle,
-            "awaiting_approval": self._awaiting_approval,
+            "awaiting_approval": self._approvals.awaiting,
         }
 
     @workflow.update
@@ -107,25 +107,21 @@ class TaskWorkflow:
 
     @workflow.update
     async def approve(self, approval: Approval) -> dict[str, Any]:
-        self._decision = approval
+        self._approvals.decide(approval)
         return {"approved": True}
 
     @approve.validator
     def _validate_approve(self, approval: Approval) -> None:
-        self._require_waiting()
+        self._approvals.require_waiting(self._state)
 
     @workflow.update
     async def reject(self, rejection: Rejection) -> dict[str, Any]:
-        self._decision = rejection
+        self._approvals.decide(rejection)
         return {"rejected": True}
 
     @reject.validator
     def _validate_reject(self, rejection: Rejection) -> None:
-        self._require_waiting()
-
-    def _require_waiting(self) -> None:
-        if self._awaiting_approval is None or self._decision is not None:
-            raise ApplicationError(f"the task is not waiting for approval (it is {self._state})")
+        self._approvals.require_waiting(self._state)
 
     # ---- the run -------------------------------------------------------------------------------------
 
@@ -350,35 +346,10 @@ class TaskWorkflow:
         )
 
     async def await_approval(self, member: StepPlan, timeout_seconds: int | None, on_timeout: str) -> Approval:
-        """PENDING_CONFIRMATION until a person decides; the executor is released meanwhile (waiting is free)."""
-        self._awaiting_approval = member.bot
-        self._decision = None
-        await self.set_state(TaskState.PENDING_CONFIRMATION)
-        await self.release_executor()
-        try:
-            if timeout_seconds:
-                await workflow.wait_condition(
-                    lambda: self._decision is not None, timeout=timedelta(seconds=timeout_seconds)
-                )
-            else:
-                await workflow.wait_condition(lambda: self._decision is not None)
-        except TimeoutError:
-            if on_timeout == "approve":
-                self._decision = Approval()
-                await self.note(
-                    None,
-                    f"No decision within {timeout_seconds}s: approved automatically.",
-                    "approval_timeout",
-                    {"outcome": "approve"},
-                )
-            else:
-                self._decision = Rejection(reason=f"no decision within {timeout_seconds}s")
-        decision, self._awaiting_approval = self._decision, None
-        if isinstance(decision, Rejection):
-            raise TaskRejected(decision.reason)
-        assert decision is not None
+        """Wait for a person's decision on `member`'s output (workflows/approvals.py); PENDING again after."""
+        approval = await self._approvals.wait(self, member, timeout_seconds, on_timeout)
         self._state = TaskState.PENDING
-        return decision
+        return approval
 
     async def ensure_executor(self, member: StepPlan) -> ExecutorRef:
         workspace_id = self.plan.workspace_id if self.plan is not None else None
