@@ -18,7 +18,7 @@ Networks:
   other), and a small relay container (same image, our own fixed TCP forwarding code, hardened the same
   way, read-only rootfs) joins both that network and ``wegent-executors`` to publish 127.0.0.1:<port> and
   forward it to the executor's port 8080. The relay carries ``wegent.role=relay``; both, and the network,
-  go away with the executor (see ``docker_networks.py``).
+  go away with the executor (see ``docker_networks.py`` and ``docker_relay.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import docker
 from docker.errors import APIError, ImageNotFound, NotFound
 from docker.models.containers import Container
-from docker.types import LogConfig, Mount
+from docker.types import Mount
 
 from activities.executors.base import (
     CONTAINER_PORT,
@@ -47,63 +47,26 @@ from activities.executors.base import (
     ExecutorStartError,
     executor_name,
 )
+from activities.executors.docker_containers import (
+    EXECUTOR_USER,
+    LABEL_MANAGED,
+    LABEL_NETWORK,
+    LABEL_PORT,
+    LABEL_ROLE,
+    LABEL_SCOPE,
+    LABEL_TASK,
+    LABEL_WARM_OWNER,
+    LABEL_WORKFLOW,
+    api_message,
+    hardening,
+    label_port,
+    remove,
+)
 from activities.executors.docker_networks import create_isolated_network, remove_isolated_network
-from activities.executors.docker_warm import LABEL_WARM_OWNER, DockerWarmMixin
+from activities.executors.docker_relay import ensure_relay, relays_of
+from activities.executors.docker_warm import DockerWarmMixin
 
-LABEL_MANAGED = "wegent.managed"
-LABEL_TASK = "wegent.task"
-LABEL_WORKFLOW = "wegent.workflow"
-LABEL_ROLE = "wegent.role"
-LABEL_EXECUTOR = "wegent.executor"  # on a relay: the executor container it forwards to
-LABEL_PORT = "wegent.port"  # the host port on 127.0.0.1
-LABEL_NETWORK = "wegent.network"  # "on" | "off"
-LABEL_SCOPE = "wegent.scope"  # the deployment (Temporal namespace) that owns the container
-
-EXECUTOR_USER = "10001"
 WORKSPACE = "/workspace"
-RELAY_PORT = 8080
-
-# The relay's whole program: accept on 0.0.0.0:<listen>, pipe bytes both ways to <target>:<port>.
-# It only forwards inbound connections to one fixed target, so it gives the executor no way out.
-RELAY_CODE = r"""
-import asyncio, sys
-
-TARGET, TARGET_PORT, LISTEN_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-
-
-async def pipe(reader, writer):
-    try:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        writer.close()
-
-
-async def handle(client_reader, client_writer):
-    try:
-        up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(TARGET, TARGET_PORT), 5)
-    except (OSError, asyncio.TimeoutError):
-        client_writer.close()
-        return
-    await asyncio.gather(pipe(client_reader, up_writer), pipe(up_reader, client_writer))
-    for w in (up_writer, client_writer):
-        w.close()
-
-
-async def main():
-    server = await asyncio.start_server(handle, "0.0.0.0", LISTEN_PORT)
-    async with server:
-        await server.serve_forever()
-
-
-asyncio.run(main())
-"""
 
 
 class DockerBackend(DockerWarmMixin, ExecutorBackend):
@@ -175,7 +138,7 @@ class DockerBackend(DockerWarmMixin, ExecutorBackend):
             if existing.status == "running":
                 if existing.labels.get(LABEL_NETWORK) == "off":
                     self._ensure_relay(existing)
-                return self._handle(name, _label_port(existing, spec.port))
+                return self._handle(name, label_port(existing, spec.port))
             # Dead (or half-made) leftover of an earlier attempt: replace it.
             self._remove_all(name)
 
@@ -192,8 +155,8 @@ class DockerBackend(DockerWarmMixin, ExecutorBackend):
             if exc.status_code == 409:  # a concurrent start for the same workflow won the race
                 winner = self._get(name)
                 if winner is not None:
-                    return self._handle(name, _label_port(winner, spec.port))
-            raise ExecutorStartError(f"creating {name} failed: {_api_message(exc)}") from exc
+                    return self._handle(name, label_port(winner, spec.port))
+            raise ExecutorStartError(f"creating {name} failed: {api_message(exc)}") from exc
 
         try:
             container.start()
@@ -202,7 +165,7 @@ class DockerBackend(DockerWarmMixin, ExecutorBackend):
                 self._ensure_relay(container)
         except APIError as exc:
             self._remove_all(name)
-            raise ExecutorStartError(f"starting {name} on port {spec.port} failed: {_api_message(exc)}") from exc
+            raise ExecutorStartError(f"starting {name} on port {spec.port} failed: {api_message(exc)}") from exc
         return self._handle(name, spec.port)
 
     def _handle(self, name: str, port: int) -> ExecutorHandle:
@@ -232,7 +195,7 @@ class DockerBackend(DockerWarmMixin, ExecutorBackend):
             "detach": True,
             "auto_remove": False,
             "init": True,
-            **_hardening(),
+            **hardening(),
         }
         if spec.cpu is not None:
             kwargs["nano_cpus"] = int(spec.cpu * 1_000_000_000)
@@ -254,48 +217,7 @@ class DockerBackend(DockerWarmMixin, ExecutorBackend):
         return self.client.containers.create(spec.image, **kwargs)
 
     def _ensure_relay(self, executor: Container) -> None:
-        """Make sure the relay publishing an isolated executor's port runs."""
-        relay_name = f"{executor.name}-relay"
-        relay = self._get(relay_name)
-        if relay is not None and relay.status == "running":
-            return
-        if relay is not None:
-            _remove(relay)
-        port = int(executor.labels[LABEL_PORT])
-        outer = self._ensure_network(self.network_name, internal=False)
-        # The executor's own network (executors started before per-executor networks sit on a shared one).
-        inner = next(iter(executor.attrs["NetworkSettings"]["Networks"]), None) or create_isolated_network(
-            self.client, executor.name
-        )
-        relay = self.client.containers.create(
-            executor.attrs["Image"],  # the executor's own image id: no second image to trust
-            name=relay_name,
-            entrypoint=["python3", "-c", RELAY_CODE],
-            command=[executor.name, str(CONTAINER_PORT), str(RELAY_PORT)],
-            labels={
-                LABEL_MANAGED: "true",
-                LABEL_ROLE: "relay",
-                LABEL_EXECUTOR: executor.name,
-                LABEL_TASK: executor.labels.get(LABEL_TASK, ""),
-                LABEL_WORKFLOW: executor.labels.get(LABEL_WORKFLOW, ""),
-            },
-            user=EXECUTOR_USER,
-            detach=True,
-            auto_remove=False,
-            read_only=True,
-            mem_limit="64m",
-            memswap_limit="64m",
-            pids_limit=32,
-            network=outer,
-            ports={f"{RELAY_PORT}/tcp": (self.publish_ip, port)},
-            **_hardening(),
-        )
-        try:
-            self.client.networks.get(inner).connect(relay)
-            relay.start()
-        except APIError:
-            _remove(relay)
-            raise
+        ensure_relay(self.client, executor, self._ensure_network(self.network_name, internal=False), self.publish_ip)
 
     # ----------------------------------------------------------------------------------- networks
     def _ensure_network(self, name: str, *, internal: bool) -> str:
@@ -335,12 +257,9 @@ class DockerBackend(DockerWarmMixin, ExecutorBackend):
                     container.stop(timeout=timeout_s)  # SIGTERM, then SIGKILL after the grace period
                 except (NotFound, APIError):
                     pass
-            _remove(container)
-        relays = self.client.containers.list(
-            all=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_EXECUTOR}={name}"]}
-        )
-        for relay in relays:
-            _remove(relay)
+            remove(container)
+        for relay in relays_of(self.client, name):
+            remove(relay)
         remove_isolated_network(self.client, name)
         self._forget_binding(name)
 
@@ -374,59 +293,3 @@ class DockerBackend(DockerWarmMixin, ExecutorBackend):
             return self.client.containers.get(executor_id)
         except NotFound:
             return None
-
-
-def _hardening() -> dict[str, Any]:
-    return {
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "log_config": LogConfig(type="json-file", config={"max-size": "10m", "max-file": "3"}),
-    }
-
-
-def _remove(container: Container) -> None:
-    try:
-        container.remove(force=True, v=True)
-    except NotFound:
-        pass
-    except APIError as exc:
-        # "removal of container ... is already in progress": someone else is removing it.
-        if exc.status_code != 409:
-            raise
-
-
-def _published_port(container: Container, container_port: int = CONTAINER_PORT) -> int | None:
-    bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{container_port}/tcp")
-    for binding in bindings or []:
-        if binding.get("HostPort"):
-            return int(binding["HostPort"])
-    return None
-
-
-def _info(container: Container, binding: dict[str, Any] | None = None) -> ExecutorInfo:
-    """``binding``: the task an adopted warm container now serves (its labels still say it was warm)."""
-    state = container.attrs.get("State", {})
-    labels = container.labels
-    running = bool(state.get("Running"))
-    task = str((binding or {}).get("task_id", labels.get(LABEL_TASK, "")))
-    port_label = labels.get(LABEL_PORT, "")
-    return ExecutorInfo(
-        executor_id=container.name,
-        running=running,
-        exit_code=None if running else state.get("ExitCode"),
-        oom_killed=bool(state.get("OOMKilled")),
-        task_id=int(task) if task.isdigit() else None,
-        workflow_id=(binding or {}).get("workflow_id", labels.get(LABEL_WORKFLOW)),
-        port=int(port_label) if port_label.isdigit() else _published_port(container),
-        status=state.get("Status", container.status),
-        warm_owner=None if binding else labels.get(LABEL_WARM_OWNER),
-    )
-
-
-def _label_port(container: Container, default: int) -> int:
-    value = container.labels.get(LABEL_PORT, "")
-    return int(value) if value.isdigit() else (_published_port(container) or default)
-
-
-def _api_message(exc: APIError) -> str:
-    return str(exc.explanation or exc)

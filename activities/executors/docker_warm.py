@@ -27,11 +27,17 @@ from activities.executors.base import (
     WarmSpec,
     executor_name,
 )
+from activities.executors.docker_containers import (
+    LABEL_MANAGED,
+    LABEL_SCOPE,
+    LABEL_WARM_OWNER,
+    api_message,
+    container_info,
+    remove,
+)
 
 if TYPE_CHECKING:
     from activities.executors.docker_backend import DockerBackend
-
-LABEL_WARM_OWNER = "wegent.warm-owner"
 
 
 class DockerWarmMixin:
@@ -57,10 +63,8 @@ class DockerWarmMixin:
             (Path(self.state_dir) / "warm-bindings" / f"{name}.json").unlink(missing_ok=True)
 
     def _info(self: DockerBackend, container: Container) -> ExecutorInfo:  # type: ignore[misc]
-        from activities.executors.docker_backend import _info
-
         binding = self._binding(container.name) if LABEL_WARM_OWNER in container.labels else None
-        return _info(container, binding)
+        return container_info(container, binding)
 
     def _workflow_of(self: DockerBackend, container: Container) -> str | None:  # type: ignore[misc]
         return self._info(container).workflow_id
@@ -74,8 +78,6 @@ class DockerWarmMixin:
         return await asyncio.to_thread(_adopt, self, warm_id, task_id, workflow_id, sandbox)
 
     async def list_warm(self: DockerBackend) -> list[ExecutorInfo]:  # type: ignore[misc]
-        from activities.executors.docker_backend import LABEL_MANAGED, LABEL_SCOPE
-
         def run() -> list[ExecutorInfo]:
             containers = self.client.containers.list(
                 all=True, filters={"label": [f"{LABEL_MANAGED}=true", LABEL_WARM_OWNER, f"{LABEL_SCOPE}={self.scope}"]}
@@ -87,8 +89,6 @@ class DockerWarmMixin:
 
 
 def _start_warm(backend: DockerBackend, spec: WarmSpec) -> ExecutorHandle:
-    from activities.executors.docker_backend import _api_message, _remove
-
     backend._bindings_dir()  # refuse early without a state folder
     base = ExecutorSpec(
         task_id=0,
@@ -104,12 +104,12 @@ def _start_warm(backend: DockerBackend, spec: WarmSpec) -> ExecutorHandle:
     try:
         container = backend._create_executor(spec.warm_id, base, warm_owner=spec.owner)
     except APIError as exc:
-        raise ExecutorStartError(f"creating {spec.warm_id} failed: {_api_message(exc)}") from exc
+        raise ExecutorStartError(f"creating {spec.warm_id} failed: {api_message(exc)}") from exc
     try:
         container.start()
     except APIError as exc:
-        _remove(container)
-        raise ExecutorStartError(f"starting {spec.warm_id} on port {spec.port} failed: {_api_message(exc)}") from exc
+        remove(container)
+        raise ExecutorStartError(f"starting {spec.warm_id} on port {spec.port} failed: {api_message(exc)}") from exc
     return backend._handle(spec.warm_id, spec.port)
 
 
