@@ -8,7 +8,9 @@ file, running exactly what ``python -m executor`` runs.
 
 Protocol: one JSON object per line on stdin, one answer per line on stdout.
 
-- request ``{"cwd": str, "env": {str: str}, "log": str, "exit_file": str}``
+- request ``{"cwd": str, "env": {str: str}, "log": str, "exit_file": str, "uid": int | null}``: with a uid
+  the child opens its log, then drops to that uid (group the same, no supplementary groups, umask 077)
+  before it does anything else
 - answer ``{"pid": int}`` once the child leads its own process group, or ``{"error": str}``
 
 The zygote reaps its children. Before reaping one it writes the child's exit code (negative: the signal that
@@ -79,6 +81,12 @@ def _child(request: dict[str, Any], ready_w: int) -> int:
     os.dup2(log, 2)
     os.close(devnull)
     os.close(log)
+    uid = request.get("uid")
+    if uid is not None:  # a root worker's confined agent (activities/executors/agent_user.py)
+        os.setgroups([])
+        os.setgid(int(uid))
+        os.setuid(int(uid))
+        os.umask(0o077)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])

@@ -7,6 +7,7 @@ source "$(dirname "$0")/lib.sh"
 
 "$ROOT/scripts/bootstrap.sh"
 "$ROOT/scripts/build_web.sh" # the web app served at / (built when missing or older than web/src)
+"$ROOT/scripts/ensure_agent_python.sh" # as root: the interpreter local agents run on as unprivileged uids
 case " $* " in
   *" --no-local-model "*) ;;
   *) "$ROOT/scripts/ensure_local_model.sh" ;;

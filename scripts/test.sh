@@ -11,6 +11,7 @@ source "$(dirname "$0")/lib.sh"
 "$ROOT/scripts/ensure_docker.sh"
 "$ROOT/scripts/build_executor_image.sh"
 "$ROOT/scripts/ensure_claude.sh" >/dev/null # the claude CLI on this host, for local executors' ClaudeCode runtime
+"$ROOT/scripts/ensure_agent_python.sh"     # as root: the interpreter local agents run on as unprivileged uids
 WEGENT_LOCAL_MODEL=1 "$ROOT/scripts/ensure_local_model.sh" # tests/e2e/test_embedded.py runs the real local model
 
 cd "$ROOT"

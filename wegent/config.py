@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     # The local backend runs agents unsandboxed, next to the platform's own secrets: refused once a deployment
     # has more than one active user, unless this is set (item 3).
     allow_unsandboxed: bool = Field(False, validation_alias=_alias("WEGENT_ALLOW_UNSANDBOXED"))
+    # A root worker runs each local executor as uid `agent_uid_base + port`, in a directory under `agent_root`,
+    # on `agent_python` (activities/executors/agent_user.py).
+    agent_uid_base: int = Field(200_000, ge=1000, validation_alias=_alias("WEGENT_AGENT_UID_BASE"))
+    agent_root: Path | None = Field(None, validation_alias=_alias("WEGENT_AGENT_ROOT"))
+    agent_python: Path | None = Field(None, validation_alias=_alias("WEGENT_AGENT_PYTHON"))
     # Monthly budgets per user (0 = none) when an admin set none for that user: tokens in + out, and cost.
     default_monthly_tokens: int = Field(0, ge=0, validation_alias=_alias("WEGENT_DEFAULT_MONTHLY_TOKENS"))
     default_monthly_cost: float = Field(0.0, ge=0, validation_alias=_alias("WEGENT_DEFAULT_MONTHLY_COST"))

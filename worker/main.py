@@ -21,7 +21,9 @@ from temporalio.worker import Worker
 from activities.agent_step import AgentStepActivities
 from activities.context import WorkerContext, default_host
 from activities.executor_activities import ExecutorActivities
-from activities.executors.factory import get_backend
+from activities.executors.agent_user import agent_user_for
+from activities.executors.factory import choose_backend, get_backend
+from activities.executors.local_backend import executor_source_root
 from activities.executors.pool import WarmPool
 from activities.gateway.server import GatewayProcess
 from activities.reaper import ReaperActivities, reap_host, register_host
@@ -47,8 +49,11 @@ log = get_logger("worker")
 
 
 def build_context(settings: Settings, relay: EventRelay | None = None) -> WorkerContext:
+    choice = choose_backend(settings.executor_backend)
+    # A root worker confines local agents to uids of their own (activities/executors/agent_user.py).
+    agent = agent_user_for(settings, executor_source_root()) if choice == "local" else None
     backend = get_backend(
-        settings.executor_backend, state_dir=settings.state_dir / "executors", scope=settings.temporal_namespace
+        choice, state_dir=settings.state_dir / "executors", scope=settings.temporal_namespace, agent=agent
     )
     ctx = WorkerContext(
         settings=settings,

@@ -31,12 +31,8 @@ def docker_available(timeout_s: float = 3.0) -> bool:
         client.close()
 
 
-def get_backend(name: str | None = None, **kw: Any) -> ExecutorBackend:
-    """Build the named backend; keyword arguments a backend does not take are dropped for it.
-
-    ``name`` None (or "" / "auto") means docker when an engine answers, else local. The local backend
-    needs ``state_dir`` (where it keeps one JSON record per executor).
-    """
+def choose_backend(name: str | None = None) -> str:
+    """The backend a name means: None (or "" / "auto") is docker when an engine answers, else local."""
     choice = (name or "auto").strip().lower()
     if choice == "auto":
         choice = "docker" if docker_available() else "local"
@@ -47,6 +43,15 @@ def get_backend(name: str | None = None, **kw: Any) -> ExecutorBackend:
                 reason="no Docker engine answers",
                 hint="agents run unsandboxed; set WEGENT_EXECUTOR_BACKEND to choose explicitly",
             )
+    return choice
+
+
+def get_backend(name: str | None = None, **kw: Any) -> ExecutorBackend:
+    """Build the named backend (see :func:`choose_backend`); keyword arguments it does not take are dropped.
+
+    The local backend needs ``state_dir`` (where it keeps one JSON record per executor).
+    """
+    choice = choose_backend(name)
     try:
         cls = _BACKENDS[choice]
     except KeyError:

@@ -1,8 +1,9 @@
 """Executors as plain subprocesses on this host: ``<this interpreter> -m executor`` on 127.0.0.1.
 
-For development and machines without Docker. There is NO isolation: the agent runs as the worker's user
-with the worker's filesystem access (``cpu``/``memory``/``network`` of the spec are not enforced; ``pids``
-neither). What it does keep:
+For development and machines without Docker. There is no container: ``cpu``/``memory``/``network``/``pids``
+of the spec are not enforced. A root worker runs each executor as an unprivileged uid of its own, in a directory
+only that uid may open, with the state folder closed to it (:mod:`activities.executors.agent_user`); any other
+worker runs them as its own user, with its filesystem access. What it always keeps:
 
 - each executor in its own session and process group (``start_new_session``), stopped by SIGTERM to the
   group and SIGKILL after a grace period. A descendant that moves itself into another session escapes that.
@@ -35,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from activities.executors.agent_user import AgentUser
 from activities.executors.base import (
     BackendName,
     ExecutorBackend,
@@ -46,6 +48,8 @@ from activities.executors.base import (
 )
 from activities.executors.local_warm import LocalWarmMixin
 from activities.executors.zygote import ZygoteClient, ZygoteUnavailable
+from executor.runtimes.base import RunFailed
+from executor.runtimes.claude_cli import CLAUDE_BIN_ENV, find_claude
 from wegent.logging import get_logger
 
 log = get_logger("executors.local")
@@ -54,6 +58,9 @@ _PASSTHROUGH_ENV = (
     *("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"),
     *("WEGENT_CLAUDE_BIN", "WEGENT_CLAUDE_CONFIG_DIR"),  # where the ClaudeCode runtime finds the CLI, keeps sessions
 )
+
+
+_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class LocalBackend(LocalWarmMixin, ExecutorBackend):
@@ -70,12 +77,14 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
         host: str = "127.0.0.1",
         scope: str = "",
         zygote: bool = True,
+        agent: AgentUser | None = None,
     ) -> None:
         self.scope = scope
+        self.agent = agent
         # Absolute: executors run in their own working directories, where a relative path means nothing.
         self.state_dir = Path(state_dir).absolute()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.python = python or sys.executable
+        self.python = agent.python if agent is not None else python or sys.executable
         self.stop_grace_s = stop_grace_s
         self.host = host
         # Our own children, so we can reap them (and read their exit code) instead of leaving zombies.
@@ -87,6 +96,8 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
         )
 
     async def prepare(self) -> None:
+        if self.agent is not None:
+            self.agent.check_python()
         if self._zygote is not None:
             await asyncio.to_thread(self._zygote.start)
 
@@ -190,15 +201,13 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
             if not _port_free(self.host, spec.port):
                 raise ExecutorStartError(f"port {self.host}:{spec.port} is already in use")
 
-            workdir = Path(spec.workdir_volume) if spec.workdir_volume else self.state_dir / "work" / executor_id
-            if not workdir.is_absolute():
-                raise ExecutorStartError(f"local workdir must be an absolute path, not {workdir}")
-            workdir.mkdir(parents=True, exist_ok=True)
+            workdir = self._workdir(executor_id, spec.port, spec.workdir_volume)
             env = self._env(spec, workdir)
             log_path = self._log_path(executor_id)
             exit_path = self._exit_path(executor_id)
             exit_path.unlink(missing_ok=True)
-            pid = self._spawn(executor_id, workdir, env, log_path, exit_path)
+            uid = self.agent.uid_for(spec.port) if self.agent is not None else None
+            pid = self._spawn(executor_id, workdir, env, log_path, exit_path, uid)
             stat = _proc_stat(pid)
             self._write(
                 executor_id,
@@ -213,15 +222,37 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
                     "port": spec.port,
                     "host": self.host,
                     "workdir": str(workdir),
+                    "uid": uid,
                     "started_at": time.time(),
                 },
             )
             return self._handle(executor_id, spec.port)
 
-    def _spawn(self, executor_id: str, workdir: Path, env: dict[str, str], log_path: Path, exit_path: Path) -> int:
+    def _workdir(self, executor_id: str, port: int, volume: str | None) -> Path:
+        """The executor's working directory: the spec's, else a fresh one (its uid's only, when confined)."""
+        if self.agent is not None:
+            self.agent.check_python()
+        if volume:
+            workdir = Path(volume)
+            if not workdir.is_absolute():
+                raise ExecutorStartError(f"local workdir must be an absolute path, not {workdir}")
+            workdir.mkdir(parents=True, exist_ok=True)
+            if self.agent is not None:
+                uid = self.agent.uid_for(port)
+                os.chown(workdir, uid, uid)
+            return workdir
+        if self.agent is not None:
+            return self.agent.workdir(executor_id, port)
+        workdir = self.state_dir / "work" / executor_id
+        workdir.mkdir(parents=True, exist_ok=True)
+        return workdir
+
+    def _spawn(
+        self, executor_id: str, workdir: Path, env: dict[str, str], log_path: Path, exit_path: Path, uid: int | None
+    ) -> int:
         if self._zygote is not None:
             try:
-                return self._zygote.spawn(workdir, env, log_path, exit_path)
+                return self._zygote.spawn(workdir, env, log_path, exit_path, uid)
             except ZygoteUnavailable as exc:
                 log.warning("executor_zygote_unavailable", error=str(exc), fallback="python -m executor")
         with open(log_path, "ab") as log_file:
@@ -235,6 +266,11 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     close_fds=True,
+                    # Confined: its own uid and group, no supplementary groups, files private by default.
+                    user=uid,
+                    group=uid,
+                    extra_groups=[] if uid is not None else None,
+                    umask=0o077 if uid is not None else -1,
                 )
             except OSError as exc:
                 raise ExecutorStartError(f"spawning {self.python} -m executor failed: {exc}") from exc
@@ -246,8 +282,19 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
 
     def _base_env(self) -> dict[str, str]:
         env = {key: os.environ[key] for key in _PASSTHROUGH_ENV if key in os.environ}
+        if self.agent is not None:
+            # The worker's home, user and temp folder are not the agent's; its HOME is its working directory.
+            for key in ("HOME", "USER", "LOGNAME", "TMPDIR", "WEGENT_CLAUDE_CONFIG_DIR"):
+                env.pop(key, None)
+            env["PYTHONPATH"] = str(self.agent.sources)
+            # The worker's PATH may lead through folders the agent cannot enter; its own `python` comes first.
+            env["PATH"] = f"{Path(self.agent.python).parent}:{_SYSTEM_PATH}"
+            if CLAUDE_BIN_ENV not in env:  # not beside the agents' interpreter: name the worker's own CLI
+                with contextlib.suppress(RunFailed):
+                    env[CLAUDE_BIN_ENV] = str(Path(find_claude()).resolve())
+            return env
         # The interpreter must find the `executor` package even when this checkout is not installed.
-        source_root = _executor_source_root()
+        source_root = executor_source_root()
         if source_root is not None:
             env["PYTHONPATH"] = str(source_root)
         return env
@@ -264,6 +311,8 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.agent is not None:
+            env["HOME"] = str(workdir)
         return env
 
     # ---------------------------------------------------------------------------------------- stop
@@ -325,6 +374,9 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
 
     def _forget(self, executor_id: str) -> None:
         self._children.pop(executor_id, None)
+        record = self._read(executor_id)
+        if self.agent is not None and record is not None:
+            self.agent.remove_workdir(record.get("workdir"))
         for path in (
             self._exit_path(executor_id, self._read(executor_id)),
             self._record_path(executor_id),
@@ -432,7 +484,7 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _executor_source_root() -> Path | None:
+def executor_source_root() -> Path | None:
     spec = importlib.util.find_spec("executor")
     if spec is None or not spec.submodule_search_locations:
         return None

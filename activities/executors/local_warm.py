@@ -52,8 +52,7 @@ def _start_warm(backend: LocalBackend, spec: WarmSpec) -> ExecutorHandle:
             raise ExecutorStartError(f"warm executor {executor_id} exists already")
         if not _port_free(backend.host, spec.port):
             raise ExecutorStartError(f"port {backend.host}:{spec.port} is already in use")
-        workdir = backend.state_dir / "work" / executor_id
-        workdir.mkdir(parents=True, exist_ok=True)
+        workdir = backend._workdir(executor_id, spec.port, None)
         env = backend._base_env()
         env.update(
             {
@@ -66,7 +65,10 @@ def _start_warm(backend: LocalBackend, spec: WarmSpec) -> ExecutorHandle:
         )
         log_path, exit_path = backend._log_path(executor_id), backend._exit_path(executor_id)
         exit_path.unlink(missing_ok=True)
-        pid = backend._spawn(executor_id, workdir, env, log_path, exit_path)
+        uid = backend.agent.uid_for(spec.port) if backend.agent is not None else None
+        if uid is not None:
+            env["HOME"] = str(workdir)
+        pid = backend._spawn(executor_id, workdir, env, log_path, exit_path, uid)
         stat = _proc_stat(pid)
         record: dict[str, Any] = {
             "executor_id": executor_id,
@@ -80,6 +82,7 @@ def _start_warm(backend: LocalBackend, spec: WarmSpec) -> ExecutorHandle:
             "port": spec.port,
             "host": backend.host,
             "workdir": str(workdir),
+            "uid": uid,
             "exit_file": str(exit_path),
             "started_at": time.time(),
         }

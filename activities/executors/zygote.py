@@ -62,9 +62,9 @@ class ZygoteClient:
             _write_pid(self.pid_path, self._proc.pid)
         return self._proc
 
-    def spawn(self, cwd: Path, env: dict[str, str], log: Path, exit_file: Path) -> int:
-        """Fork an executor; returns its pid (also its process group id)."""
-        request = json.dumps({"cwd": str(cwd), "env": env, "log": str(log), "exit_file": str(exit_file)})
+    def spawn(self, cwd: Path, env: dict[str, str], log: Path, exit_file: Path, uid: int | None = None) -> int:
+        """Fork an executor (as ``uid``, when given); returns its pid (also its process group id)."""
+        request = json.dumps({"cwd": str(cwd), "env": env, "log": str(log), "exit_file": str(exit_file), "uid": uid})
         with self._lock:
             for _ in range(2):
                 proc = self._ensure()

@@ -6,6 +6,7 @@ secret) reaches the tool without ever being shown by the API.
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from pathlib import Path
@@ -23,7 +24,10 @@ MCP_CALCULATOR = Path(__file__).resolve().parents[1] / "support" / "mcp_calculat
 async def test_a_ghost_mcp_tool_is_called_streamed_and_stored(backend, request, model):
     stack = request.getfixturevalue(f"{backend}_stack")
     if backend == "local":
-        mcp = {"command": sys.executable, "args": [str(MCP_CALCULATOR)]}
+        # A root worker's agents run as uids of their own, on the agents' interpreter (`python` on their PATH),
+        # which may not read this checkout: the server's source goes on the command line, as for Docker.
+        command = "python" if os.geteuid() == 0 else sys.executable
+        mcp = {"command": command, "args": ["-c", MCP_CALCULATOR.read_text()]}
         base_url = model.openai_base_url
     else:  # tests/ is not in the image: its interpreter runs the server's source
         mcp = {"command": "/opt/venv/bin/python", "args": ["-c", MCP_CALCULATOR.read_text()]}
