@@ -33,23 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import json
 
-from benchmarks.common import (
-    STATS_HEADERS,
-    BenchEnv,
-    Stats,
-    create_user,
-    log,
-    ms,
-    print_footer,
-    print_header,
-    process_cpu_seconds,
-    ratio,
-    run_main,
-    stats_row,
-    table,
-    verdict,
-)
+from benchmarks.environment import BenchEnv, create_user, log, run_main
 from benchmarks.http_load import HttpError, LeanClient
+from benchmarks.machine import print_footer, print_header, process_cpu_seconds
+from benchmarks.results import STATS_HEADERS, Stats, ms, ratio, stats_row, table, verdict
 from tests.support.stack import Stack
 
 TARGET_P95 = 0.020  # seconds

@@ -6,7 +6,7 @@ import argparse
 import math
 from dataclasses import dataclass, field
 
-from benchmarks.common import STATS_HEADERS, Stats, ms, ratio, stats_row, table, verdict
+from benchmarks.results import STATS_HEADERS, Stats, ms, ratio, stats_row, table, verdict
 
 TARGET_P95_AT_100 = 0.050
 TARGET_P95_AT_1000 = 0.500

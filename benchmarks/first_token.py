@@ -37,22 +37,12 @@ import httpx
 from temporalio import activity
 from temporalio.worker import Worker
 
-from benchmarks.common import (
-    DOCKER_HOST_ALIAS,
-    STATS_HEADERS,
-    BenchEnv,
-    Stats,
-    log,
-    ms,
-    print_footer,
-    print_header,
-    run_main,
-    stats_row,
-    table,
-    token_of,
-)
+from benchmarks.environment import DOCKER_HOST_ALIAS, BenchEnv, log, run_main, token_of
 from benchmarks.floor_workflow import BareFloor, FloorCall, FloorInput, FloorResult
-from benchmarks.task_latency import TimedChatClient, check_docker_image, history_phases
+from benchmarks.machine import print_footer, print_header
+from benchmarks.results import STATS_HEADERS, Stats, ms, stats_row, table
+from benchmarks.task_latency import check_docker_image
+from benchmarks.task_timing import TimedChatClient, history_phases
 from tests.e2e.teams import team_yaml
 from tests.support.model_server import ModelServer
 

@@ -47,18 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from benchmarks.common import (
-    REDIS_URL,
-    BenchEnv,
-    Stats,
-    log,
-    ms,
-    print_footer,
-    print_header,
-    process_cpu_seconds,
-    run_main,
-    token_of,
-)
+from benchmarks.environment import REDIS_URL, BenchEnv, log, run_main, token_of
 from benchmarks.fanout_clients import LoadProcess, raise_fd_limit
 from benchmarks.fanout_floor import FloorServer
 from benchmarks.fanout_report import (
@@ -69,6 +58,8 @@ from benchmarks.fanout_report import (
     Side,
     report,
 )
+from benchmarks.machine import print_footer, print_header, process_cpu_seconds
+from benchmarks.results import Stats, ms
 from core.live_store import stream_key
 from tests.e2e.teams import team_yaml
 from tests.support.model_server import ModelState, ScriptRule, ServerThread, create_app

@@ -40,73 +40,22 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
-from benchmarks.common import (
-    DOCKER_HOST_ALIAS,
-    STATS_HEADERS,
-    BenchEnv,
-    Stats,
-    log,
-    ms,
-    print_footer,
-    print_header,
-    ratio,
-    run_main,
-    stats_row,
-    table,
-    token_of,
-    verdict,
-)
+from benchmarks.environment import DOCKER_HOST_ALIAS, BenchEnv, log, run_main, token_of
+from benchmarks.machine import print_footer, print_header
+from benchmarks.results import STATS_HEADERS, Stats, ms, ratio, stats_row, table, verdict
+from benchmarks.task_timing import TimedChatClient, history_phases
 from tests.e2e.teams import team_yaml
-from tests.support.chat_client import ChatClient
 from tests.support.model_server import ModelServer
 
 TARGET_FIRST_TOKEN = {"docker": 1.5, "local": 0.5}
 TARGET_STAGE_OVERHEAD = 0.150
 ANSWER = "ok, done."
 KINDS = ("solo", "pipe1", "pipe3")
-
-
-class TimedChatClient(ChatClient):
-    """ChatClient that also stamps every event with its receive time."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self.stamped: list[tuple[float, str, dict[str, Any]]] = []
-        super().__init__(url, token)
-
-    def _recorder(self, name: str):  # type: ignore[no-untyped-def]
-        async def record(data: dict[str, Any]) -> None:
-            self.stamped.append((time.time(), name, data))
-            self.events.append((name, data))
-            self.changed.set()
-
-        return record
-
-    def first(self, name: str, **match: Any) -> tuple[float, dict[str, Any]] | None:
-        for stamp, event, data in self.stamped:
-            if event == name and all(data.get(k) == v for k, v in match.items()):
-                return stamp, data
-        return None
-
-    async def wait_first(self, name: str, timeout: float, **match: Any) -> tuple[float, dict[str, Any]] | None:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.first(name, **match)
-            if found is not None:
-                return found
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            self.changed.clear()
-            try:
-                await asyncio.wait_for(self.changed.wait(), min(remaining, 1.0))
-            except TimeoutError:
-                pass
 
 
 @dataclass
@@ -121,59 +70,6 @@ class RunResult:
     completed: float = math.nan  # task:status COMPLETED at the client − t0
     stage_gaps: list[float] = field(default_factory=list)  # between consecutive model requests
     phases: dict[str, float] = field(default_factory=dict)  # from the Temporal history (solo runs)
-
-
-# ---------------------------------------------------------------------------------------------- history
-
-
-def _ts(stamp: Any) -> float:
-    return stamp.seconds + stamp.nanos / 1e9
-
-
-async def history_phases(env: BenchEnv, workflow_id: str, t0: float) -> dict[str, float]:
-    """Durations from the workflow history: POST → started, and per activity queue wait, run time and the
-    workflow-task gap before it was scheduled (first occurrence of each activity type)."""
-    from temporalio.api.enums.v1 import EventType
-
-    handle = env.temporal.get_workflow_handle(workflow_id)
-    scheduled: dict[int, tuple[str, float]] = {}
-    started: dict[int, float] = {}
-    order: list[tuple[str, float, float, float]] = []  # name, scheduled, started, closed
-    workflow_started = math.nan
-    closed_types = {
-        EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
-        EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activity_task_failed_event_attributes",
-        EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activity_task_timed_out_event_attributes",
-        EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: "activity_task_canceled_event_attributes",
-    }
-    async for event in handle.fetch_history_events():
-        when = _ts(event.event_time)
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-            workflow_started = when
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            name = event.activity_task_scheduled_event_attributes.activity_type.name
-            scheduled[event.event_id] = (name, when)
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            started[event.activity_task_started_event_attributes.scheduled_event_id] = when
-        elif event.event_type in closed_types:
-            attrs = getattr(event, closed_types[event.event_type])
-            name, sched = scheduled[attrs.scheduled_event_id]
-            order.append((name, sched, started.get(attrs.scheduled_event_id, math.nan), when))
-    phases: dict[str, float] = {"POST → workflow started": workflow_started - t0}
-    previous_close = workflow_started
-    seen: set[str] = set()
-    for name, sched, start, close in sorted(order, key=lambda item: item[1]):
-        label = name
-        if name == "update_task_state":
-            label = "update_task_state (COMPLETED)"
-        if label in seen:
-            continue
-        seen.add(label)
-        phases[f"{label}: gap before"] = sched - previous_close
-        phases[f"{label}: queue"] = start - sched
-        phases[f"{label}: run"] = close - start
-        previous_close = close
-    return phases
 
 
 # ---------------------------------------------------------------------------------------------- runs

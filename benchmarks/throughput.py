@@ -25,158 +25,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import math
-import re
 import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
 from benchmarks.bare_floor import BareTask
-from benchmarks.common import (
-    DOCKER_HOST_ALIAS,
-    TEMPORAL_ADDRESS,
-    BenchEnv,
-    Stats,
-    log,
-    ms,
-    print_footer,
-    print_header,
-    run_main,
-    table,
+from benchmarks.environment import DOCKER_HOST_ALIAS, TEMPORAL_ADDRESS, BenchEnv, log, run_main
+from benchmarks.machine import print_footer, print_header
+from benchmarks.throughput_probes import (
+    ANSWER,
+    account,
+    activities_of,
+    check_positions,
+    fresh,
+    hosts_of_tasks,
+    memory,
+    phases_of,
+    rss_mb,
+    sample_slots,
 )
+from benchmarks.throughput_report import TARGET_PER_MINUTE, Result, cap_violations, report
 from tests.e2e.teams import team_yaml
 from tests.support.model_server import ModelServer, max_concurrency
 from tests.support.stack import Stack, free_port
 
-TARGET_PER_MINUTE = 400.0
-ANSWER = "ok, done."
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class Result:
-    label: str
-    tasks: int
-    cap: int
-    hosts: list[str] = field(default_factory=list)
-    seconds: float = math.nan
-    submit_seconds: float = math.nan
-    completed: int = 0
-    failures: list[str] = field(default_factory=list)
-    slots_sampled: dict[str, int] = field(default_factory=dict)  # host -> max gauge value seen
-    model_peak: dict[str, int] = field(default_factory=dict)  # host (or "all") -> most model calls in flight
-    spread: dict[str, int] = field(default_factory=dict)  # host -> tasks whose sandbox it started
-    pending_peak: int = 0
-    position_samples: int = 0
-    position_errors: list[str] = field(default_factory=list)
-    rss_mb: dict[str, float] = field(default_factory=dict)
-    activities: list[str] = field(default_factory=list)  # one task's activities, in order
-    phases: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # activity -> (queued, ran) s
-
-    @property
-    def per_minute(self) -> float:
-        return self.tasks / self.seconds * 60 if self.seconds and not math.isnan(self.seconds) else math.nan
-
-
-# ---------------------------------------------------------------------------------------------- probes
-
-
-def fresh(model: ModelServer) -> None:
-    """An empty request log and the instant answer (a reset forgets the script too)."""
-    model.reset()
-    model.script([{"match": "*", "text": ANSWER, "chunk_size": 4, "chunk_delay": 0}])
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], list(children.get(pid, []))
-    while todo:
-        child = todo.pop()
-        found.append(child)
-        todo += children.get(child, [])
-    return found
-
-
-def memory(stack: Stack) -> dict[str, float]:
-    out: dict[str, float] = {}
-    if stack.api is not None:
-        pid = stack.api.proc.pid
-        out["API (all uvicorn processes)"] = rss_mb(pid) + sum(rss_mb(c) for c in descendants(pid))
-    for index, worker in enumerate(stack.workers):
-        pid = worker.proc.pid
-        out[f"worker {index}"] = rss_mb(pid)
-        out[f"worker {index} children (zygote, executors)"] = sum(rss_mb(c) for c in descendants(pid))
-    return out
-
-
-_GAUGE = re.compile(r'^wegent_agent_slots_in_use\{host="([^"]+)"\} ([0-9.]+)$', re.M)
-
-
-async def sample_slots(ports: list[int], result: Result, stop: asyncio.Event) -> None:
-    """The worker's own count of running agent steps, scraped every 200 ms (more often costs the worker CPU)."""
-    async with httpx.AsyncClient(timeout=2) as client:
-        while not stop.is_set():
-            for port in ports:
-                try:
-                    text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-                except httpx.HTTPError:
-                    continue
-                for host, value in _GAUGE.findall(text):
-                    result.slots_sampled[host] = max(result.slots_sampled.get(host, 0), int(float(value)))
-            await asyncio.sleep(0.2)
-
-
-def check_positions(items: list[dict[str, Any]], result: Result) -> None:
-    pending = sorted((t for t in items if t["state"] == "PENDING"), key=lambda t: t["id"])
-    result.pending_peak = max(result.pending_peak, len(pending))
-    if not pending:
-        return
-    result.position_samples += 1
-    positions = [t.get("queuePosition") for t in pending]
-    if positions != list(range(1, len(pending) + 1)) and len(result.position_errors) < 3:
-        result.position_errors.append(f"{len(pending)} PENDING, positions {positions[:8]}...")
-
-
-def hosts_of_tasks(stack: Stack) -> dict[int, str]:
-    """task id -> the host that started its sandbox, from the workers' JSON logs."""
-    found: dict[int, str] = {}
-    for worker in stack.workers:
-        for line in worker.log_path.read_text(errors="replace").splitlines():
-            if '"executor.started"' not in line:
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            found[int(entry["task_id"])] = entry["host"]
-    return found
 
 
 # ---------------------------------------------------------------------------------------------- Wegent
@@ -246,36 +126,6 @@ async def watch(http: httpx.AsyncClient, team: str, ids: list[int], result: Resu
         await asyncio.sleep(0.5)
 
 
-async def phases_of(env: BenchEnv, workflow_id: str) -> dict[str, tuple[float, float]]:
-    """Activity name -> (seconds queued, seconds running), from the workflow's history (first of each name)."""
-    from temporalio.api.enums.v1 import EventType
-
-    scheduled: dict[int, tuple[str, float]] = {}
-    started: dict[int, float] = {}
-    found: dict[str, tuple[float, float]] = {}
-    async for event in env.temporal.get_workflow_handle(workflow_id).fetch_history_events():
-        when = event.event_time.seconds + event.event_time.nanos / 1e9
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            scheduled[event.event_id] = (event.activity_task_scheduled_event_attributes.activity_type.name, when)
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-            started[event.activity_task_started_event_attributes.scheduled_event_id] = when
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            name, at = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
-            begun = started.get(event.activity_task_completed_event_attributes.scheduled_event_id, at)
-            found.setdefault(name, (begun - at, when - begun))
-    return found
-
-
-async def activities_of(env: BenchEnv, workflow_id: str) -> list[str]:
-    from temporalio.api.enums.v1 import EventType
-
-    names = []
-    async for event in env.temporal.get_workflow_handle(workflow_id).fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            names.append(event.activity_task_scheduled_event_attributes.activity_type.name)
-    return names
-
-
 async def bench_wegent(
     env: BenchEnv, model: ModelServer, label: str, backend: str, hosts: int, args: argparse.Namespace
 ) -> Result:
@@ -322,19 +172,6 @@ async def bench_wegent(
     return result
 
 
-def account(requests: list[Any], ids: list[int], label: str, host_by_task: dict[int, str], result: Result) -> None:
-    """Peak model calls in flight, overall and per host (a request's prompt names its task's index)."""
-    marker = re.compile(rf"\[{re.escape(label)}:(\d+)\]")
-    by_host: dict[str, list[Any]] = {}
-    for request in requests:
-        text = " ".join(str(m.get("content")) for m in request.messages)
-        found = marker.search(text)
-        host = host_by_task.get(ids[int(found.group(1))], "?") if found else "?"
-        by_host.setdefault(host, []).append(request)
-    result.model_peak = {"all": max_concurrency(requests)}
-    result.model_peak.update({host: max_concurrency(reqs) for host, reqs in by_host.items()})
-
-
 # ---------------------------------------------------------------------------------------------- floor
 
 
@@ -375,73 +212,7 @@ async def bench_floor(env: BenchEnv, model: ModelServer, activities: list[str], 
     return result
 
 
-# ---------------------------------------------------------------------------------------------- report
-
-
-def report(results: list[Result], floor: Result | None) -> None:
-    rows = []
-    for r in [*results, *([floor] if floor else [])]:
-        peaks = ", ".join(f"{h}: {v}" for h, v in sorted(r.model_peak.items()))
-        slots = ", ".join(f"{v}" for _, v in sorted(r.slots_sampled.items())) or "-"
-        rows.append(
-            [
-                r.label,
-                f"{r.completed}/{r.tasks}",
-                f"{r.seconds:.1f}",
-                f"{r.per_minute:.0f}",
-                f"{r.per_minute / floor.per_minute:.2f}" if floor and floor.per_minute else "-",
-                f"{r.submit_seconds:.1f}",
-                slots,
-                peaks,
-            ]
-        )
-    print(f"Throughput with MAX_CONCURRENT_TASKS={results[0].cap if results else '-'} per host (instant model)")
-    headers = ["scenario", "done", "seconds", "tasks/min", "x floor", "submit s", "slots max (sampled)", "model peak"]
-    print(table(headers, rows))
-    print("\nQueue and placement")
-    rows = []
-    for r in results:
-        positions = "ok" if not r.position_errors else "; ".join(r.position_errors)
-        spread = ", ".join(f"{h}: {n}" for h, n in sorted(r.spread.items()))
-        rows.append([r.label, str(r.pending_peak), f"{r.position_samples} samples, {positions}", spread])
-    print(table(["scenario", "PENDING peak", "queuePosition 1..k in order", "tasks per host"], rows, left=True))
-    print("\nMemory at the end (RSS MB)")
-    rows = [
-        [r.label, what, f"{mb:.0f}"] for r in [*results, *([floor] if floor else [])] for what, mb in r.rss_mb.items()
-    ]
-    print(table(["scenario", "process", "RSS MB"], rows))
-    for r in results:
-        if r.phases:
-            sampled = len(r.phases.get("resolve_plan", []))
-            print(f"\n{r.label}: activity queue wait and run time (ms, {sampled} tasks sampled from the history)")
-            rows = []
-            for name, values in r.phases.items():
-                queued = Stats.of(q for q, _ in values)
-                ran = Stats.of(x for _, x in values)
-                rows.append([name, ms(queued.p50, 0), ms(queued.max, 0), ms(ran.p50, 0), ms(ran.max, 0)])
-            print(table(["activity", "queued p50", "queued max", "ran p50", "ran max"], rows))
-    if results and results[0].activities:
-        print(f"\nActivities per solo task ({len(results[0].activities)}): {', '.join(results[0].activities)}")
-    for r in results:
-        for failure in r.failures[:10]:
-            print(f"FAILED {r.label}: {failure}")
-    local = next((r for r in results if r.label == "local"), None)
-    if local is not None:
-        verdict = "PASS" if local.per_minute >= TARGET_PER_MINUTE else "FAIL"
-        print(f"\nlocal, one host: {local.per_minute:.0f} tasks/min (target >= {TARGET_PER_MINUTE:.0f}): {verdict}")
-
-
-def cap_violations(results: list[Result]) -> list[str]:
-    problems = []
-    for r in results:
-        for host, value in r.slots_sampled.items():
-            if value > r.cap:
-                problems.append(f"{r.label}: {value} agent steps at once on {host} (cap {r.cap})")
-        for host, value in r.model_peak.items():
-            limit = r.cap * (len(r.hosts) or 1) if host in ("all", "?") else r.cap
-            if value > limit:
-                problems.append(f"{r.label}: {value} model calls at once on {host} (limit {limit})")
-    return problems
+# ---------------------------------------------------------------------------------------------- the run
 
 
 async def main(args: argparse.Namespace) -> int:

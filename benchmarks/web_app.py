@@ -26,18 +26,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import (  # noqa: E402
-    STATS_HEADERS,
-    BenchEnv,
-    Stats,
-    log,
-    print_footer,
-    print_header,
-    ratio,
-    run_main,
-    stats_row,
-    table,
-)
+from benchmarks.environment import BenchEnv, log, run_main  # noqa: E402
+from benchmarks.machine import print_footer, print_header  # noqa: E402
+from benchmarks.results import STATS_HEADERS, Stats, ratio, stats_row, table  # noqa: E402
 from tests.e2e.teams import team_yaml  # noqa: E402
 from tests.support.model_server import ModelServer  # noqa: E402
 from tests.web.long_answer import FEED  # noqa: E402

@@ -1,4 +1,4 @@
-"""Shared set-up for the benchmarks: an isolated Wegent world, statistics and result tables.
+"""The benchmarks' isolated Wegent world (``BenchEnv``) and the plumbing every benchmark script shares.
 
 ``BenchEnv`` gives a run its own MariaDB database (``wegent_bench_<random>``), Temporal namespace, Redis key
 prefix, state folder, admin password, JWT secret and encryption key, plus a random executor port window and
@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import math
 import os
-import platform
 import random
 import secrets
 import shutil
@@ -28,8 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -52,164 +49,6 @@ TEMPORAL_ADDRESS = os.environ.get("WEGENT_BENCH_TEMPORAL_ADDRESS", "127.0.0.1:72
 def log(message: str) -> None:
     """Progress goes to stderr, results to stdout."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------------------------------------- statistics
-
-
-def percentile(ordered: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) of already sorted values, linear between closest ranks (numpy's default)."""
-    if not ordered:
-        return math.nan
-    position = (len(ordered) - 1) * q / 100.0
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-@dataclass(frozen=True)
-class Stats:
-    n: int
-    min: float
-    p50: float
-    p95: float
-    p99: float
-    max: float
-    mean: float
-
-    @classmethod
-    def of(cls, values: Iterable[float]) -> Stats:
-        ordered = sorted(values)
-        if not ordered:
-            return cls(0, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan)
-        return cls(
-            n=len(ordered),
-            min=ordered[0],
-            p50=percentile(ordered, 50),
-            p95=percentile(ordered, 95),
-            p99=percentile(ordered, 99),
-            max=ordered[-1],
-            mean=sum(ordered) / len(ordered),
-        )
-
-
-def ms(seconds: float, digits: int = 1) -> str:
-    return "-" if math.isnan(seconds) else f"{seconds * 1000:.{digits}f}"
-
-
-def ratio(value: float, target: float) -> str:
-    """How the value compares with its target (< 1.00x meets it)."""
-    return "-" if math.isnan(value) else f"{value / target:.2f}x"
-
-
-def verdict(value: float, target: float) -> str:
-    if math.isnan(value):
-        return "NO DATA"
-    return "PASS" if value < target else "FAIL"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], left: bool = False) -> str:
-    """A plain-text table: first column left-aligned, the others right-aligned (or all left with `left`)."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: Sequence[str]) -> str:
-        rest = zip(row[1:], widths[1:], strict=True)
-        parts = [row[0].ljust(widths[0])] + [c.ljust(w) if left else c.rjust(w) for c, w in rest]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(cells[0]), rule, *(line(row) for row in cells[1:])])
-
-
-def stats_row(label: str, stats: Stats, digits: int = 1) -> list[str]:
-    """label, n, min, p50, p95, p99, max (milliseconds)."""
-    return [
-        label,
-        str(stats.n),
-        ms(stats.min, digits),
-        ms(stats.p50, digits),
-        ms(stats.p95, digits),
-        ms(stats.p99, digits),
-        ms(stats.max, digits),
-    ]
-
-
-STATS_HEADERS = ["", "n", "min ms", "p50 ms", "p95 ms", "p99 ms", "max ms"]
-
-
-# ---------------------------------------------------------------------------------------------- machine
-
-
-def machine_info() -> dict[str, str]:
-    cpu_model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = "?"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    except OSError:
-        pass
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return {
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "cpu": cpu_model,
-        "memory": memory,
-        "load average (1/5/15 min) at start": load,
-        "python": platform.python_version(),
-        "kernel": platform.release(),
-    }
-
-
-def print_header(title: str, parameters: dict[str, Any]) -> None:
-    print(f"\n=== {title} ===")
-    print(table(["machine", ""], list(machine_info().items()), left=True))
-    print()
-    print(table(["parameter", "value"], [[k, v] for k, v in parameters.items()], left=True))
-    print(flush=True)
-
-
-def print_footer() -> None:
-    """Other work on the machine skews every number here: say how busy it was when the run ended."""
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\nload average (1/5/15 min) at end: {load} on {len(os.sched_getaffinity(0))} CPUs", flush=True)
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of one process and its live child processes (uvicorn's workers), from /proc."""
-    total = 0.0
-    for stat in (_stat_fields(pid), *(_stat_fields(child) for child in _children(pid))):
-        if stat is None:
-            if not total:
-                return math.nan
-            continue
-        total += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            stat = _stat_fields(int(entry.name))
-            if stat is not None and int(stat[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 # ---------------------------------------------------------------------------------------------- environment
