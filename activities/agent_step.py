@@ -132,6 +132,8 @@ class AgentStepActivities:
                 # What the user saw stream before the stop stays in the conversation.
                 partial = await _text_so_far(client, run_id)
                 await self.ctx.db(lambda db: save_step_message(db, self._message(step, partial, "cancelled")))
+                with contextlib.suppress(Exception):  # the metrics must not mask the cancellation
+                    await asyncio.shield(self._meter(model, message_id))
                 await live.emit(ServerEvent.CHAT_CANCELLED, {"reason": "task cancelled"})
                 bound.info("agent_step.cancelled")
                 raise
@@ -141,6 +143,8 @@ class AgentStepActivities:
             except ApplicationError as exc:
                 failed = self._message(step, exc.message, "error")
                 await self.ctx.db(lambda db: save_step_message(db, failed))
+                if exc.non_retryable:  # final: what the calls used counts (a retry would count it once it ends)
+                    await self._meter(model, message_id)
                 await live.emit(ServerEvent.CHAT_ERROR, {"error": exc.message, "retryable": not exc.non_retryable})
                 raise
             finally:
@@ -157,11 +161,7 @@ class AgentStepActivities:
         message_id = await self.ctx.db(lambda db: save_step_message(db, message))
         # Usage is what the model gateway recorded for this step's calls (written before the run could end);
         # the executor's own figures are not used, so nothing is counted twice.
-        tokens_in, tokens_out, cost = await self.ctx.db(lambda db: step_usage(db, message_id))
-        model_name = model.model or model.provider
-        metrics.MODEL_TOKENS.labels(model=model_name, direction="input").inc(tokens_in)
-        metrics.MODEL_TOKENS.labels(model=model_name, direction="output").inc(tokens_out)
-        metrics.MODEL_COST.labels(model=model_name).inc(cost)
+        tokens_in, tokens_out, cost = await self._meter(model, message_id)
         await live.emit(
             ServerEvent.CHAT_DONE,
             {
@@ -178,6 +178,15 @@ class AgentStepActivities:
             session_id=done.get("session_id"),
             message_id=message_id,
         )
+
+    async def _meter(self, model: ModelConfig, message_id: int) -> tuple[int, int, float]:
+        """Count what the step's model calls used (the gateway recorded it) in the metrics, once per step."""
+        tokens_in, tokens_out, cost = await self.ctx.db(lambda db: step_usage(db, message_id))
+        model_name = model.model or model.provider
+        metrics.MODEL_TOKENS.labels(model=model_name, direction="input").inc(tokens_in)
+        metrics.MODEL_TOKENS.labels(model=model_name, direction="output").inc(tokens_out)
+        metrics.MODEL_COST.labels(model=model_name).inc(cost)
+        return tokens_in, tokens_out, cost
 
     async def _mark_running(self, step: AgentStepInput) -> None:
         owner_id = await self.ctx.db(

@@ -71,6 +71,11 @@ async def test_api_and_worker_metrics_while_a_task_runs(stack_factory, model):
 
         assert stack.request("POST", f"/api/v1/tasks/{held['id']}/cancel").status_code == 202
         stack.wait_state(held["id"], {"CANCELLED"})
+        # A cancelled step's words were paid for: they count in the tokens, not only completed steps' do.
+        wait_until(
+            lambda: value(scrape(worker), "wegent_model_tokens_total", model="scripted", direction="output") > 0,
+            "the cancelled step's tokens in the metrics",
+        )
         quick = stack.create_task(f"{prefix}-team", "a quick one")
         stack.wait_state(quick["id"], {"COMPLETED"})
     finally:
