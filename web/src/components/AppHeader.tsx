@@ -1,6 +1,7 @@
 import { AppstoreOutlined, BarChartOutlined, ClockCircleOutlined, LogoutOutlined, MenuOutlined, MessageOutlined, TeamOutlined } from '@ant-design/icons'
 import { Button, Grid, Layout, Segmented, Space, Typography } from 'antd'
 import { useTranslation } from 'react-i18next'
+import { useEffect, useRef } from 'react'
 import { useLocation, useNavigate } from 'react-router'
 
 import { useMe } from '../hooks/useMe'
@@ -15,6 +16,13 @@ export function AppHeader({ onMenu }: { onMenu?: () => void }) {
   const navigate = useNavigate()
   const admin = useMe().data?.role === 'admin'
   const section = ['/resources', '/schedules', '/usage', '/admin'].find((p) => location.pathname.startsWith(p)) ?? '/'
+  const sections = useRef<HTMLDivElement>(null)
+  // A section changed from the keyboard (arrow keys) renders a new page with a new header: the focus stays on
+  // the sections, so the next arrow key moves on again.
+  const fromKeyboard = (location.state as { sectionsFocus?: boolean } | null)?.sectionsFocus === true
+  useEffect(() => {
+    if (fromKeyboard) sections.current?.querySelector<HTMLInputElement>('input:checked')?.focus()
+  }, [fromKeyboard])
   return (
     <Layout.Header className="app-header">
       <Space size={8}>
@@ -27,9 +35,17 @@ export function AppHeader({ onMenu }: { onMenu?: () => void }) {
           </Typography.Title>
         )}
         <Segmented
+          ref={sections}
           data-testid="sections"
+          aria-label={t('app.sections')}
+          // The group itself is no tab stop (its arrow keys act on the options): Tab goes to the current option.
+          tabIndex={-1}
           value={section}
-          onChange={(value) => navigate(value)}
+          onChange={(value) =>
+            navigate(value, {
+              state: { sectionsFocus: !!sections.current?.contains(document.activeElement) },
+            })
+          }
           options={[
             { value: '/', label: t('app.chat'), icon: <MessageOutlined /> },
             { value: '/resources', label: t('app.resources'), icon: <AppstoreOutlined /> },

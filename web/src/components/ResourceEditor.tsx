@@ -1,5 +1,5 @@
 import { Alert, App, Button, Modal, Space, Table, Tag, Typography } from 'antd'
-import { useEffect, useState } from 'react'
+import { useEffect, useRef, useState } from 'react'
 import { useTranslation } from 'react-i18next'
 
 import { ApiError, applyYaml, resourceYaml, updateResourceYaml, type ApplyReport, type ResourceDocument } from '../client'
@@ -36,6 +36,11 @@ export function ResourceEditor({
   const [conflict, setConflict] = useState(false)
   const [report, setReport] = useState<ApplyReport | null>(null)
   const readOnly = !!doc?.metadata.public
+  const body = useRef<HTMLDivElement>(null)
+  // Keyboard users start in the editor (the editor is kept between openings, so focus it at each one).
+  const focusEditor = () => {
+    if (!readOnly) body.current?.querySelector<HTMLElement>('.cm-content')?.focus()
+  }
 
   const load = async () => {
     setProblems([])
@@ -56,8 +61,14 @@ export function ResourceEditor({
     }
   }
 
+  // A fresh editor for each opening: CodeMirror defers a value set while the user is typing and applies it
+  // later, so reusing the one just typed in (open, type, save, open the next at keyboard speed) wiped the next
+  // document's text a moment after it was entered.
+  const [opening, setOpening] = useState(0)
   useEffect(() => {
-    if (open) void load()
+    if (!open) return
+    setOpening((n) => n + 1)
+    void load()
   }, [open, doc])
 
   const save = async () => {
@@ -98,10 +109,18 @@ export function ResourceEditor({
     <Modal
       open={open}
       onCancel={onClose}
+      afterOpenChange={(visible) => {
+        if (visible) focusEditor()
+      }}
       width={860}
       title={doc ? `${doc.kind} ${doc.metadata.namespace}/${doc.metadata.name}` : t('resources.applyTitle')}
       footer={
-        <Space>
+        <Space wrap style={{ justifyContent: 'flex-end' }}>
+          {readOnly ? null : (
+            <Typography.Text type="secondary" style={{ fontSize: 12 }} data-testid="editor-keys">
+              {t(doc ? 'resources.keysSave' : 'resources.keysApply')}
+            </Typography.Text>
+          )}
           <Button onClick={onClose}>{t('resources.close')}</Button>
           {readOnly ? null : (
             <Button type="primary" loading={loading} onClick={() => void save()} data-testid="save-yaml">
@@ -111,10 +130,18 @@ export function ResourceEditor({
         </Space>
       }
     >
-      <Space direction="vertical" style={{ width: '100%' }}>
+      <Space direction="vertical" style={{ width: '100%' }} ref={body}>
         {readOnly ? <Alert type="info" showIcon message={t('resources.publicReadOnly')} /> : null}
         {!doc ? <Typography.Text type="secondary">{t('resources.applyHint')}</Typography.Text> : null}
-        <YamlEditor value={text} onChange={readOnly ? undefined : setText} readOnly={readOnly} />
+        <YamlEditor
+          key={opening}
+          value={text}
+          onChange={readOnly ? undefined : setText}
+          readOnly={readOnly}
+          autoFocus={!readOnly}
+          label={t('resources.yamlLabel')}
+          onSubmit={readOnly || loading ? undefined : () => void save()}
+        />
         {conflict ? (
           <Alert
             type="warning"

@@ -8,6 +8,12 @@ export interface YamlEditorProps {
   value: string
   onChange?: (value: string) => void
   readOnly?: boolean
+  /** Mod+Enter in the editor. */
+  onSubmit?: () => void
+  /** Take the focus when the editor is created. */
+  autoFocus?: boolean
+  /** The editor's accessible name. */
+  label?: string
 }
 
 export function YamlEditor(props: YamlEditorProps) {
@@ -15,7 +21,13 @@ export function YamlEditor(props: YamlEditorProps) {
     <div className="yaml-editor" data-testid="yaml-editor">
       <Suspense
         fallback={
-          <Input.TextArea value={props.value} readOnly autoSize={{ minRows: 12, maxRows: 24 }} style={{ fontFamily: 'monospace' }} />
+          <Input.TextArea
+            value={props.value}
+            readOnly
+            aria-label={props.label}
+            autoSize={{ minRows: 12, maxRows: 24 }}
+            style={{ fontFamily: 'monospace' }}
+          />
         }
       >
         <CodeMirrorYaml {...props} />
