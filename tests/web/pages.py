@@ -43,3 +43,24 @@ def start_chat(page, team: str, prompt: str) -> int:  # type: ignore[no-untyped-
 
 def wait_state(page, state: str) -> None:  # type: ignore[no-untyped-def]
     page.locator(f"[data-testid=task-state][data-state={state}]").wait_for()
+
+
+def focused_within(page, selector: str, text: str | None = None) -> bool:  # type: ignore[no-untyped-def]
+    """The focused element is (inside) `selector`, and that element's text contains `text` when given."""
+    return page.evaluate(
+        """([s, text]) => {
+            const el = document.activeElement && document.activeElement.closest(s)
+            return !!el && (text === null || el.textContent.includes(text))
+        }""",
+        [selector, text],
+    )
+
+
+def tab_to(page, selector: str, presses: int = 40, key: str = "Tab", text: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Press Tab (or `key`, e.g. Shift+Tab) until the focused element is (inside) `selector` (with `text`): it is
+    reachable by keyboard."""
+    for _ in range(presses):
+        if focused_within(page, selector, text):
+            return
+        page.keyboard.press(key)
+    raise AssertionError(f"{selector} {text or ''} was not reached with {key}")

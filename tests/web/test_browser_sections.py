@@ -13,7 +13,7 @@ import yaml
 
 from tests.e2e.teams import team_yaml
 from tests.support.stack import Stack
-from tests.web.pages import TIMEOUT, sign_in, solo_team, wait_state
+from tests.web.pages import TIMEOUT, sign_in, solo_team, tab_to, wait_state
 
 
 def test_resources_apply_yaml_shows_field_errors_then_applies(  # type: ignore[no-untyped-def]
@@ -166,15 +166,6 @@ def test_editing_a_resource_with_a_stale_version_shows_a_conflict_then_saves_aft
         context.close()
 
 
-def _tab_to(page, selector: str, presses: int = 40) -> None:  # type: ignore[no-untyped-def]
-    """Press Tab until the focused element is (inside) `selector`: it is reachable by keyboard."""
-    for _ in range(presses):
-        if page.evaluate("(s) => !!document.activeElement && !!document.activeElement.closest(s)", selector):
-            return
-        page.keyboard.press("Tab")
-    raise AssertionError(f"{selector} was not reached with Tab")
-
-
 def test_signing_in_and_starting_a_chat_work_from_the_keyboard(browser, web_stack: Stack, model, user) -> None:  # type: ignore[no-untyped-def]
     username, password, headers = user
     model.script([{"match": "*", "text": "typed, not clicked"}])
@@ -184,17 +175,17 @@ def test_signing_in_and_starting_a_chat_work_from_the_keyboard(browser, web_stac
     page.set_default_timeout(TIMEOUT)
     try:
         page.goto(f"{web_stack.url}/login")
-        _tab_to(page, "[data-testid=username]")
+        tab_to(page, "[data-testid=username]")
         page.keyboard.type(username)
-        _tab_to(page, "[data-testid=password]")
+        tab_to(page, "[data-testid=password]")
         page.keyboard.type(password)
         page.keyboard.press("Enter")
         page.get_by_test_id("new-chat-page").wait_for()
-        _tab_to(page, "[data-testid=team-picker]")
+        tab_to(page, "[data-testid=team-picker]")
         page.keyboard.type(team)  # the picker searches; Enter takes the match
         page.locator(".ant-select-item-option-active").filter(has_text=team).wait_for()
         page.keyboard.press("Enter")
-        _tab_to(page, "[data-testid=composer] textarea")
+        tab_to(page, "[data-testid=composer] textarea")
         page.keyboard.type("from the keyboard")
         page.keyboard.press("Enter")
         page.wait_for_url(re.compile(r"/tasks/\d+$"))
