@@ -1,7 +1,7 @@
 """A session that ends while the app is open, in real Chromium against a real stack: the account's tokens are
 revoked (an admin sets a new password, which bumps the token version) while the user is in a chat, or on the
-resources page. The user is told the session expired, signs in again and is back where they were; someone else
-signing in instead starts afresh and sees nothing of the previous user's.
+resources page. The user is told the session expired, signs in again and is back where they were, with what they
+were typing; someone else signing in instead starts afresh and sees nothing of the previous user's.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ def test_a_session_revoked_mid_chat_signs_in_again_back_to_the_same_chat(  # typ
         task_id = start_chat(page, team, "first question")
         wait_state(page, "COMPLETED")
         page.get_by_test_id("answer").get_by_text("first answer").wait_for()
+        box = page.locator("[data-testid=composer] textarea")
+        box.fill("half-written follow-")  # typing when the session ends
 
         new_password = _revoke(web_stack, headers)
         # The open chat's socket is dropped by the server: the app says so, with no action from the user.
@@ -63,8 +65,8 @@ def test_a_session_revoked_mid_chat_signs_in_again_back_to_the_same_chat(  # typ
         page.wait_for_url(re.compile(rf"/tasks/{task_id}$"))
         wait_state(page, "COMPLETED")
         page.get_by_test_id("answer").get_by_text("first answer").wait_for()
+        assert box.input_value() == "half-written follow-"  # the unsent text is still there
         # The chat is live again under the new session: a follow-up streams its answer.
-        box = page.locator("[data-testid=composer] textarea")
         box.fill("second question")
         box.press("Enter")
         page.locator("[data-role=assistant] [data-testid=answer]").nth(1).get_by_text("second answer").wait_for()

@@ -2,9 +2,20 @@ import { Sender } from '@ant-design/x'
 import { Typography } from 'antd'
 import { useState } from 'react'
 
+function readDraft(key: string | null): string {
+  return (key && sessionStorage.getItem(key)) || ''
+}
+
+function keepDraft(key: string | null, text: string): void {
+  if (!key) return
+  if (text) sessionStorage.setItem(key, text)
+  else sessionStorage.removeItem(key)
+}
+
 /**
  * The message box: Enter sends, Shift+Enter is a new line. While `disabledReason` is set it is disabled and
- * says why; `onStop` (while running) shows the stop button.
+ * says why; `onStop` (while running) shows the stop button. With `draftKey` the unsent text is kept (see
+ * lib/auth.ts draftKey): a session that expires mid-sentence, or a reload, loses nothing.
  */
 export function Composer({
   placeholder,
@@ -12,14 +23,20 @@ export function Composer({
   onSend,
   onStop,
   running,
+  draftKey,
 }: {
   placeholder: string
   disabledReason?: string | null
   onSend: (text: string) => Promise<boolean>
   onStop?: () => void
   running?: boolean
+  draftKey?: string | null
 }) {
-  const [value, setValue] = useState('')
+  const [value, setValue] = useState(() => readDraft(draftKey ?? null))
+  const change = (text: string) => {
+    setValue(text)
+    keepDraft(draftKey ?? null, text)
+  }
   const [sending, setSending] = useState(false)
   return (
     <div className="composer" data-testid="composer">
@@ -30,7 +47,7 @@ export function Composer({
       ) : null}
       <Sender
         value={value}
-        onChange={setValue}
+        onChange={change}
         placeholder={placeholder}
         submitType="enter"
         disabled={!!disabledReason && !running}
@@ -41,7 +58,7 @@ export function Composer({
           if (!text.trim() || disabledReason) return
           setSending(true)
           try {
-            if (await onSend(text)) setValue('')
+            if (await onSend(text)) change('')
           } finally {
             setSending(false)
           }

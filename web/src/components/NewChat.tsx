@@ -5,6 +5,7 @@ import { useNavigate } from 'react-router'
 import type { Socket } from 'socket.io-client'
 
 import { useTeams } from '../hooks/useTasks'
+import { draftKey } from '../lib/auth'
 import { errorMessage } from '../lib/errors'
 import { call, type Ack } from '../lib/socket'
 import { Composer } from './Composer'
@@ -52,6 +53,7 @@ export function NewChat({ socket }: { socket: Socket | null }) {
         ) : null}
       </div>
       <Composer
+        draftKey={draftKey('new')}
         placeholder={t('composer.placeholder')}
         disabledReason={chosen ? null : t('composer.pickTeam')}
         onSend={async (text) => {

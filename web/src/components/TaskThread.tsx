@@ -6,6 +6,7 @@ import type { Socket } from 'socket.io-client'
 
 import { useTaskStream } from '../hooks/useTaskStream'
 import { useTeams } from '../hooks/useTasks'
+import { draftKey } from '../lib/auth'
 import { errorMessage } from '../lib/errors'
 import { call, type Ack } from '../lib/socket'
 import { Composer } from './Composer'
@@ -122,6 +123,7 @@ export function TaskThread({ socket, taskId }: { socket: Socket | null; taskId: 
         <div ref={bottom} />
       </div>
       <Composer
+        draftKey={draftKey(String(taskId))}
         placeholder={t('composer.followUp')}
         running={running}
         disabledReason={running ? t('composer.running') : waiting ? t('composer.waiting') : null}

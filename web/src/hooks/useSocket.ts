@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react'
 import type { Socket } from 'socket.io-client'
 
-import { signOut, useToken } from '../lib/auth'
+import { currentToken, signOut, useToken } from '../lib/auth'
 import { closeSocket, getSocket } from '../lib/socket'
 import { ServerEvent } from '../client/realtime'
 
@@ -31,6 +31,8 @@ export function useSocket(): { socket: Socket | null; live: LiveState } {
     socket.on(ServerEvent.AUTH_ERROR, expired)
     if (socket.connected) up()
     return () => {
+      // Signed out (the page goes away with the session): the socket of the old session goes too.
+      if (currentToken() === null) closeSocket()
       socket.off('connect', up)
       socket.off('disconnect', down)
       socket.off('connect_error', refused)

@@ -8,6 +8,7 @@ const TOKEN_KEY = 'wegent.token'
 const USERNAME_KEY = 'wegent.username'
 const NOTICE_KEY = 'wegent.notice'
 const RETURN_KEY = 'wegent.return'
+const DRAFT_PREFIX = 'wegent.draft.'
 
 let current: string | null = typeof localStorage !== 'undefined' ? localStorage.getItem(TOKEN_KEY) : null
 let landing = '/'
@@ -49,6 +50,7 @@ export function signOut(notice?: string): void {
   } else {
     sessionStorage.removeItem(RETURN_KEY)
     localStorage.removeItem(USERNAME_KEY)
+    forgetDrafts()
   }
   landing = '/'
   set(null)
@@ -58,6 +60,24 @@ export function takeNotice(): string | null {
   const notice = sessionStorage.getItem(NOTICE_KEY)
   sessionStorage.removeItem(NOTICE_KEY)
   return notice
+}
+
+/** The current token, outside React (e.g. to tell an unmount at sign-out from any other). */
+export function currentToken(): string | null {
+  return current
+}
+
+/**
+ * Where the unsent text of a message box (`scope`: a task id, or "new") is kept for this tab, per account: it
+ * survives the session ending and a reload, and is never shown to another account. Null when signed out.
+ */
+export function draftKey(scope: string): string | null {
+  const subject = tokenSubject(current)
+  return subject === null ? null : `${DRAFT_PREFIX}${subject}.${scope}`
+}
+
+function forgetDrafts(): void {
+  for (const key of Object.keys(sessionStorage)) if (key.startsWith(DRAFT_PREFIX)) sessionStorage.removeItem(key)
 }
 
 function returnRecord(): ReturnRecord | null {
