@@ -102,6 +102,7 @@ class WorkerSet:
         sandbox starts do not wait for it (its process takes a moment to start on a loaded host)."""
         if worker.task_queue == agent_queue(self.ctx.host) and self.ctx.gateway is not None:
             await self.ctx.gateway.start(getattr(self.ctx.backend, "client", None))
+            self.ctx.backend.gateway_port = self.ctx.gateway.port
             if self.stopping:  # stopped while the gateway started: this worker never polled
                 return
         await worker.run()

@@ -135,6 +135,8 @@ class ExecutorBackend(ABC):
 
     name: ClassVar[BackendName]
     scope: str = ""  # the Temporal namespace this backend's executors belong to (see executor_name)
+    # This host's model gateway, once it runs: sandboxes cut off from the network still reach it (Docker).
+    gateway_port: int | None = None
 
     @abstractmethod
     async def start(self, spec: ExecutorSpec) -> ExecutorHandle:

@@ -217,7 +217,8 @@ class DockerBackend(DockerWarmMixin, ExecutorBackend):
         return self.client.containers.create(spec.image, **kwargs)
 
     def _ensure_relay(self, executor: Container) -> None:
-        ensure_relay(self.client, executor, self._ensure_network(self.network_name, internal=False), self.publish_ip)
+        outer = self._ensure_network(self.network_name, internal=False)
+        ensure_relay(self.client, executor, outer, self.publish_ip, self.gateway_port)
 
     # ----------------------------------------------------------------------------------- networks
     def _ensure_network(self, name: str, *, internal: bool) -> str:

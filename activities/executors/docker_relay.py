@@ -5,6 +5,10 @@ internal bridge would be unreachable. A small relay container joins both that br
 network, publishes 127.0.0.1:<port> and forwards it to the executor's port 8080. It runs the executor's own image
 with our fixed forwarding code below, hardened like the executor and with a read-only rootfs; it only forwards
 inbound connections to one fixed target, so it gives the executor no way out.
+
+The one way out an offline agent keeps is its model, through this host's model gateway (which takes only the
+step's own key): on the executor's bridge the relay answers as ``host.docker.internal`` (a network alias),
+listens on the gateway's port and forwards to the gateway on the host. Nothing else is forwarded.
 """
 
 from __future__ import annotations
@@ -28,12 +32,15 @@ from activities.executors.docker_containers import (
 from activities.executors.docker_networks import create_isolated_network
 
 RELAY_PORT = 8080
+DOCKER_HOST_ALIAS = "host.docker.internal"
+LABEL_GATEWAY = "wegent.gateway_port"
 
-# The relay's whole program: accept on 0.0.0.0:<listen>, pipe bytes both ways to <target>:<port>.
+# The relay's whole program: for each `listen:target:port` argument, accept on 0.0.0.0:<listen> and pipe
+# bytes both ways to <target>:<port>.
 RELAY_CODE = r"""
-import asyncio, sys
+import asyncio, functools, sys
 
-TARGET, TARGET_PORT, LISTEN_PORT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+FORWARDS = [(int(a.split(":")[0]), a.split(":")[1], int(a.split(":")[2])) for a in sys.argv[1:]]
 
 
 async def pipe(reader, writer):
@@ -50,9 +57,9 @@ async def pipe(reader, writer):
         writer.close()
 
 
-async def handle(client_reader, client_writer):
+async def handle(target, target_port, client_reader, client_writer):
     try:
-        up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(TARGET, TARGET_PORT), 5)
+        up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(target, target_port), 5)
     except (OSError, asyncio.TimeoutError):
         client_writer.close()
         return
@@ -62,9 +69,11 @@ async def handle(client_reader, client_writer):
 
 
 async def main():
-    server = await asyncio.start_server(handle, "0.0.0.0", LISTEN_PORT)
-    async with server:
-        await server.serve_forever()
+    servers = [
+        await asyncio.start_server(functools.partial(handle, target, port), "0.0.0.0", listen)
+        for listen, target, port in FORWARDS
+    ]
+    await asyncio.gather(*(server.serve_forever() for server in servers))
 
 
 asyncio.run(main())
@@ -75,14 +84,26 @@ def relay_name(executor: str) -> str:
     return f"{executor}-relay"
 
 
-def ensure_relay(client: docker.DockerClient, executor: Container, outer_network: str, publish_ip: str) -> None:
-    """Make sure the relay publishing an isolated executor's port runs (a dead one is replaced)."""
+def ensure_relay(
+    client: docker.DockerClient,
+    executor: Container,
+    outer_network: str,
+    publish_ip: str,
+    gateway_port: int | None = None,
+) -> None:
+    """Make sure the relay publishing an isolated executor's port runs (a dead one is replaced); with the
+    model gateway's port, it also takes the executor's calls to the gateway there."""
     name = relay_name(executor.name)
     try:
         relay: Container | None = client.containers.get(name)
     except NotFound:
         relay = None
-    if relay is not None and relay.status == "running":
+    # A worker restarted since may run its gateway on another port: such a relay is replaced too.
+    if (
+        relay is not None
+        and relay.status == "running"
+        and relay.labels.get(LABEL_GATEWAY, "") == str(gateway_port or "")
+    ):
         return
     if relay is not None:
         remove(relay)
@@ -91,17 +112,21 @@ def ensure_relay(client: docker.DockerClient, executor: Container, outer_network
     inner = next(iter(executor.attrs["NetworkSettings"]["Networks"]), None) or create_isolated_network(
         client, executor.name
     )
+    forwards = [f"{RELAY_PORT}:{executor.name}:{CONTAINER_PORT}"]
+    if gateway_port:
+        forwards.append(f"{gateway_port}:{DOCKER_HOST_ALIAS}:{gateway_port}")
     relay = client.containers.create(
         executor.attrs["Image"],  # the executor's own image id: no second image to trust
         name=name,
         entrypoint=["python3", "-c", RELAY_CODE],
-        command=[executor.name, str(CONTAINER_PORT), str(RELAY_PORT)],
+        command=forwards,
         labels={
             LABEL_MANAGED: "true",
             LABEL_ROLE: "relay",
             LABEL_EXECUTOR: executor.name,
             LABEL_TASK: executor.labels.get(LABEL_TASK, ""),
             LABEL_WORKFLOW: executor.labels.get(LABEL_WORKFLOW, ""),
+            LABEL_GATEWAY: str(gateway_port or ""),
         },
         user=EXECUTOR_USER,
         detach=True,
@@ -112,10 +137,13 @@ def ensure_relay(client: docker.DockerClient, executor: Container, outer_network
         pids_limit=32,
         network=outer_network,
         ports={f"{RELAY_PORT}/tcp": (publish_ip, port)},
+        # The relay itself reaches the host (the gateway); the executor reaches only the relay.
+        extra_hosts={DOCKER_HOST_ALIAS: "host-gateway"},
         **hardening(),
     )
     try:
-        client.networks.get(inner).connect(relay)
+        aliases = [DOCKER_HOST_ALIAS] if gateway_port else None
+        client.networks.get(inner).connect(relay, aliases=aliases)
         relay.start()
     except APIError:
         remove(relay)

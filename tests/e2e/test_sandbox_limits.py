@@ -121,3 +121,20 @@ def test_each_member_runs_under_its_own_shells_limits(stack, model):
     while containers_for_task(created["id"]):  # both sandboxes go with the task
         assert time.monotonic() < deadline, f"left behind: {containers_for_task(created['id'])}"
         time.sleep(0.5)
+
+
+def test_an_offline_sandbox_still_reaches_its_model_through_the_gateway(stack, model):
+    """`network: false` cuts the sandbox off from everything but its model, which it reaches through this host's
+    model gateway (with the step's own key) via the relay, never directly."""
+    user, prefix = _user(stack), "l" + uuid.uuid4().hex[:8]
+    model.script([{"match": "offline question", "text": "an answer from inside an offline sandbox"}])
+    base = f"{model.url_for(DOCKER_HOST_ALIAS)}/v1"
+    shell = {"shellType": "Chat", "resources": {"network": False}}
+    stack.apply(team_yaml(prefix, base, [{"bot": "b"}], collaboration="solo", shell=shell), headers=user)
+    created = stack.create_task(f"{prefix}-team", "an offline question", headers=user)
+    task = stack.wait_state(created["id"], {"COMPLETED", "FAILED"}, timeout=120)
+    assert task["state"] == "COMPLETED", task.get("error")
+    assert "an answer from inside an offline sandbox" in str(stack.task(created["id"], headers=user))
+    # The model saw the gateway's call with the Model's real key, not a call from the sandbox itself.
+    (call,) = [r for r in model.requests() if "offline question" in str(r.messages)]
+    assert call.api_key == "sk-test"
