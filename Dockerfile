@@ -4,6 +4,8 @@ FROM ${BASE_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
+COPY core ./core
+COPY cli ./cli
 COPY api ./api
 COPY workflows ./workflows
 COPY activities ./activities
