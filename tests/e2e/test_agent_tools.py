@@ -6,32 +6,21 @@ secret) reaches the tool without ever being shown by the API.
 
 from __future__ import annotations
 
-import os
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import DOCKER_HOST_ALIAS
 from tests.e2e.teams import team_yaml
 from tests.support.chat_client import ChatClient
-
-MCP_CALCULATOR = Path(__file__).resolve().parents[1] / "support" / "mcp_calculator.py"
+from tests.support.mcp_servers import mcp_calculator
 
 
 @pytest.mark.parametrize("backend", ["local", "docker"])
 async def test_a_ghost_mcp_tool_is_called_streamed_and_stored(backend, request, model):
     stack = request.getfixturevalue(f"{backend}_stack")
-    if backend == "local":
-        # A root worker's agents run as uids of their own, on the agents' interpreter (`python` on their PATH),
-        # which may not read this checkout: the server's source goes on the command line, as for Docker.
-        command = "python" if os.geteuid() == 0 else sys.executable
-        mcp = {"command": command, "args": ["-c", MCP_CALCULATOR.read_text()]}
-        base_url = model.openai_base_url
-    else:  # tests/ is not in the image: its interpreter runs the server's source
-        mcp = {"command": "/opt/venv/bin/python", "args": ["-c", MCP_CALCULATOR.read_text()]}
-        base_url = f"{model.url_for(DOCKER_HOST_ALIAS)}/v1"
+    mcp = mcp_calculator(backend)
+    base_url = model.openai_base_url if backend == "local" else f"{model.url_for(DOCKER_HOST_ALIAS)}/v1"
     mcp["env"] = {"MCP_SECRET_SUFFIX": "-from-env"}
     model.script(
         [

@@ -4,7 +4,6 @@ others refer to, backfilling a schedule, and an admin promoting a user and reset
 
 from __future__ import annotations
 
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,11 +11,10 @@ from pathlib import Path
 import yaml
 
 from tests.e2e.teams import team_yaml
+from tests.support.mcp_servers import mcp_calculator
 from tests.support.stack import Stack
 from tests.web.conftest import make_user
 from tests.web.pages import TIMEOUT, sign_in, solo_team, start_chat, wait_state
-
-MCP_CALCULATOR = Path(__file__).resolve().parents[1] / "support" / "mcp_calculator.py"
 
 
 def test_a_steps_tool_calls_and_results_show_collapsed_and_open_on_demand(  # type: ignore[no-untyped-def]
@@ -27,7 +25,7 @@ def test_a_steps_tool_calls_and_results_show_collapsed_and_open_on_demand(  # ty
         [{"match": "add", "tool_calls": [{"name": "add", "arguments": {"a": 20, "b": 22}}], "text": "It is 42."}]
     )
     prefix = "t" + uuid.uuid4().hex[:8]
-    mcp = {"command": sys.executable, "args": [str(MCP_CALCULATOR)]}
+    mcp = mcp_calculator("local")
     member = {"bot": "calc", "system": "You are a calculator. Use your tools.", "ghost": {"mcpServers": {"calc": mcp}}}
     web_stack.apply(
         team_yaml(prefix, model.openai_base_url, [member], collaboration="solo", shell={"shellType": "Agno"}),
