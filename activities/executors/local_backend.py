@@ -23,16 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import importlib.util
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,6 +42,7 @@ from activities.executors.base import (
     ExecutorStartError,
     executor_name,
 )
+from activities.executors.local_registry import LocalRegistryMixin, port_free, proc_stat
 from activities.executors.local_warm import LocalWarmMixin
 from activities.executors.zygote import ZygoteClient, ZygoteUnavailable
 from executor.runtimes.base import RunFailed
@@ -63,7 +60,7 @@ _PASSTHROUGH_ENV = (
 _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-class LocalBackend(LocalWarmMixin, ExecutorBackend):
+class LocalBackend(LocalWarmMixin, LocalRegistryMixin, ExecutorBackend):
     """Executors as subprocess groups of this host, tracked in JSON files under ``state_dir``."""
 
     name: ClassVar[BackendName] = "local"
@@ -105,80 +102,6 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
         if self._zygote is not None:
             self._zygote.close()
 
-    # ------------------------------------------------------------------------------------ registry
-    def _record_path(self, executor_id: str) -> Path:
-        if "/" in executor_id or executor_id.startswith("."):
-            raise ValueError(f"bad executor id {executor_id!r}")
-        return self.state_dir / f"{executor_id}.json"
-
-    def _log_path(self, executor_id: str) -> Path:
-        return self.state_dir / f"{executor_id}.log"
-
-    def _exit_path(self, executor_id: str, record: dict[str, Any] | None = None) -> Path:
-        # A warm sandbox keeps the exit file it was forked with after a task adopts it (new id).
-        if record is not None and record.get("exit_file"):
-            return Path(record["exit_file"])
-        return self.state_dir / f"{executor_id}.exit"
-
-    def _read(self, executor_id: str) -> dict[str, Any] | None:
-        try:
-            return json.loads(self._record_path(executor_id).read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def _write(self, executor_id: str, record: dict[str, Any]) -> None:
-        path = self._record_path(executor_id)
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=1))
-        os.replace(tmp, path)
-
-    @contextlib.contextmanager
-    def _locked(self, executor_id: str) -> Iterator[None]:
-        """Serialize start/stop of one executor across threads and worker processes."""
-        with open(self.state_dir / f".{executor_id}.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-    # ------------------------------------------------------------------------------- process state
-    def _alive(self, executor_id: str, record: dict[str, Any]) -> bool:
-        child = self._children.get(executor_id)
-        if child is not None and child.pid == record.get("pid"):
-            return child.poll() is None
-        pid = int(record.get("pid", 0))
-        if pid <= 0:
-            return False
-        stat = _proc_stat(pid)
-        if stat is None or stat["state"] in ("Z", "X"):
-            return False
-        return record.get("start_time") is None or stat["start_time"] == record["start_time"]
-
-    def _owns_group(self, record: dict[str, Any]) -> bool:
-        """Whether ``record``'s process group still exists and is still the one we started.
-
-        While any member lives the kernel does not hand the group id out again; once the group is empty a
-        new process could get that number, so a present leader must have the recorded start time.
-        """
-        pgid = int(record.get("pgid", 0))
-        if pgid <= 1:
-            return False
-        leader = _proc_stat(pgid)
-        if leader is not None:
-            return record.get("start_time") is None or leader["start_time"] == record["start_time"]
-        return self._group_alive(pgid)
-
-    def _group_alive(self, pgid: int) -> bool:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        # Zombies still count for killpg; only a group with a live member is alive.
-        return any(stat["state"] not in ("Z", "X") for stat in _group_members(pgid))
-
     # --------------------------------------------------------------------------------------- start
     async def start(self, spec: ExecutorSpec) -> ExecutorHandle:
         return await asyncio.to_thread(self._start, spec)
@@ -198,7 +121,7 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
                     self._kill_group(int(record["pgid"]), signal.SIGKILL)
                 self._forget(executor_id)
 
-            if not _port_free(self.host, spec.port):
+            if not port_free(self.host, spec.port):
                 raise ExecutorStartError(f"port {self.host}:{spec.port} is already in use")
 
             workdir = self._workdir(executor_id, spec.port, spec.workdir_volume)
@@ -208,7 +131,7 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
             exit_path.unlink(missing_ok=True)
             uid = self.agent.uid_for(spec.port) if self.agent is not None else None
             pid = self._spawn(executor_id, workdir, env, log_path, exit_path, uid)
-            stat = _proc_stat(pid)
+            stat = proc_stat(pid)
             self._write(
                 executor_id,
                 {
@@ -361,17 +284,6 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
         except (httpx.HTTPError, ValueError, TypeError, AttributeError):
             return True
 
-    def _kill_group(self, pgid: int, sig: signal.Signals) -> None:
-        if pgid <= 1 or pgid == os.getpgrp():  # never signal our own group (or init's)
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, sig)
-
-    def _reap(self, executor_id: str) -> None:
-        child = self._children.get(executor_id)
-        if child is not None:
-            child.poll()
-
     def _forget(self, executor_id: str) -> None:
         self._children.pop(executor_id, None)
         record = self._read(executor_id)
@@ -432,13 +344,6 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
             warm_owner=record.get("warm_owner"),
         )
 
-    def _exit_code(self, executor_id: str, record: dict[str, Any] | None = None) -> int | None:
-        """What the zygote recorded for a forked executor (same convention as subprocess), if anything."""
-        try:
-            return int(self._exit_path(executor_id, record).read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-
     async def logs(self, executor_id: str, tail: int = 50) -> str:
         def run() -> str:
             try:
@@ -451,37 +356,6 @@ class LocalBackend(LocalWarmMixin, ExecutorBackend):
             return "\n".join(lines[-tail:])
 
         return await asyncio.to_thread(run)
-
-
-def _proc_stat(pid: int) -> dict[str, Any] | None:
-    """State, process group and start time (clock ticks since boot) of a pid, from /proc."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    # The command name (field 2) may hold spaces and parens: split after its closing paren.
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return {"state": fields[0], "pgid": int(fields[2]), "start_time": int(fields[19])}
-
-
-def _group_members(pgid: int) -> list[dict[str, Any]]:
-    members = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            stat = _proc_stat(int(entry.name))
-            if stat is not None and stat["pgid"] == pgid:
-                members.append(stat)
-    return members
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def executor_source_root() -> Path | None:

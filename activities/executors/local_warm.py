@@ -44,13 +44,13 @@ class LocalWarmMixin:
 
 
 def _start_warm(backend: LocalBackend, spec: WarmSpec) -> ExecutorHandle:
-    from activities.executors.local_backend import _port_free, _proc_stat
+    from activities.executors.local_registry import port_free, proc_stat
 
     executor_id = spec.warm_id
     with backend._locked(executor_id):
         if backend._read(executor_id) is not None:
             raise ExecutorStartError(f"warm executor {executor_id} exists already")
-        if not _port_free(backend.host, spec.port):
+        if not port_free(backend.host, spec.port):
             raise ExecutorStartError(f"port {backend.host}:{spec.port} is already in use")
         workdir = backend._workdir(executor_id, spec.port, None)
         env = backend._base_env()
@@ -69,7 +69,7 @@ def _start_warm(backend: LocalBackend, spec: WarmSpec) -> ExecutorHandle:
         if uid is not None:
             env["HOME"] = str(workdir)
         pid = backend._spawn(executor_id, workdir, env, log_path, exit_path, uid)
-        stat = _proc_stat(pid)
+        stat = proc_stat(pid)
         record: dict[str, Any] = {
             "executor_id": executor_id,
             "pid": pid,
