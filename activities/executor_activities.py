@@ -99,6 +99,42 @@ class ExecutorActivities:
             sandbox=request.sandbox,
         )
 
+    @activity.defn(name=activity_names.TAKE_WARM_EXECUTOR)
+    async def take_warm_executor(self, request: StartExecutorInput) -> ExecutorRef | None:
+        """A sandbox of this worker's warm pool for the task, or None (then `start_executor` starts one).
+
+        Run as a local activity by the worker that holds the workflow, on its own host: no round trip through
+        the server before the first step. Anything the regular start would refuse is left to it, to say why.
+        """
+        pool = self.ctx.pool
+        limits = limits_for(self.ctx.settings, request.cpu, request.memory, request.pids)
+        if pool is None or not pool.fits(request.image, limits, request.network):
+            return None
+        if image_refusal(self.ctx.settings, request.image) or await self._unsandboxed_refusal():
+            return None
+        warm = await pool.take(
+            request.task_id, request.workflow_id, executor_token(request.workflow_id), request.sandbox
+        )
+        if warm is None:
+            return None
+        log.info(
+            "executor.started",
+            task_id=request.task_id,
+            workflow_id=request.workflow_id,
+            host=self.ctx.host,
+            backend=warm.backend,
+            executor_id=warm.executor_id,
+            warm=True,
+            local=True,
+        )
+        return ExecutorRef(
+            host=self.ctx.host,
+            backend=warm.backend,
+            executor_id=warm.executor_id,
+            port=warm.port,
+            sandbox=request.sandbox,
+        )
+
     async def _unsandboxed_refusal(self) -> str | None:
         """The local backend is for one person's own machine: with other people's agents next to the state
         folder (keys, database), any of them could read it."""

@@ -47,9 +47,7 @@ class SandboxGate:
 
     async def admit(self, workflow_id: str, max_wait: float) -> bool:
         """Wait for room to start this workflow's sandbox. False when it went ahead after ``max_wait``."""
-        self._expire()
-        if workflow_id in self._ready or (len(self._ready) < self.ahead and not self.waiting):
-            self._ready[workflow_id] = self._clock()
+        if self.try_admit(workflow_id):
             return True
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((workflow_id, future))
@@ -67,6 +65,14 @@ class SandboxGate:
             else:
                 future.cancel()
             raise
+
+    def try_admit(self, workflow_id: str) -> bool:
+        """Admit at once when there is room and nobody waits; never wait."""
+        self._expire()
+        if workflow_id in self._ready or (len(self._ready) < self.ahead and not self.waiting):
+            self._ready[workflow_id] = self._clock()
+            return True
+        return False
 
     def release(self, workflow_id: str) -> None:
         """The workflow's step began, or its sandbox start failed or it was stopped: make room."""
@@ -117,6 +123,27 @@ class SandboxGate:
                 beat.cancel()
 
         return start_executor
+
+    def take_warm_executor(
+        self, take: Callable[[StartExecutorInput], Awaitable[ExecutorRef | None]]
+    ) -> Callable[[StartExecutorInput], Awaitable[ExecutorRef | None]]:
+        """The warm take never waits: with no room at the gate right now, the regular start waits in line."""
+
+        @activity.defn(name="take_warm_executor")
+        async def take_warm_executor(request: StartExecutorInput) -> ExecutorRef | None:
+            workflow_id = activity.info().workflow_id
+            if not self.try_admit(workflow_id):
+                return None
+            try:
+                taken = await take(request)
+            except BaseException:
+                self.release(workflow_id)
+                raise
+            if taken is None:
+                self.release(workflow_id)
+            return taken
+
+        return take_warm_executor
 
     def stop_executor(self, stop: Callable[[ExecutorRef], Awaitable[None]]) -> Callable[[ExecutorRef], Awaitable[None]]:
         @activity.defn(name="stop_executor")

@@ -13,6 +13,7 @@ RECORD_NOTE = "record_note"
 CLAIM_SLOT = "claim_user_slot"
 PICK_HOST = "pick_host"
 START_EXECUTOR = "start_executor"
+TAKE_WARM_EXECUTOR = "take_warm_executor"
 STOP_EXECUTOR = "stop_executor"
 PREPARE_WORKSPACE = "prepare_workspace"
 RUN_AGENT_STEP = "run_agent_step"
@@ -29,6 +30,7 @@ ALL = frozenset(
         CLAIM_SLOT,
         PICK_HOST,
         START_EXECUTOR,
+        TAKE_WARM_EXECUTOR,
         STOP_EXECUTOR,
         PREPARE_WORKSPACE,
         RUN_AGENT_STEP,

@@ -53,6 +53,8 @@ class Script:
     stopped: list[ExecutorRef] = field(default_factory=list)
     started: list[StartExecutorInput] = field(default_factory=list)
     waits: int = 0  # how many slot claims are refused before one succeeds
+    warm: int = 0  # how many warm sandboxes the workflow's own worker has in its pool
+    taken: list[StartExecutorInput] = field(default_factory=list)
     claims: int = 0
 
     def bots(self) -> list[str]:
@@ -100,6 +102,13 @@ def stand_ins(script: Script, host: str) -> tuple[list, list, list]:  # type: ig
         script.claims += 1
         return SlotClaim(claimed=script.claims > script.waits)
 
+    @activity.defn(name="take_warm_executor")
+    async def take_warm_executor(request: StartExecutorInput) -> ExecutorRef | None:
+        if len(script.taken) >= script.warm:
+            return None
+        script.taken.append(request)
+        return ExecutorRef(host=host, backend="stand-in", executor_id=f"warm-{len(script.taken)}", port=2)
+
     @activity.defn(name="start_executor")
     async def start_executor(request: StartExecutorInput) -> ExecutorRef:
         script.started.append(request)
@@ -116,7 +125,7 @@ def stand_ins(script: Script, host: str) -> tuple[list, list, list]:  # type: ig
         return StepResult(output=script.answer(step), input_tokens=1, output_tokens=1)
 
     return (
-        [resolve_plan, update_task_state, record_note, pick_host, claim_user_slot],
+        [resolve_plan, update_task_state, record_note, pick_host, claim_user_slot, take_warm_executor],
         [start_executor, stop_executor],
         [run_agent_step],
     )
@@ -359,3 +368,13 @@ async def test_concurrent_subtasks_needing_the_same_new_sandbox_start_it_once() 
     assert [(s.network, s.sandbox) for s in script.started] == [(True, ""), (False, "2")]
     assert {s.bot: s.executor.executor_id for s in script.steps} == {"lead": "ex-1", "a": "ex-2", "b": "ex-2"}
     assert sorted(e.executor_id for e in script.stopped) == ["ex-1", "ex-2"]
+
+
+async def test_a_warm_sandbox_of_the_workflows_own_worker_is_taken_without_starting_one() -> None:
+    script = Script(plan("pipeline", [member(0, "draft"), member(1, "check", network=False)]), by_prompt({}), warm=1)
+    assert (await run_task(script))["state"] == "COMPLETED"
+    # The first sandbox came from the pool (a local activity); the second policy had none left: started.
+    assert [(t.network, t.sandbox) for t in script.taken] == [(True, "")]
+    assert [(s.network, s.sandbox) for s in script.started] == [(False, "2")]
+    assert [(s.bot, s.executor.executor_id) for s in script.steps] == [("draft", "warm-1"), ("check", "ex-2")]
+    assert sorted(e.executor_id for e in script.stopped) == ["ex-2", "warm-1"]
