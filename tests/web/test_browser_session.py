@@ -1,13 +1,16 @@
 """A session that ends while the app is open, in real Chromium against a real stack: the account's tokens are
 revoked (an admin sets a new password, which bumps the token version) while the user is in a chat, or on the
 resources page. The user is told the session expired, signs in again and is back where they were, with what they
-were typing; someone else signing in instead starts afresh and sees nothing of the previous user's.
+were typing; someone else signing in instead starts afresh and sees nothing of the previous user's. A link into
+the app (a chat, a resources or schedules page) opened without a session leads through the sign-in page to that
+page; a sign-in link asking for an outside address, or the sign-in page itself, lands on the chat instead.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from urllib.parse import quote
 
 from tests.support.stack import Stack
 from tests.web.conftest import make_user
@@ -119,5 +122,53 @@ def test_someone_else_signing_in_after_an_expiry_starts_afresh(  # type: ignore[
         assert page.url.rstrip("/") == web_stack.url  # not the previous user's chat
         page.locator(".task-list .ant-empty").wait_for()  # their own (empty) list, nothing cached from before
         assert page.get_by_text("my secret question").count() == 0
+    finally:
+        context.close()
+
+
+def test_a_deep_link_opened_without_a_session_lands_on_its_page_after_signing_in(  # type: ignore[no-untyped-def]
+    browser, web_stack: Stack, model, user
+) -> None:
+    username, password, headers = user
+    model.script([{"match": "*", "text": "linked answer"}])
+    team = solo_team(web_stack, model, headers)
+    task_id = web_stack.create_task(team, "a linked question", headers=headers)["id"]
+    web_stack.wait_state(task_id, {"COMPLETED"})
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    try:
+        # A chat's link, opened in a browser with no session: sign in, and the chat is there.
+        page.goto(f"{web_stack.url}/tasks/{task_id}")
+        page.wait_for_url(re.compile(r"/login\?next="))
+        assert page.get_by_test_id("login-notice").count() == 0  # nothing expired: just not signed in
+        _sign_in_again(page, username, password)
+        page.wait_for_url(re.compile(rf"/tasks/{task_id}$"))
+        wait_state(page, "COMPLETED")
+        page.get_by_test_id("answer").get_by_text("linked answer").wait_for()
+
+        # Signing out (the user's choice) leads to a plain sign-in page: the next sign-in starts at the chat.
+        page.get_by_test_id("sign-out").click()
+        page.wait_for_url(re.compile(r"/login$"))
+
+        # A resources page and the schedules page, each opened by its link (a reload of the sign-in page keeps it).
+        for path, ready in (("/resources/bots", "resources-page"), ("/schedules", "schedules-page")):
+            page.goto(f"{web_stack.url}{path}")
+            page.wait_for_url(re.compile(r"/login\?next="))
+            page.reload()
+            _sign_in_again(page, username, password)
+            page.wait_for_url(re.compile(rf"{path}$"))
+            page.get_by_test_id(ready).wait_for()
+            page.get_by_test_id("sign-out").click()
+            page.wait_for_url(re.compile(r"/login$"))
+
+        # A sign-in link naming another site (however spelled), or the sign-in page, leads only to the chat.
+        for target in ("https://example.com/", "//example.com/", "/\\example.com/", "/login"):
+            page.goto(f"{web_stack.url}/login?next={quote(target, safe='')}")
+            _sign_in_again(page, username, password)
+            page.get_by_test_id("new-chat-page").wait_for()
+            assert page.url.rstrip("/") == web_stack.url, target
+            page.get_by_test_id("sign-out").click()
+            page.wait_for_url(re.compile(r"/login$"))
     finally:
         context.close()

@@ -2,12 +2,12 @@ import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/reac
 import { App as AntApp, ConfigProvider } from 'antd'
 import enUS from 'antd/locale/en_US'
 import { useTranslation } from 'react-i18next'
-import { BrowserRouter, Navigate, Route, Routes } from 'react-router'
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from 'react-router'
 
 import type { Locale } from 'antd/es/locale'
 import { lazy, Suspense, useEffect, useState } from 'react'
 
-import { useToken } from './lib/auth'
+import { signInFor, useToken } from './lib/auth'
 
 const Chat = lazy(() => import('./routes/Chat').then((m) => ({ default: m.Chat })))
 const Resources = lazy(() => import('./routes/Resources').then((m) => ({ default: m.Resources })))
@@ -30,8 +30,11 @@ function ForgetOnSignOut() {
   return null
 }
 
+/** Signed-out visitors go to the sign-in page, which brings a deep link (`/tasks/12`) back to its page. */
 function RequireAuth({ children }: { children: React.ReactNode }) {
-  return useToken() ? children : <Navigate to="/login" replace />
+  const token = useToken()
+  const location = useLocation()
+  return token ? children : <Navigate to={signInFor(location.pathname + location.search)} replace />
 }
 
 export function App() {

@@ -2,7 +2,7 @@
 import { useSyncExternalStore } from 'react'
 
 import { api, setApiToken, setUnauthorizedHandler, unwrap } from '../client'
-import { landingPath, parseRecord, tokenSubject, type ReturnRecord } from './session'
+import { landingPath, parseRecord, signInPath, tokenSubject, type ReturnRecord } from './session'
 
 const TOKEN_KEY = 'wegent.token'
 const USERNAME_KEY = 'wegent.username'
@@ -12,6 +12,9 @@ const DRAFT_PREFIX = 'wegent.draft.'
 
 let current: string | null = typeof localStorage !== 'undefined' ? localStorage.getItem(TOKEN_KEY) : null
 let landing = '/'
+// Whether a session ended while this page was open (expired, revoked or signed out): the sign-in page that
+// follows is not a deep link's, so it asks to come back nowhere (lib/auth's return record covers an expiry).
+let endedHere = false
 const listeners = new Set<() => void>()
 setApiToken(current)
 
@@ -23,11 +26,15 @@ function set(value: string | null): void {
   listeners.forEach((l) => l())
 }
 
-export async function signIn(username: string, password: string): Promise<void> {
+/**
+ * Sign in. `next` is the page a deep link asked for (`/login?next=…`, checked by the caller): any account lands
+ * there. Without one, the page an expired session left, when the same account signs in again; anyone else
+ * starts afresh.
+ */
+export async function signIn(username: string, password: string, next: string | null = null): Promise<void> {
   const body = await unwrap(api.POST('/api/v1/auth/login', { body: { username, password } }))
   sessionStorage.removeItem(NOTICE_KEY)
-  // Back to the page an expired session left, when the same account signs in again; anyone else starts afresh.
-  landing = landingPath(returnRecord(), body.access_token)
+  landing = next ?? landingPath(returnRecord(), body.access_token)
   sessionStorage.removeItem(RETURN_KEY)
   localStorage.setItem(USERNAME_KEY, username)
   set(body.access_token)
@@ -39,6 +46,7 @@ export async function signIn(username: string, password: string): Promise<void> 
  */
 export function signOut(notice?: string): void {
   if (current === null) return // already signed out (several refused requests report the same end)
+  endedHere = true
   if (notice) {
     sessionStorage.setItem(NOTICE_KEY, notice)
     const record: ReturnRecord = {
@@ -87,6 +95,14 @@ function returnRecord(): ReturnRecord | null {
 /** The name of the account whose session expired, to fill the sign-in form with. */
 export function expiredUsername(): string | null {
   return returnRecord()?.username ?? null
+}
+
+/**
+ * The sign-in page for a signed-out visit to `path`: a link opened without a session (a deep link) comes back
+ * to it after signing in; a session that ended here does not (its return, if any, is the return record's).
+ */
+export function signInFor(path: string): string {
+  return endedHere ? '/login' : signInPath(path)
 }
 
 /** Where the sign-in page sends the user once signed in. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 
-import { landingPath, parseRecord, returnablePath, tokenSubject } from './session'
+import { landingPath, nextPath, parseRecord, returnablePath, signInPath, tokenSubject } from './session'
 
 function token(claims: object): string {
   const encode = (o: object) => btoa(JSON.stringify(o)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
@@ -33,5 +33,31 @@ describe('session return', () => {
     expect(returnablePath('/login?next=1')).toBe(false)
     const record = { path: '//evil.example/', subject: '42', username: null }
     expect(landingPath(record, token({ sub: '42' }))).toBe('/')
+    // However the other site is spelled, and paths that are no page of the app (the API, the docs).
+    for (const path of ['/\\evil.example', '/\t/evil.example', '/%2F%2Fevil.example', 'javascript:alert(1)', '/api/v1/users/me', '/docs', '/tasks/12/../../docs']) {
+      expect(returnablePath(path), path).toBe(false)
+    }
+    for (const path of ['/', '/tasks/12', '/resources', '/schedules', '/usage?period=7d', '/admin']) {
+      expect(returnablePath(path), path).toBe(true)
+    }
+  })
+})
+
+describe('deep links', () => {
+  it('a page opened without a session asks the sign-in page to come back to it', () => {
+    expect(signInPath('/tasks/12')).toBe('/login?next=%2Ftasks%2F12')
+    expect(signInPath('/usage?period=7d')).toBe('/login?next=%2Fusage%3Fperiod%3D7d')
+    expect(nextPath('?next=%2Ftasks%2F12')).toBe('/tasks/12')
+    expect(nextPath(signInPath('/usage?period=7d').slice('/login'.length))).toBe('/usage?period=7d')
+  })
+
+  it('the chat, the sign-in page or an outside address is never asked for', () => {
+    expect(signInPath('/')).toBe('/login')
+    expect(signInPath('/login')).toBe('/login')
+    expect(nextPath('')).toBeNull()
+    expect(nextPath('?next=https%3A%2F%2Fevil.example%2F')).toBeNull()
+    expect(nextPath('?next=%2F%2Fevil.example')).toBeNull()
+    expect(nextPath('?next=%2F%5Cevil.example')).toBeNull()
+    expect(nextPath('?next=%2Flogin')).toBeNull()
   })
 })

@@ -26,9 +26,33 @@ export function tokenSubject(token: string | null): string | null {
   }
 }
 
-/** A path inside the app worth returning to: same origin, not the sign-in page itself. */
+// The app's pages (App.tsx's routes): the only places a sign-in may lead to. Anything else lands on the chat.
+const APP_PAGE = /^\/(?:tasks\/\d+|resources(?:\/[a-z]+)?|schedules|usage|admin)?$/
+
+/**
+ * A page of this app worth returning to: same origin, one of the app's pages (never the sign-in page itself,
+ * an API path, or another site, however spelled: `//host`, `/\\host`, an encoded or absolute URL).
+ */
 export function returnablePath(path: string): boolean {
-  return path.startsWith('/') && !path.startsWith('//') && !/^\/login(?:[/?#]|$)/.test(path)
+  if (!path.startsWith('/') || /[\\\u0000-\u001f]/.test(path)) return false
+  try {
+    const base = 'http://app.invalid'
+    const url = new URL(path, base)
+    return url.origin === base && APP_PAGE.test(url.pathname)
+  } catch {
+    return false
+  }
+}
+
+/** The page a sign-in link asks for (`/login?next=/tasks/12`), when it is one to go to; null otherwise. */
+export function nextPath(search: string): string | null {
+  const next = new URLSearchParams(search).get('next')
+  return next !== null && returnablePath(next) ? next : null
+}
+
+/** The sign-in page, asking to come back to `path` (a deep link opened without a session) when worth it. */
+export function signInPath(path: string): string {
+  return path !== '/' && returnablePath(path) ? `/login?next=${encodeURIComponent(path)}` : '/login'
 }
 
 /** The page to land on after `token` signed in, given what was remembered when the last session ended. */

@@ -1,16 +1,19 @@
 import { Alert, Button, Card, Form, Input, Typography } from 'antd'
 import { useState } from 'react'
 import { useTranslation } from 'react-i18next'
-import { Navigate } from 'react-router'
+import { Navigate, useLocation } from 'react-router'
 
 import { ApiError } from '../client'
 import { LanguageSwitch } from '../components/LanguageSwitch'
 import { expiredUsername, landingAfterSignIn, signIn, takeNotice, useToken } from '../lib/auth'
 import { errorMessage } from '../lib/errors'
+import { nextPath } from '../lib/session'
 
 export function Login() {
   const { t } = useTranslation()
   const token = useToken()
+  // A deep link opened without a session (`/login?next=/tasks/12`): signing in lands there.
+  const next = nextPath(useLocation().search)
   const [notice] = useState(takeNotice)
   // After an expired session: its account's name is filled in, so only the password is left to type.
   const [username] = useState(expiredUsername)
@@ -46,7 +49,7 @@ export function Login() {
             setBusy(true)
             setError(null)
             try {
-              await signIn(values.username, values.password)
+              await signIn(values.username, values.password, next)
             } catch (err) {
               setError(err instanceof ApiError && err.status === 401 ? t('login.failed') : errorMessage(t, err))
             } finally {
