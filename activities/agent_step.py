@@ -15,8 +15,8 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.coalesce import TextCoalescer, chunk_fields
 from activities.context import WorkerContext
+from activities.live_message import LiveMessage
 from activities.tokens import GatewayScope, executor_token, gateway_key
 from activities.workspace_activities import workspace_summary
 from core import quotas
@@ -32,10 +32,10 @@ from core.tasks.records import (
 from executor.client import ExecutorClient, ExecutorError, RunNotFound
 from wegent import metrics
 from wegent.config import get_settings
-from wegent.events import EventType, RunEvent
+from wegent.events import EventType
 from wegent.executor_api import HistoryMessage, ModelConfig, RunRequest, RunState
 from wegent.logging import get_logger
-from wegent.realtime import ServerEvent
+from wegent.realtime_payloads import ChatCancelled, ChatDone, ChatError, ChatStart, TaskStatus, Usage
 from workflows import activity_names
 from workflows.models import AgentStepInput, StepResult, TaskState
 
@@ -109,7 +109,7 @@ class AgentStepActivities:
             # only one with a heartbeated point: a worker killed before its first heartbeat had published some.
             window = get_settings().stream_window_ms / 1000 if after == 0 and info.attempt == 1 else 0.0
             live = LiveMessage(self.ctx, step, message_id, run_id, started, window)
-            await live.emit(ServerEvent.CHAT_START, {}, dedup=("start", 1))
+            await live.emit(ChatStart, dedup=("start", 1))
             progress = {"run_id": run_id, "seq": after}
             beat = asyncio.create_task(_heartbeat(progress))
             try:
@@ -134,7 +134,7 @@ class AgentStepActivities:
                 await self.ctx.db(lambda db: save_step_message(db, self._message(step, partial, "cancelled")))
                 with contextlib.suppress(Exception):  # the metrics must not mask the cancellation
                     await asyncio.shield(self._meter(model, message_id))
-                await live.emit(ServerEvent.CHAT_CANCELLED, {"reason": "task cancelled"})
+                await live.emit(ChatCancelled, reason="task cancelled")
                 bound.info("agent_step.cancelled")
                 raise
             except ExecutorError as exc:
@@ -145,7 +145,7 @@ class AgentStepActivities:
                 await self.ctx.db(lambda db: save_step_message(db, failed))
                 if exc.non_retryable:  # final: what the calls used counts (a retry would count it once it ends)
                     await self._meter(model, message_id)
-                await live.emit(ServerEvent.CHAT_ERROR, {"error": exc.message, "retryable": not exc.non_retryable})
+                await live.emit(ChatError, error=exc.message, retryable=not exc.non_retryable)
                 raise
             finally:
                 beat.cancel()
@@ -162,14 +162,8 @@ class AgentStepActivities:
         # Usage is what the model gateway recorded for this step's calls (written before the run could end);
         # the executor's own figures are not used, so nothing is counted twice.
         tokens_in, tokens_out, cost = await self._meter(model, message_id)
-        await live.emit(
-            ServerEvent.CHAT_DONE,
-            {
-                "content": message.content,
-                "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "cost": cost},
-            },
-            dedup=("done", 1),
-        )
+        usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out, cost=cost)
+        await live.emit(ChatDone, dedup=("done", 1), content=message.content, usage=usage)
         bound.info("agent_step.done", input_tokens=tokens_in, output_tokens=tokens_out)
         return StepResult(
             output=message.content,
@@ -192,11 +186,11 @@ class AgentStepActivities:
         owner_id = await self.ctx.db(
             lambda db: set_state(db, step.task_id, TaskState.RUNNING, None, step.step, step.bot, step.turn)
         )
-        status = {"task_id": step.task_id, "state": TaskState.RUNNING, "turn": step.turn, "step": step.step}
-        status["bot"] = step.bot
-        await self.ctx.relay.publish(step.task_id, ServerEvent.TASK_STATUS, status)
+        # No `error`: it stays off the wire, as a step starting never carried one.
+        status = TaskStatus(task_id=step.task_id, state=TaskState.RUNNING, turn=step.turn, step=step.step, bot=step.bot)
+        await self.ctx.relay.publish(step.task_id, status)
         if owner_id is not None:
-            await self.ctx.relay.publish_user(owner_id, ServerEvent.TASK_STATUS, status)
+            await self.ctx.relay.publish_user(owner_id, status)
 
     async def _raise_if_lost(self, step: AgentStepInput, exc: Exception, live: LiveMessage | None = None) -> None:
         """The executor stopped answering: if its sandbox is dead, say how it died (no point retrying here)."""
@@ -213,7 +207,7 @@ class AgentStepActivities:
         failed.meta["lost"] = {"exit_code": info.exit_code if info else None, "oom": bool(info and info.oom_killed)}
         await self.ctx.db(lambda db: save_step_message(db, failed))
         if live is not None:
-            await live.emit(ServerEvent.CHAT_ERROR, {"error": reason, "retryable": True})
+            await live.emit(ChatError, error=reason, retryable=True)
         log.warning("agent_step.executor_lost", task_id=step.task_id, reason=reason, error=str(exc))
         raise ApplicationError(reason, type="ExecutorLost", non_retryable=True) from exc
 
@@ -326,68 +320,6 @@ async def _text_so_far(client: ExecutorClient, run_id: str, timeout: float = 5.0
         return await asyncio.wait_for(replay(), timeout)
     except (ExecutorError, TimeoutError, OSError):
         return ""
-
-
-class LiveMessage:
-    """Chat events for one assistant message; offsets are the run's event sequence numbers."""
-
-    def __init__(
-        self,
-        ctx: WorkerContext,
-        step: AgentStepInput,
-        message_id: int,
-        run_id: str,
-        started: float | None = None,
-        window: float = 0.0,
-    ) -> None:
-        self.ctx, self.step, self.message_id, self.run_id = ctx, step, message_id, run_id
-        self.started = started  # monotonic start of the step, for the first-token latency
-        self.tools: list[dict[str, Any]] = []  # tool calls and results relayed, stored with the message
-        self.text = TextCoalescer(self._send_chunk, window)
-        self.seen = 0  # the last sequence number handed to relay()
-
-    @property
-    def settled(self) -> int:
-        """The sequence number up to which every event is published: the re-attach point to heartbeat."""
-        held = self.text.held_from
-        return self.seen if held is None else held - 1
-
-    async def _send_chunk(self, first: int, last: int, text: str) -> None:
-        await self.emit(ServerEvent.CHAT_CHUNK, chunk_fields(first, last, text), dedup=("seq", last))
-
-    async def emit(self, event: str, extra: dict[str, Any], dedup: tuple[str, int] | None = None) -> None:
-        if event != ServerEvent.CHAT_CHUNK:
-            await self.text.flush()  # held text goes first: every other event keeps its place in the order
-        step = self.step
-        payload = {
-            "task_id": step.task_id,
-            "message_id": self.message_id,
-            "turn": step.turn,
-            "step": step.step,
-            "bot": step.bot,
-            "attempt": step.attempt,
-            "run_id": self.run_id,
-            **extra,
-        }
-        key = (f"{self.message_id}:{self.run_id}:{dedup[0]}", dedup[1]) if dedup else None
-        await self.ctx.relay.publish(step.task_id, event, payload, key)
-
-    async def relay(self, event: RunEvent) -> None:
-        if event.type == EventType.TEXT:
-            if self.started is not None:
-                metrics.FIRST_TOKEN_SECONDS.labels(shell=self.step.shell_type).observe(time.monotonic() - self.started)
-                self.started = None
-            await self.text.text(event.seq, event.data.get("delta", ""))
-        else:
-            await self.text.flush()
-        self.seen = event.seq
-        if event.type in (EventType.TOOL_CALL, EventType.TOOL_RESULT):
-            self.tools.append({"kind": event.type.value, **event.data})
-            await self.emit(
-                ServerEvent.CHAT_TOOL,
-                {"offset": event.seq, "kind": event.type.value, "data": event.data},
-                dedup=("seq", event.seq),
-            )
 
 
 async def _heartbeat(progress: dict[str, Any]) -> None:

@@ -81,12 +81,3 @@ class TextCoalescer:
     async def _publish(self, first: int, last: int, text: str, now: float) -> None:
         self._sent_at = now
         await self._send(first, last, text)
-
-
-def chunk_fields(first: int, last: int, text: str) -> dict[str, int | str]:
-    """The `chat:chunk` fields a (coalesced) chunk adds to the message's event: the one place they are shaped.
-
-    `offset` is the last sequence number covered (what clients compare and resume from, as before
-    coalescing), `from_offset` the first; `content` is the text of every delta in between, in order.
-    """
-    return {"offset": last, "from_offset": first, "content": text}

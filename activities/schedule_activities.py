@@ -15,7 +15,7 @@ from activities.context import WorkerContext
 from core.resource_store import StoreError
 from core.schedules import RunTask, ScheduleGone, create_run_task, record_run_error, temporal_id
 from wegent.logging import get_logger
-from wegent.realtime import ServerEvent
+from wegent.realtime_payloads import TaskCreated
 from workflows import activity_names
 from workflows.models import ScheduledRun
 
@@ -51,7 +51,7 @@ class ScheduleActivities:
             run_number=result.run_number or None,
         )
         if result.created:
-            await self.ctx.relay.publish_user(result.owner_id, ServerEvent.TASK_CREATED, result.summary)
+            await self.ctx.relay.publish_user(result.owner_id, TaskCreated.model_validate(result.summary))
         return result.task_id
 
     async def _drop_orphan(self, schedule_id: int) -> None:

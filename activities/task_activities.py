@@ -11,7 +11,7 @@ from core import quotas
 from core.tasks.records import save_note, set_state
 from wegent import metrics
 from wegent.logging import get_logger
-from wegent.realtime import ServerEvent
+from wegent.realtime_payloads import ChatMessage, TaskStatus
 from workflows import activity_names
 from workflows.models import Note, PlanRequest, SlotClaim, SlotRequest, StateUpdate, TaskPlan, TaskState
 
@@ -61,16 +61,16 @@ class TaskActivities:
             workflow_id=activity.info().workflow_id,
         )
         if owner_id is not None:
-            payload = {
-                "task_id": update.task_id,
-                "state": update.state,
-                "turn": update.turn,
-                "error": update.error,
-                "step": update.current_step,
-                "bot": update.current_bot,
-            }
-            await self.ctx.relay.publish(update.task_id, ServerEvent.TASK_STATUS, payload)
-            await self.ctx.relay.publish_user(owner_id, ServerEvent.TASK_STATUS, payload)
+            status = TaskStatus(
+                task_id=update.task_id,
+                state=update.state,
+                turn=update.turn,
+                error=update.error,
+                step=update.current_step,
+                bot=update.current_bot,
+            )
+            await self.ctx.relay.publish(update.task_id, status)
+            await self.ctx.relay.publish_user(owner_id, status)
         return changed
 
     @activity.defn(name=activity_names.RECORD_NOTE)
@@ -79,21 +79,17 @@ class TaskActivities:
         message_id = await self.ctx.db(
             lambda db: save_note(db, note.task_id, note.turn, note.step, note.bot, note.content, meta)
         )
-        await self.ctx.relay.publish(
-            note.task_id,
-            ServerEvent.CHAT_MESSAGE,
-            {
-                "task_id": note.task_id,
-                "message_id": message_id,
-                "turn": note.turn,
-                "step": note.step,
-                "bot": note.bot,
-                "role": "system",
-                "content": note.content,
-                "meta": meta,
-            },
-            dedup=(f"note:{message_id}", 1),
+        written = ChatMessage(
+            task_id=note.task_id,
+            message_id=message_id,
+            turn=note.turn,
+            step=note.step,
+            bot=note.bot,
+            role="system",
+            content=note.content,
+            meta=meta,
         )
+        await self.ctx.relay.publish(note.task_id, written, dedup=(f"note:{message_id}", 1))
         return message_id
 
     @activity.defn(name=activity_names.CLAIM_SLOT)
@@ -103,9 +99,9 @@ class TaskActivities:
             return SlotClaim(claimed=True)
         owner_id = await self.ctx.db(lambda db: set_state(db, request.task_id, TaskState.PENDING, reason))
         if owner_id is not None:  # visibly waiting, with the reason, in the task list and the chat
-            payload = {"task_id": request.task_id, "state": TaskState.PENDING, "turn": request.turn, "error": reason}
-            await self.ctx.relay.publish(request.task_id, ServerEvent.TASK_STATUS, payload)
-            await self.ctx.relay.publish_user(owner_id, ServerEvent.TASK_STATUS, payload)
+            status = TaskStatus(task_id=request.task_id, state=TaskState.PENDING, turn=request.turn, error=reason)
+            await self.ctx.relay.publish(request.task_id, status)
+            await self.ctx.relay.publish_user(owner_id, status)
         return SlotClaim(claimed=False, reason=reason)
 
     @activity.defn(name=activity_names.PICK_HOST)

@@ -1,8 +1,8 @@
 """The live chat protocol: one definition of the Socket.IO namespace, rooms and event names.
 
 The API's chat namespace, the worker's relay, the CLI and the web app (`web/src/client/realtime.ts`, generated
-from this module by `scripts/gen_web_client.sh`) all speak it. The payloads are documented in the README's
-"Live chat (Socket.IO)" section.
+from this module by `scripts/gen_web_client.sh`) all speak it. What each event carries is a pydantic model in
+`wegent/realtime_payloads.py` (the README's "Live chat (Socket.IO)" section describes them).
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ from core.live_store import LiveStore
 from core.resource_store import ResourceStore, StoreError
 from wegent.crypto import get_keyring
 from wegent.logging import get_logger
-from wegent.realtime import NAMESPACE, ServerEvent, user_room
+from wegent.realtime import NAMESPACE, user_room
+from wegent.realtime_payloads import TaskCreated
 
 log = get_logger("openai")
 Caller = Annotated[User, Depends(get_current_user)]
@@ -146,9 +147,8 @@ async def _announce(request: Request, user: User, turn: Turn) -> None:
     """The user's open task lists (web app) show the new task at once, as for one made in the app."""
     sio = getattr(request.app.state.parent.state, "sio", None)
     if sio is not None and turn.task.turn == 1:
-        await sio.emit(
-            ServerEvent.TASK_CREATED, task_svc.task_summary(turn.task), room=user_room(user.id), namespace=NAMESPACE
-        )
+        created = TaskCreated.model_validate(task_svc.task_summary(turn.task))
+        await sio.emit(created.event, created.wire(), room=user_room(user.id), namespace=NAMESPACE)
 
 
 def _task_id(value: str | None, param: str) -> int | None:

@@ -28,26 +28,32 @@ from core.tasks import operations as task_ops
 from wegent.config import get_settings
 from wegent.logging import get_logger
 from wegent.realtime import NAMESPACE, ServerEvent, task_room, user_room
+from wegent.realtime_payloads import (
+    AuthError,
+    ChatResumeAck,
+    ChatResumeRequest,
+    ChatSendAck,
+    ChatSendRequest,
+    ErrorAck,
+    HistorySyncAck,
+    LiveText,
+    OkAck,
+    RequestInvalid,
+    TaskCreated,
+    TaskJoinAck,
+    TaskRequest,
+    TaskStateAck,
+    parse_request,
+)
 
 log = get_logger("chat")
 T = TypeVar("T")
 
 
 def _error(message: str, field: str | None = None, status: int = 400) -> dict[str, Any]:
-    body: dict[str, Any] = {"ok": False, "error": message, "status": status}
     if field:
-        body["field"] = field
-    return body
-
-
-def _task_id(data: Any) -> int | None:
-    if isinstance(data, dict):
-        value = data.get("task_id")
-        if isinstance(value, int) and value > 0:
-            return value
-        if isinstance(value, str) and value.isdigit():
-            return int(value)
-    return None
+        return ErrorAck(error=message, status=status, field=field).wire()
+    return ErrorAck(error=message, status=status).wire()
 
 
 class ChatNamespace(socketio.AsyncNamespace):
@@ -99,8 +105,12 @@ class ChatNamespace(socketio.AsyncNamespace):
 
     async def _expire(self, sid: str, exp: float) -> None:
         await asyncio.sleep(max(0.0, exp - time.time()))
-        await self.emit(ServerEvent.AUTH_ERROR, {"error": "token expired"}, to=sid)
+        await self._auth_error(sid, "token expired")
         await self.disconnect(sid)
+
+    async def _auth_error(self, sid: str, error: str) -> None:
+        payload = AuthError(error=error)
+        await self.emit(payload.event, payload.wire(), to=sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         task = self._expiry.pop(sid, None)
@@ -111,7 +121,7 @@ class ChatNamespace(socketio.AsyncNamespace):
     async def _user(self, sid: str) -> User:
         session = await self.get_session(sid)
         if session["exp"] <= time.time():
-            await self.emit(ServerEvent.AUTH_ERROR, {"error": "token expired"}, to=sid)
+            await self._auth_error(sid, "token expired")
             await self.disconnect(sid)
             raise StoreError(401, "token expired")
         key_id = session.get("key_id")
@@ -137,6 +147,8 @@ class ChatNamespace(socketio.AsyncNamespace):
             return _error(f"unknown event '{event}'", status=404)
         try:
             return await handler(*args)
+        except RequestInvalid as exc:  # the request does not fit its model (wegent/realtime_payloads.py)
+            return _error(exc.message, exc.field, 422)
         except StoreError as exc:
             field = exc.errors[0].field if exc.errors else None
             message = f"{exc.detail}: {exc.errors[0].message}" if exc.errors else exc.detail
@@ -150,9 +162,7 @@ class ChatNamespace(socketio.AsyncNamespace):
     # ---- task rooms -------------------------------------------------------------------------------
 
     async def on_task_join(self, sid: str, data: Any = None) -> dict[str, Any]:
-        task_id = _task_id(data)
-        if task_id is None:
-            return _error("task_id must be a positive integer", "task_id", 422)
+        task_id = parse_request(TaskRequest, data).task_id
         user = await self._user(sid)
         # Authorise before entering the room: a refused caller must never be subscribed, not even briefly.
         await in_session(lambda db: svc.scoped_task(db, user, task_id))
@@ -160,26 +170,20 @@ class ChatNamespace(socketio.AsyncNamespace):
         await self.enter_room(sid, task_room(task_id))
         detail = await in_session(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
         live, offset = await self._live_snapshot(task_id, detail["messages"])
-        return {"ok": True, "task": detail, "live": live, "offset": offset, "streaming": self.streaming}
+        return TaskJoinAck(task=detail, live=live, offset=offset, streaming=self.streaming).wire()
 
     async def on_task_leave(self, sid: str, data: Any = None) -> dict[str, Any]:
-        task_id = _task_id(data)
-        if task_id is None:
-            return _error("task_id must be a positive integer", "task_id", 422)
+        task_id = parse_request(TaskRequest, data).task_id
         await self.leave_room(sid, task_room(task_id))
-        return {"ok": True}
+        return OkAck().wire()
 
     async def on_history_sync(self, sid: str, data: Any = None) -> dict[str, Any]:
-        task_id = _task_id(data)
-        if task_id is None:
-            return _error("task_id must be a positive integer", "task_id", 422)
+        task_id = parse_request(TaskRequest, data).task_id
         user = await self._user(sid)
         detail = await in_session(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
-        return {"ok": True, "task": detail}
+        return HistorySyncAck(task=detail).wire()
 
-    async def _live_snapshot(
-        self, task_id: int, messages: list[dict[str, Any]]
-    ) -> tuple[list[dict[str, Any]], str | None]:
+    async def _live_snapshot(self, task_id: int, messages: list[dict[str, Any]]) -> tuple[list[LiveText], str | None]:
         """Text streamed so far for messages still in progress, with each one's last offset."""
         streaming = {m["id"] for m in messages if m["status"] == "streaming"}
         entries = await self.live.read(task_id)
@@ -208,18 +212,12 @@ class ChatNamespace(socketio.AsyncNamespace):
             ):
                 current["content"] += data["content"]
                 current["offset"] = data["offset"]
-        return list(live.values()), entries[-1][0] if entries else None
+        return [LiveText(**text) for text in live.values()], entries[-1][0] if entries else None
 
     async def on_chat_resume(self, sid: str, data: Any = None) -> dict[str, Any]:
         """Replay one message's chunks after `offset`, then keep streaming live (the room is joined first)."""
-        task_id = _task_id(data)
-        if task_id is None:
-            return _error("task_id must be a positive integer", "task_id", 422)
-        message_id, offset = data.get("message_id"), data.get("offset", 0)
-        if not isinstance(message_id, int):
-            return _error("message_id must be an integer", "message_id", 422)
-        if not isinstance(offset, int) or offset < 0:
-            return _error("offset must be a non-negative integer", "offset", 422)
+        request = parse_request(ChatResumeRequest, data)
+        task_id, message_id, offset = request.task_id, request.message_id, request.offset
         user = await self._user(sid)
         await in_session(lambda db: svc.scoped_task(db, user, task_id))  # authorise first: refusal joins nothing
         await self.enter_room(sid, task_room(task_id))
@@ -238,60 +236,41 @@ class ChatNamespace(socketio.AsyncNamespace):
                 replayed += 1
             elif event in (ServerEvent.CHAT_DONE, ServerEvent.CHAT_ERROR, ServerEvent.CHAT_CANCELLED):
                 await self.emit(event, {**payload, "entry": entry}, to=sid)
-        return {"ok": True, "replayed": replayed}
+        return ChatResumeAck(replayed=replayed).wire()
 
     # ---- chat-driven tasks ------------------------------------------------------------------------
 
     async def on_chat_send(self, sid: str, data: Any = None) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            return _error("payload must be an object", status=422)
-        action = data.get("action")
-        if action is not None:
-            return await self._decide(sid, data, action)
-        message = data.get("message")
-        if not isinstance(message, str) or not message.strip():
-            return _error("message must be a non-empty string", "message", 422)
+        request = parse_request(ChatSendRequest, data)
+        if request.action is not None:
+            return await self._decide(sid, request)
+        assert request.message is not None  # the model requires it without an action
         user = await self._user(sid)
-        if data.get("task_id") is not None:
-            task_id = _task_id(data)
-            if task_id is None:
-                return _error("task_id must be a positive integer", "task_id", 422)
-            task, msg = await task_ops.follow_up(user, task_id, message)
+        if request.task_id is not None:
+            task, msg = await task_ops.follow_up(user, request.task_id, request.message)
         else:
-            team = data.get("team")
-            if isinstance(team, str):
-                team = {"name": team}
-            if not isinstance(team, dict) or not isinstance(team.get("name"), str):
-                return _error("team (name or {name, namespace}) is required for a new task", "team", 422)
-            task, msg = await task_ops.create_task(
-                user, team["name"], team.get("namespace", "default"), message, data.get("title")
-            )
-            await self.emit(ServerEvent.TASK_CREATED, svc.task_summary(task), room=user_room(user.id))
+            assert request.team is not None  # the model requires it for a new task
+            team = request.team
+            task, msg = await task_ops.create_task(user, team.name, team.namespace, request.message, request.title)
+            created = TaskCreated.model_validate(svc.task_summary(task))
+            await self.emit(created.event, created.wire(), room=user_room(user.id))
         await self.enter_room(sid, task_room(task.id))
-        return {"ok": True, "task_id": task.id, "message_id": msg.id, "turn": task.turn}
+        return ChatSendAck(task_id=task.id, message_id=msg.id, turn=task.turn).wire()
 
-    async def _decide(self, sid: str, data: dict[str, Any], action: Any) -> dict[str, Any]:
+    async def _decide(self, sid: str, request: ChatSendRequest) -> dict[str, Any]:
         """`chat:send` with action approve/reject answers a pipeline stage waiting for confirmation."""
-        if action not in ("approve", "reject", "retry"):
-            return _error("action must be 'approve', 'reject' or 'retry'", "action", 422)
-        task_id = _task_id(data)
-        if task_id is None:
-            return _error("task_id must be a positive integer", "task_id", 422)
-        text = data.get("message")
-        if text is not None and not isinstance(text, str):
-            return _error("message must be a string", "message", 422)
+        assert request.task_id is not None  # the model requires it with an action
         user = await self._user(sid)
-        if action == "retry":
-            task = await task_ops.retry_task(user, task_id)
+        if request.action == "retry":
+            task = await task_ops.retry_task(user, request.task_id)
             await self.enter_room(sid, task_room(task.id))
         else:
-            task = await task_ops.decide(user, task_id, action == "approve", text or None)
-        return {"ok": True, "task_id": task.id, "state": task.state}
+            approve = request.action == "approve"
+            task = await task_ops.decide(user, request.task_id, approve, request.message or None)
+        return TaskStateAck(task_id=task.id, state=task.state).wire()
 
     async def on_chat_cancel(self, sid: str, data: Any = None) -> dict[str, Any]:
-        task_id = _task_id(data)
-        if task_id is None:
-            return _error("task_id must be a positive integer", "task_id", 422)
+        task_id = parse_request(TaskRequest, data).task_id
         user = await self._user(sid)
         task = await task_ops.cancel_task(user, task_id)
-        return {"ok": True, "task_id": task.id, "state": task.state}
+        return TaskStateAck(task_id=task.id, state=task.state).wire()

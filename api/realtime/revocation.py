@@ -18,13 +18,14 @@ from sqlalchemy import or_, select
 from core.db.models import ApiKey, User, utcnow
 from core.db.session import get_sessionmaker
 from wegent.logging import get_logger
-from wegent.realtime import ServerEvent, user_room
+from wegent.realtime import user_room
+from wegent.realtime_payloads import AuthError
 
 if TYPE_CHECKING:
     from api.realtime.chat import ChatNamespace
 
 log = get_logger("chat.revocation")
-REVOKED = {"error": "signed out: the account was disabled, its password changed, or its API key was revoked"}
+REVOKED = AuthError(error="signed out: the account was disabled, its password changed, or its API key was revoked")
 
 
 def session_is_current(session: dict[str, Any], token_version: int) -> bool:
@@ -95,5 +96,5 @@ class Revocation:
 
     async def drop(self, sid: str) -> None:
         log.info("chat.revoked", sid=sid)
-        await self.chat.emit(ServerEvent.AUTH_ERROR, REVOKED, to=sid)
+        await self.chat.emit(REVOKED.event, REVOKED.wire(), to=sid)
         await self.chat.disconnect(sid)

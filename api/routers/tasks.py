@@ -12,7 +12,8 @@ from api.models_public import FollowUpPublic, TaskDetailPublic, TaskListPublic, 
 from api.services.task_queue import queue_positions
 from core import tasks as svc
 from core.tasks import operations as task_ops
-from wegent.realtime import NAMESPACE, ServerEvent, user_room
+from wegent.realtime import NAMESPACE, user_room
+from wegent.realtime_payloads import TaskCreated
 from wegent.resources import NameStr
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -44,7 +45,8 @@ async def create_task(body: TaskCreate, user: CurrentUser, request: Request) -> 
     summary = svc.task_summary(task)
     sio = getattr(request.app.state, "sio", None)
     if sio is not None:  # the user's open task lists (web app, other tabs) show it at once, as for chat:send
-        await sio.emit(ServerEvent.TASK_CREATED, summary, room=user_room(user.id), namespace=NAMESPACE)
+        created = TaskCreated.model_validate(summary)
+        await sio.emit(created.event, created.wire(), room=user_room(user.id), namespace=NAMESPACE)
     return summary
 
 
