@@ -162,7 +162,7 @@ class Embedded:
     async def _temporal_client(self) -> Any:
         from temporalio.client import Client
 
-        from wegent.temporal.client import connect
+        from wegent.temporal.client import connect, share_temporal
         from wegent.temporal.search_attributes import ensure_namespace, register
 
         settings = self.settings
@@ -174,6 +174,7 @@ class Embedded:
                 if self.started_temporal:
                     await ensure_namespace(client, settings.temporal_namespace)
                 await register(client, settings.temporal_namespace)
+                share_temporal(client)  # the API starts workflows on the worker's client: eagerly
                 return client
             except Exception as exc:
                 if attempt == 99:

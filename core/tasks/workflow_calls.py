@@ -59,6 +59,9 @@ async def start_workflow(
             task_queue=get_settings().task_queue,
             search_attributes=search_attributes(task, username),
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            # When this process also runs a worker of the task queue (`wegent up`), its first workflow task
+            # comes back with the start instead of through the queue; elsewhere the request changes nothing.
+            request_eager_start=True,
         )
 
     try:

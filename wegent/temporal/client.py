@@ -55,6 +55,13 @@ async def get_temporal() -> Client:
     return _client
 
 
+def share_temporal(client: Client) -> None:
+    """Make ``client`` the process's shared client: `wegent up` runs its worker on it, so the API's workflow
+    starts can be eager (the first workflow task handed straight to that worker, no round trip)."""
+    global _client
+    _client = client
+
+
 def workflow_id_for(task_id: int) -> str:
     return f"task-{task_id}"
 
