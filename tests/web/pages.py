@@ -31,6 +31,34 @@ def sign_in(browser, stack: Stack, username: str, password: str, width: int = 12
     return context, page
 
 
+def keyboard_sign_in(browser, stack: Stack, username: str, password: str):  # type: ignore[no-untyped-def]
+    """Sign in from the keyboard alone (Tab to each field, type, Enter)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(f"{stack.url}/login")
+    page.get_by_test_id("username").wait_for()  # the form is there before the first Tab
+    tab_to(page, "[data-testid=username]")
+    page.keyboard.type(username)
+    tab_to(page, "[data-testid=password]")
+    page.keyboard.type(password)
+    page.keyboard.press("Enter")
+    page.get_by_test_id("new-chat-page").wait_for()
+    return context, page
+
+
+def keyboard_to_section(page, path: str, steps: int) -> None:  # type: ignore[no-untyped-def]
+    """From the chat, to another section with the arrow keys on the sections bar (`steps` sections along)."""
+    tab_to(page, "[data-testid=sections]")
+    for _ in range(steps):
+        before = page.url
+        page.keyboard.press("ArrowRight")
+        page.wait_for_url(lambda url, before=before: url != before)
+        # The new page's sections keep the focus: the next arrow moves on again.
+        page.wait_for_function("() => !!document.activeElement?.closest('[data-testid=sections]')")
+    page.wait_for_url(re.compile(rf"{re.escape(path)}$"))
+
+
 def start_chat(page, team: str, prompt: str) -> int:  # type: ignore[no-untyped-def]
     page.get_by_test_id("team-picker").click()
     page.locator(".ant-select-item-option").filter(has_text=team).click()

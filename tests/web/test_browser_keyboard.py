@@ -11,21 +11,7 @@ import uuid
 
 from tests.e2e.teams import team_yaml
 from tests.support.stack import Stack
-from tests.web.pages import TIMEOUT, solo_team, tab_to, wait_state
-
-
-def _sign_in(browser, stack: Stack, username: str, password: str):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
-    page.goto(f"{stack.url}/login")
-    tab_to(page, "[data-testid=username]")
-    page.keyboard.type(username)
-    tab_to(page, "[data-testid=password]")
-    page.keyboard.type(password)
-    page.keyboard.press("Enter")
-    page.get_by_test_id("new-chat-page").wait_for()
-    return context, page
+from tests.web.pages import keyboard_sign_in, solo_team, tab_to, wait_state
 
 
 def _start_chat(page, team: str, prompt: str) -> int:  # type: ignore[no-untyped-def]
@@ -49,7 +35,7 @@ def test_resources_open_edit_and_apply_yaml_from_the_keyboard(browser, web_stack
     team = solo_team(web_stack, model, headers)
     team_url = f"/api/v1/namespaces/default/teams/{team}"
     yaml_text = web_stack.request("GET", f"{team_url}?format=yaml", headers=headers).text
-    context, page = _sign_in(browser, web_stack, username, password)
+    context, page = keyboard_sign_in(browser, web_stack, username, password)
     try:
         # The sections are a radio group: Tab reaches the current one, an arrow key moves to the next.
         tab_to(page, "[data-testid=sections]")
@@ -115,7 +101,7 @@ def test_a_pipeline_stage_is_approved_and_rejected_from_the_keyboard(browser, we
         headers=headers,
     )
     model.script([{"match": "write a haiku", "text": "draft v1", "times": 1}])
-    context, page = _sign_in(browser, web_stack, username, password)
+    context, page = keyboard_sign_in(browser, web_stack, username, password)
     try:
         task_id = _start_chat(page, f"{prefix}-team", "write a haiku")
         wait_state(page, "PENDING_CONFIRMATION")

@@ -101,13 +101,13 @@ def test_backfilling_a_range_starts_its_runs_each_linking_to_its_task_then_resum
         page.goto(f"{web_stack.url}/schedules")
         row = page.get_by_test_id("schedule-table").locator("tr").filter(has_text=name)
         row.get_by_role("button", name="Backfill").click()
-        picker = page.locator(".ant-popover .ant-picker-range")
+        picker = page.get_by_role("dialog", name=f"Backfill {name}").locator(".ant-picker-range")
         for index, when in enumerate((start, end)):
             field = picker.locator("input").nth(index)
             field.click()
             field.fill(when.strftime("%Y-%m-%d %H:%M:%S"))
             field.press("Enter")
-        page.locator(".ant-popover").get_by_role("button", name="Run the missed times").click()
+        page.get_by_role("dialog").get_by_role("button", name="Run the missed times").click()
         page.get_by_text("Backfill started").wait_for()
 
         listed = web_stack.request("GET", "/api/v1/schedules", headers=headers).json()["items"]

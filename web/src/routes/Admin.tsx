@@ -39,7 +39,7 @@ export function Admin() {
           <Typography.Title level={3} style={{ margin: 0 }}>
             {t('admin.title')}
           </Typography.Title>
-          <Button type="primary" icon={<PlusOutlined />} onClick={() => setCreating(true)} data-testid="create-user">
+          <Button type="primary" icon={<PlusOutlined />} aria-haspopup="dialog" onClick={() => setCreating(true)} data-testid="create-user">
             {t('admin.create')}
           </Button>
         </Space>
@@ -59,6 +59,7 @@ export function Admin() {
               render: (_, u) => (
                 <Select
                   size="small"
+                  aria-label={t('admin.roleFor', { name: u.username })}
                   value={u.role as 'admin' | 'user'}
                   disabled={u.id === me.data?.id}
                   onChange={(role: 'admin' | 'user') => void update(u, { role })}
@@ -75,6 +76,7 @@ export function Admin() {
               render: (_, u) => (
                 <Switch
                   size="small"
+                  aria-label={t('admin.activeFor', { name: u.username })}
                   checked={u.is_active}
                   disabled={u.id === me.data?.id}
                   onChange={(is_active) => void update(u, { is_active })}
@@ -88,7 +90,7 @@ export function Admin() {
               render: (_, u) => (
                 <Space>
                   {u.id === me.data?.id ? <Tag>{t('admin.you')}</Tag> : null}
-                  <Button size="small" onClick={() => setResetting(u)}>
+                  <Button size="small" aria-label={t('admin.resetPasswordFor', { name: u.username })} aria-haspopup="dialog" onClick={() => setResetting(u)}>
                     {t('admin.resetPassword')}
                   </Button>
                 </Space>
@@ -112,7 +114,7 @@ export function Admin() {
           }}
         >
           <Form.Item name="password" label={t('login.password')} rules={[{ required: true, min: 12, message: t('admin.passwordRule') }]}>
-            <Input.Password autoComplete="new-password" />
+            <Input.Password autoComplete="new-password" autoFocus data-testid="reset-password" />
           </Form.Item>
           <Button type="primary" htmlType="submit">
             {t('admin.resetPassword')}
@@ -143,7 +145,7 @@ function CreateUser({ open, onClose, onCreated }: { open: boolean; onClose: () =
         }}
       >
         <Form.Item name="username" label={t('login.username')} rules={[{ required: true, pattern: /^[A-Za-z0-9_.@-]+$/, message: t('admin.usernameRule') }]}>
-          <Input data-testid="new-username" autoComplete="off" />
+          <Input data-testid="new-username" autoComplete="off" autoFocus />
         </Form.Item>
         <Form.Item name="password" label={t('login.password')} rules={[{ required: true, min: 12, message: t('admin.passwordRule') }]}>
           <Input.Password data-testid="new-password" autoComplete="new-password" />

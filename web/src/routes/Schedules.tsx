@@ -1,5 +1,6 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query'
-import { App, Button, DatePicker, Layout, Popover, Space, Table, Tag, Typography } from 'antd'
+import { App, Button, DatePicker, Form, Layout, Modal, Space, Table, Tag, Typography } from 'antd'
+import type { ButtonProps } from 'antd'
 import type { Dayjs } from 'dayjs'
 import { useState } from 'react'
 import { useTranslation } from 'react-i18next'
@@ -40,8 +41,10 @@ export function Schedules() {
       await call()
       void message.success(label)
       void client.invalidateQueries({ queryKey: ['schedules'] })
+      return true
     } catch (err) {
       void message.error(errorMessage(t, err))
+      return false
     }
   }
   const path = (id: number) => ({ params: { path: { schedule_id: id } } })
@@ -96,19 +99,31 @@ export function Schedules() {
               title: '',
               render: (_, s) => (
                 <Space wrap>
-                  <Button size="small" data-testid="trigger" onClick={() => void act(t('schedules.triggered'), () => unwrap(api.POST('/api/v1/schedules/{schedule_id}/trigger', { ...path(s.id), body: {} })))}>
+                  <Button
+                    size="small"
+                    data-testid="trigger"
+                    aria-label={t('schedules.triggerFor', { name: s.name })}
+                    onClick={() => void act(t('schedules.triggered'), () => unwrap(api.POST('/api/v1/schedules/{schedule_id}/trigger', { ...path(s.id), body: {} })))}
+                  >
                     {t('schedules.triggerNow')}
                   </Button>
-                  {s.enabled ? (
-                    <Button size="small" onClick={() => void act(t('schedules.paused'), () => unwrap(api.POST('/api/v1/schedules/{schedule_id}/pause', path(s.id))))}>
-                      {t('schedules.pause')}
-                    </Button>
-                  ) : (
-                    <Button size="small" onClick={() => void act(t('schedules.resumed'), () => unwrap(api.POST('/api/v1/schedules/{schedule_id}/resume', path(s.id))))}>
-                      {t('schedules.resume')}
-                    </Button>
-                  )}
-                  <Backfill onRun={(start, end) => act(t('schedules.backfilled'), () => unwrap(api.POST('/api/v1/schedules/{schedule_id}/backfill', { ...path(s.id), body: { start, end } })))} />
+                  {/* One button whose action follows the state: the focus stays on it when pause turns to resume. */}
+                  <Button
+                    size="small"
+                    data-testid="pause-resume"
+                    aria-label={t(s.enabled ? 'schedules.pauseFor' : 'schedules.resumeFor', { name: s.name })}
+                    onClick={() =>
+                      void (s.enabled
+                        ? act(t('schedules.paused'), () => unwrap(api.POST('/api/v1/schedules/{schedule_id}/pause', path(s.id))))
+                        : act(t('schedules.resumed'), () => unwrap(api.POST('/api/v1/schedules/{schedule_id}/resume', path(s.id)))))
+                    }
+                  >
+                    {t(s.enabled ? 'schedules.pause' : 'schedules.resume')}
+                  </Button>
+                  <Backfill
+                    name={s.name}
+                    onRun={(start, end) => act(t('schedules.backfilled'), () => unwrap(api.POST('/api/v1/schedules/{schedule_id}/backfill', { ...path(s.id), body: { start, end } })))}
+                  />
                   <Button size="small" type="link" href={s.consoleUrl} target="_blank" rel="noreferrer">
                     Temporal
                   </Button>
@@ -122,28 +137,40 @@ export function Schedules() {
   )
 }
 
-function Backfill({ onRun }: { onRun: (start: string, end: string) => Promise<void> }) {
+/**
+ * Backfill a range: a dialog (it takes the focus, into the range's first field; Escape closes it and the focus
+ * goes back to its button), the range typed or picked, Enter or the button runs it.
+ */
+function Backfill({ name, onRun }: { name: string; onRun: (start: string, end: string) => Promise<boolean> }) {
   const { t } = useTranslation()
+  const [open, setOpen] = useState(false)
   const [range, setRange] = useState<[Dayjs | null, Dayjs | null] | null>(null)
+  const ready = !!range?.[0] && !!range[1]
+  const run = async () => {
+    if (range?.[0] && range[1] && (await onRun(range[0].toISOString(), range[1].toISOString()))) setOpen(false)
+  }
   return (
-    <Popover
-      trigger="click"
-      title={t('schedules.backfill')}
-      content={
-        <Space direction="vertical">
-          <DatePicker.RangePicker showTime value={range} onChange={(v) => setRange(v)} />
-          <Button
-            type="primary"
-            disabled={!range?.[0] || !range?.[1]}
-            onClick={() => range?.[0] && range[1] && void onRun(range[0].toISOString(), range[1].toISOString())}
-          >
-            {t('schedules.backfillRun')}
-          </Button>
-        </Space>
-      }
-    >
-      <Button size="small">{t('schedules.backfill')}</Button>
-    </Popover>
+    <>
+      <Button size="small" aria-label={t('schedules.backfillFor', { name })} aria-haspopup="dialog" onClick={() => setOpen(true)}>
+        {t('schedules.backfill')}
+      </Button>
+      <Modal
+        open={open}
+        title={t('schedules.backfillFor', { name })}
+        onCancel={() => setOpen(false)}
+        afterClose={() => setRange(null)}
+        okText={t('schedules.backfillRun')}
+        okButtonProps={{ disabled: !ready, 'data-testid': 'backfill-run' } as ButtonProps}
+        onOk={() => void run()}
+        destroyOnHidden
+      >
+        <Form layout="vertical" onFinish={() => void run()}>
+          <Form.Item label={t('schedules.backfillRange')} htmlFor="backfill-range" style={{ marginBottom: 0 }}>
+            <DatePicker.RangePicker id={{ start: 'backfill-range' }} autoFocus showTime value={range} onChange={(v) => setRange(v)} />
+          </Form.Item>
+        </Form>
+      </Modal>
+    </>
   )
 }
 

@@ -1,7 +1,8 @@
 import { useQuery } from '@tanstack/react-query'
-import { Alert, Card, Layout, Skeleton, Space, Statistic, Table, Typography } from 'antd'
+import { Alert, Card, Layout, Segmented, Skeleton, Space, Statistic, Table, Typography } from 'antd'
 import { lazy, Suspense } from 'react'
 import { useTranslation } from 'react-i18next'
+import { useSearchParams } from 'react-router'
 
 import { api, unwrap } from '../client'
 import type { components } from '../client/schema'
@@ -23,16 +24,37 @@ function Chart({ bars, testId }: { bars: { label: string; inputTokens: number; o
   )
 }
 
+// The periods to count (`?period=` in the address, so a period can be linked to): how far back, in hours.
+const PERIODS = { all: null, '30d': 30 * 24, '7d': 7 * 24, '1d': 24 } as const
+type Period = keyof typeof PERIODS
+
+function periodOf(value: string | null): Period {
+  return value !== null && value in PERIODS ? (value as Period) : 'all'
+}
+
+/** The `since` of a period, as of now (each fetch counts back from its own time). */
+function since(period: Period): { query: { since?: string } } {
+  const hours = PERIODS[period]
+  return { query: hours === null ? {} : { since: new Date(Date.now() - hours * 3600_000).toISOString() } }
+}
+
 /** Tokens and cost per team (a chart and a table), and for admins every user's totals (the same). */
 export function Usage() {
   const { t } = useTranslation()
+  const [params, setParams] = useSearchParams()
+  const period = periodOf(params.get('period'))
   const me = useQuery({ queryKey: ['me'], queryFn: () => unwrap(api.GET('/api/v1/users/me')) })
-  const mine = useQuery({ queryKey: ['usage', 'me'], queryFn: () => unwrap(api.GET('/api/v1/users/me/usage')) })
+  const mine = useQuery({
+    queryKey: ['usage', 'me', period],
+    queryFn: () => unwrap(api.GET('/api/v1/users/me/usage', { params: since(period) })),
+    placeholderData: (previous) => previous, // the last figures stay while the next period's load
+  })
   const admin = me.data?.role === 'admin'
   const all = useQuery({
-    queryKey: ['usage', 'all'],
+    queryKey: ['usage', 'all', period],
     enabled: admin,
-    queryFn: () => unwrap(api.GET('/api/v1/admin/usage')),
+    queryFn: () => unwrap(api.GET('/api/v1/admin/usage', { params: since(period) })),
+    placeholderData: (previous) => previous,
   })
   const report = mine.data
 
@@ -40,10 +62,30 @@ export function Usage() {
     <Layout className="app-layout">
       <AppHeader />
       <Layout.Content className="resources-page" data-testid="usage-page">
-        <Typography.Title level={3}>{t('usage.title')}</Typography.Title>
+        <Space style={{ justifyContent: 'space-between', width: '100%', marginBottom: 16 }} wrap>
+          <Typography.Title level={3} style={{ margin: 0 }}>
+            {t('usage.title')}
+          </Typography.Title>
+          {/* A radio group: Tab reaches the chosen period, the arrow keys choose another. */}
+          <Segmented<Period>
+            data-testid="usage-period"
+            aria-label={t('usage.period')}
+            tabIndex={-1}
+            value={period}
+            onChange={(value) => setParams(value === 'all' ? {} : { period: value }, { replace: true })}
+            options={(Object.keys(PERIODS) as Period[]).map((p) => ({ value: p, label: t(`usage.periods.${p}`) }))}
+          />
+        </Space>
         {mine.error ? <Alert type="error" showIcon message={errorMessage(t, mine.error)} /> : null}
         {report ? (
-          <Space direction="vertical" size={16} style={{ width: '100%' }}>
+          <Space
+            direction="vertical"
+            size={16}
+            style={{ width: '100%' }}
+            data-testid="usage-report"
+            data-period={mine.isPlaceholderData ? undefined : period}
+            aria-busy={mine.isFetching}
+          >
             <Space wrap size={16}>
               <Card size="small">
                 <Statistic title={t('usage.tasks')} value={report.tasks} />
