@@ -77,6 +77,8 @@ class ExecutorActivities:
         )
         heartbeat = asyncio.create_task(_heartbeat_every(5.0))
         try:
+            if not spec.network:
+                await self._gateway_port()
             handle = await self.ctx.backend.start(spec)
             await self.ctx.backend.wait_healthy(handle, 90.0)
         except ExecutorImageMissing as exc:
@@ -134,6 +136,15 @@ class ExecutorActivities:
             port=warm.port,
             sandbox=request.sandbox,
         )
+
+    async def _gateway_port(self, wait_s: float = 60.0) -> None:
+        """An offline sandbox reaches its model only through the relay to this host's gateway, so the relay needs
+        the gateway's port: a start right after the worker started waits for the gateway to be up."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while self.ctx.gateway is not None and self.ctx.backend.gateway_port is None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise ApplicationError("this host's model gateway did not start", type="GatewayMissing")
+            await asyncio.sleep(0.1)
 
     async def _unsandboxed_refusal(self) -> str | None:
         """The local backend is for one person's own machine: with other people's agents next to the state

@@ -24,6 +24,7 @@ from activities.executors.docker_containers import (
     LABEL_MANAGED,
     LABEL_PORT,
     LABEL_ROLE,
+    LABEL_SCOPE,
     LABEL_TASK,
     LABEL_WORKFLOW,
     hardening,
@@ -126,6 +127,8 @@ def ensure_relay(
             LABEL_EXECUTOR: executor.name,
             LABEL_TASK: executor.labels.get(LABEL_TASK, ""),
             LABEL_WORKFLOW: executor.labels.get(LABEL_WORKFLOW, ""),
+            # Found with its deployment's executors by scope (clean-ups that sweep a deployment remove it too).
+            LABEL_SCOPE: executor.labels.get(LABEL_SCOPE, ""),
             LABEL_GATEWAY: str(gateway_port or ""),
         },
         user=EXECUTOR_USER,

@@ -99,11 +99,13 @@ def containers_for_task(task_id: int) -> list[str]:
     (Docker cannot change them) and is known by the task's executor name instead: both are looked up.
     """
     scope = os.environ["WEGENT_TEMPORAL_NAMESPACE"]
-    name = executor_name(task_id, workflow_id_for(task_id), scope)
+    # A task has a sandbox per Shell policy of its members (slots "", "2", ...; workflows/sandboxes.py).
+    names = [executor_name(task_id, workflow_id_for(task_id), scope, slot) for slot in ("", "2", "3")]
     found: list[str] = []
     for filters in (
-        ["--filter", f"label=wegent.task={task_id}", "--filter", f"label=wegent.scope={scope}"],
-        ["--filter", f"name=^/{name}$"],
+        ["--filter", "label=wegent.role=executor"]
+        + ["--filter", f"label=wegent.task={task_id}", "--filter", f"label=wegent.scope={scope}"],
+        *(["--filter", f"name=^/{name}$"] for name in names),
     ):
         out = subprocess.run(["docker", "ps", "-a", "-q", *filters], capture_output=True, text=True, check=True)
         found += [cid for cid in out.stdout.split() if cid not in found]
