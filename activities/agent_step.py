@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -41,6 +43,17 @@ from workflows.models import AgentStepInput, StepResult, TaskState
 
 log = get_logger("activities.agent")
 MAX_HEARTBEAT_INTERVAL = 2.0
+
+
+@dataclass
+class Prepared:
+    """What a step reads and writes before its model call (AgentStepActivities._prepare)."""
+
+    owner_id: int | None
+    config: Any  # (ModelConfig, …) or InvalidModel
+    tools: dict[str, Any]
+    over_budget: str | None
+    message_id: int | None  # its streaming message, once it may run
 
 
 def run_base_id(step: AgentStepInput) -> str:
@@ -78,23 +91,19 @@ class AgentStepActivities:
             bot=step.bot,
             activity_attempt=info.attempt,
         )
-        # The RUNNING state and three independent reads at once: each is a thread and a database round trip on
-        # the way to the first token. All finish before the run starts, so the status still precedes chat:start.
-        _, config, tools, over = await asyncio.gather(
-            self._mark_running(step),
-            self.ctx.db(lambda db: _model_config(db, step.model_id, self.ctx.keyring)),
-            self.ctx.db(lambda db: ghost_tools(db, step.ghost_id, self.ctx.keyring)),
-            # The owner's monthly budget, checked before every model call: a task that crossed it stops here.
-            self.ctx.db(lambda db: quotas.refusal_for_task(db, step.task_id)),
-        )
+        # Everything the database has to say before the model call, in one thread and one session: on the way to
+        # the first token each extra thread hop and connection checkout costs more than the queries themselves.
+        prepared = await self.ctx.db(lambda db: self._prepare(db, step))
+        await self._publish_running(step, prepared.owner_id)  # before chat:start, as the state comes first
+        config = prepared.config
         if isinstance(config, InvalidModel):
             # Read (and the egress policy checked) for a clear error before the sandbox calls the gateway.
             raise ApplicationError(str(config), type="InvalidModel", non_retryable=True) from config
         model = self._through_gateway(step, config[0])
-        if over:
-            raise ApplicationError(over, type="BudgetExceeded", non_retryable=True)
-
-        message_id = await self.ctx.db(lambda db: save_step_message(db, self._message(step, "", "streaming")))
+        if prepared.over_budget:
+            raise ApplicationError(prepared.over_budget, type="BudgetExceeded", non_retryable=True)
+        tools, message_id = prepared.tools, prepared.message_id
+        assert message_id is not None
         url = f"http://127.0.0.1:{step.executor.port}"
         async with ExecutorClient(url, executor_token(step.workflow_id)) as client:
             try:
@@ -182,10 +191,20 @@ class AgentStepActivities:
         metrics.MODEL_COST.labels(model=model_name).inc(cost)
         return tokens_in, tokens_out, cost
 
-    async def _mark_running(self, step: AgentStepInput) -> None:
-        owner_id = await self.ctx.db(
-            lambda db: set_state(db, step.task_id, TaskState.RUNNING, None, step.step, step.bot, step.turn)
-        )
+    def _prepare(self, db: Session, step: AgentStepInput) -> Prepared:
+        """RUNNING state, the Model, the Ghost's tools, the owner's budget and, when the step may go on, its
+        streaming message."""
+        owner_id = set_state(db, step.task_id, TaskState.RUNNING, None, step.step, step.bot, step.turn)
+        config = _model_config(db, step.model_id, self.ctx.keyring)
+        tools = ghost_tools(db, step.ghost_id, self.ctx.keyring)
+        # The owner's monthly budget, checked before every model call: a task that crossed it stops here.
+        over = quotas.refusal_for_task(db, step.task_id)
+        message_id = None
+        if not isinstance(config, InvalidModel) and not over:
+            message_id = save_step_message(db, self._message(step, "", "streaming"))
+        return Prepared(owner_id, config, tools, over, message_id)
+
+    async def _publish_running(self, step: AgentStepInput, owner_id: int | None) -> None:
         # No `error`: it stays off the wire, as a step starting never carried one.
         status = TaskStatus(task_id=step.task_id, state=TaskState.RUNNING, turn=step.turn, step=step.step, bot=step.bot)
         await self.ctx.relay.publish(step.task_id, status)
