@@ -25,7 +25,7 @@ from workflows.activity_names import (
     UPDATE_STATE,
 )
 from workflows.approvals import ApprovalGate
-from workflows.bookkeeping import db_step
+from workflows.bookkeeping import db_step, record
 from workflows.errors import TaskRejected, executor_loss, is_cancellation, is_host_gone, root_message
 from workflows.models import (
     AgentStepInput,
@@ -330,20 +330,16 @@ class TaskWorkflow:
         self, bot: str | None, content: str, kind: str, data: dict[str, Any] | None = None, step: int | None = None
     ) -> None:
         """Record a workflow message (decision, plan, notice). Without `step` it takes the next step number."""
-        await workflow.execute_activity(
-            RECORD_NOTE,
-            Note(
-                task_id=self.task.task_id,
-                turn=self._turn,
-                step=self.next_step() if step is None else step,
-                bot=bot,
-                content=content,
-                kind=kind,
-                data=data or {},
-            ),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=DB_RETRY,
+        note = Note(
+            task_id=self.task.task_id,
+            turn=self._turn,
+            step=self.next_step() if step is None else step,
+            bot=bot,
+            content=content,
+            kind=kind,
+            data=data or {},
         )
+        await record(RECORD_NOTE, note)
 
     async def await_approval(self, member: StepPlan, timeout_seconds: int | None, on_timeout: str) -> Approval:
         """Wait for a person's decision on `member`'s output (workflows/approvals.py); PENDING again after."""
@@ -361,16 +357,12 @@ class TaskWorkflow:
     async def set_state(self, state: str, error: str | None = None) -> None:
         self._state = state
         workflow.upsert_search_attributes([sa.STATE.value_set(state)])
-        await workflow.execute_activity(
-            UPDATE_STATE,
-            StateUpdate(
-                task_id=self.task.task_id,
-                state=state,
-                turn=self._turn,
-                error=error,
-                current_step=self._step,
-                current_bot=self._bot,
-            ),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=DB_RETRY,
+        update = StateUpdate(
+            task_id=self.task.task_id,
+            state=state,
+            turn=self._turn,
+            error=error,
+            current_step=self._step,
+            current_bot=self._bot,
         )
+        await record(UPDATE_STATE, update)
