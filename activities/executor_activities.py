@@ -10,7 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
-from activities.executors.base import ExecutorImageMissing, ExecutorSpec, executor_digest
+from activities.executors.base import ExecutorImageMissing, ExecutorSpec, executor_digest, executor_name
 from activities.ports import NoFreePort, lease_key, lease_port, release_ports
 from activities.tokens import executor_token
 from core.db.models import User
@@ -39,8 +39,14 @@ class ExecutorActivities:
         limits = limits_for(settings, request.cpu, request.memory, request.pids)
         token = executor_token(request.workflow_id)
         pool = self.ctx.pool
-        # A retry may follow an attempt that already took a warm sandbox: the cold path below finds it by name.
-        if pool is not None and activity.info().attempt == 1 and pool.fits(request.image, limits, request.network):
+        # A retry, or a start after an unfinished warm take, finds the sandbox already taken by its name: the cold
+        # path below returns it.
+        if (
+            pool is not None
+            and activity.info().attempt == 1
+            and pool.fits(request.image, limits, request.network)
+            and await self._existing(request) is None
+        ):
             warm = await pool.take(request.task_id, request.workflow_id, token, request.sandbox)
             if warm is not None:
                 bound.info("executor.started", backend=warm.backend, executor_id=warm.executor_id, warm=True)
@@ -114,6 +120,11 @@ class ExecutorActivities:
             return None
         if image_refusal(self.ctx.settings, request.image) or await self._unsandboxed_refusal():
             return None
+        # A workflow task that ran this before and did not complete (a retried workflow task, a worker that
+        # stopped) may have taken one already: that one is the workflow's, and a second could not be adopted.
+        existing = await self._existing(request)
+        if existing is not None:
+            return existing
         warm = await pool.take(
             request.task_id, request.workflow_id, executor_token(request.workflow_id), request.sandbox
         )
@@ -135,6 +146,17 @@ class ExecutorActivities:
             executor_id=warm.executor_id,
             port=warm.port,
             sandbox=request.sandbox,
+        )
+
+    async def _existing(self, request: StartExecutorInput) -> ExecutorRef | None:
+        """The workflow's running sandbox of this slot on this host, if it has one already."""
+        backend = self.ctx.backend
+        name = executor_name(request.task_id, request.workflow_id, backend.scope, request.sandbox)
+        info = await backend.inspect(name)
+        if info is None or not info.running or not info.port:
+            return None
+        return ExecutorRef(
+            host=self.ctx.host, backend=backend.name, executor_id=name, port=info.port, sandbox=request.sandbox
         )
 
     async def _gateway_port(self, wait_s: float = 60.0) -> None:

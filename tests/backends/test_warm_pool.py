@@ -17,16 +17,21 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from activities.context import WorkerContext
+from activities.executor_activities import ExecutorActivities
 from activities.executors.base import ExecutorBackend, ExecutorHandle
 from activities.executors.docker_backend import DockerBackend
 from activities.executors.local_backend import LocalBackend
 from activities.executors.pool import WarmPool, lease_owner
 from activities.ports import leases_on, release_ports
+from activities.relay import NullRelay
 from activities.tokens import executor_token
 from core.db.models import PortLease
 from core.db.session import get_sessionmaker
 from wegent.config import Settings
+from wegent.crypto import get_keyring
 from wegent.sandbox import limits_for
+from workflows.models import StartExecutorInput
 
 HOST = f"pool-test-{uuid.uuid4().hex[:6]}"
 
@@ -166,3 +171,34 @@ async def test_the_reaper_removes_what_a_dead_pool_left(backend: ExecutorBackend
     assert orphan.warm_id not in {i.executor_id for i in await backend.list_warm()}
     with sessions() as db:
         assert db.scalar(select(PortLease).where(PortLease.workflow_id == orphan.lease)) is None
+
+
+async def test_taking_again_for_the_same_workflow_returns_its_sandbox_and_spares_the_pool(
+    backend: ExecutorBackend,
+) -> None:
+    """A workflow task that took a warm sandbox and did not complete runs the take again: it gets the sandbox it
+    took, and the other waiting sandboxes are neither adopted nor thrown away (nor their leases moved)."""
+    sessions = get_sessionmaker()
+    pool = WarmPool(backend, sessions, HOST, settings(2), 2)
+    ctx = WorkerContext(
+        settings=settings(2), sessions=sessions, keyring=get_keyring(), backend=backend, relay=NullRelay(), host=HOST
+    )
+    ctx.pool = pool
+    activities = ExecutorActivities(ctx)
+    pool.start()
+    workflow_id = f"task-again-{uuid.uuid4().hex[:6]}"
+    request = StartExecutorInput(task_id=903, workflow_id=workflow_id)
+    try:
+        await filled(pool, 2)
+        first = await activities.take_warm_executor(request)
+        assert first is not None
+        waiting = {w.warm_id for w in pool.ready}
+        again = await activities.take_warm_executor(request)
+        assert again is not None and (again.executor_id, again.port) == (first.executor_id, first.port)
+        assert waiting <= {w.warm_id for w in pool.ready} | {i.executor_id for i in await backend.list_warm()}
+        leases = await asyncio.to_thread(leases_on, sessions, HOST)
+        assert [port for port, owner in leases if owner == workflow_id] == [first.port]
+        await backend.stop(first.executor_id)
+        await asyncio.to_thread(release_ports, sessions, HOST, workflow_id)
+    finally:
+        await pool.drain()
