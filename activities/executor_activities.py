@@ -10,7 +10,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
-from activities.executors.base import ExecutorImageMissing, ExecutorSpec, executor_digest, executor_name
+from activities.executors.base import (
+    ExecutorHandle,
+    ExecutorImageMissing,
+    ExecutorSpec,
+    executor_digest,
+    executor_name,
+)
 from activities.ports import NoFreePort, lease_key, lease_port, release_ports
 from activities.tokens import executor_token
 from core.db.models import User
@@ -50,13 +56,7 @@ class ExecutorActivities:
             warm = await pool.take(request.task_id, request.workflow_id, token, request.sandbox)
             if warm is not None:
                 bound.info("executor.started", backend=warm.backend, executor_id=warm.executor_id, warm=True)
-                return ExecutorRef(
-                    host=self.ctx.host,
-                    backend=warm.backend,
-                    executor_id=warm.executor_id,
-                    port=warm.port,
-                    sandbox=request.sandbox,
-                )
+                return self._ref(warm, request)
         try:
             port = await self.ctx.in_thread(
                 lease_port,
@@ -99,13 +99,7 @@ class ExecutorActivities:
         finally:
             heartbeat.cancel()
         bound.info("executor.started", backend=handle.backend, executor_id=handle.executor_id, port=handle.port)
-        return ExecutorRef(
-            host=self.ctx.host,
-            backend=handle.backend,
-            executor_id=handle.executor_id,
-            port=handle.port,
-            sandbox=request.sandbox,
-        )
+        return self._ref(handle, request)
 
     @activity.defn(name=activity_names.TAKE_WARM_EXECUTOR)
     async def take_warm_executor(self, request: StartExecutorInput) -> ExecutorRef | None:
@@ -140,13 +134,7 @@ class ExecutorActivities:
             warm=True,
             local=True,
         )
-        return ExecutorRef(
-            host=self.ctx.host,
-            backend=warm.backend,
-            executor_id=warm.executor_id,
-            port=warm.port,
-            sandbox=request.sandbox,
-        )
+        return self._ref(warm, request)
 
     async def _existing(self, request: StartExecutorInput) -> ExecutorRef | None:
         """The workflow's running sandbox of this slot on this host, if it has one already."""
@@ -155,8 +143,16 @@ class ExecutorActivities:
         info = await backend.inspect(name)
         if info is None or not info.running or not info.port:
             return None
+        return self._ref(ExecutorHandle(backend=backend.name, executor_id=name, host="", port=info.port), request)
+
+    def _ref(self, handle: ExecutorHandle, request: StartExecutorInput) -> ExecutorRef:
+        """How the workflow names a sandbox of this host: the host's queue name, not its address."""
         return ExecutorRef(
-            host=self.ctx.host, backend=backend.name, executor_id=name, port=info.port, sandbox=request.sandbox
+            host=self.ctx.host,
+            backend=handle.backend,
+            executor_id=handle.executor_id,
+            port=handle.port,
+            sandbox=request.sandbox,
         )
 
     async def _gateway_port(self, wait_s: float = 60.0) -> None:
