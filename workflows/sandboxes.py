@@ -13,7 +13,6 @@ sandbox: the patch marker decides.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
 
 from temporalio import workflow
@@ -53,9 +52,6 @@ class TaskSandboxes:
         # goes to the first member that asks (as the first member decided before).
         self._by_policy: dict[str, ExecutorRef] = {ref.policy: ref for ref in carried}
         self._starting: dict[str, asyncio.Lock] = {}
-
-    def __iter__(self) -> Iterator[ExecutorRef]:
-        return iter(list(self._by_policy.values()))
 
     def carried(self) -> list[ExecutorRef]:
         return list(self._by_policy.values())
