@@ -31,7 +31,7 @@ from core.schedules.names import (
     scheduled_time_of,
     temporal_id,
 )
-from core.schedules.records import Snapshot, _snapshot, _write_status, run_stats
+from core.schedules.records import Snapshot, _snapshot, run_stats, write_refreshed_status
 from core.schedules.status import compose_status
 from wegent.config import get_settings
 from wegent.logging import get_logger
@@ -104,8 +104,7 @@ async def refresh(snap: Snapshot, client: Client | None = None) -> Snapshot:
         found = _drift(desc, desired, await _actual_hash(client, desc))
         message = f"the Temporal schedule differs from the spec ({', '.join(found)}): drift" if found else None
         status = compose_status(snap, desc, synced=not found, message=message)
-    await in_session(lambda db: _write_status(db, snap.id, status))
-    snap.status = status
+    snap.status = await in_session(lambda db: write_refreshed_status(db, snap.id, status))
     return snap
 
 

@@ -54,6 +54,21 @@ def _write_status(db: Session, schedule_id: int, status: dict[str, Any]) -> None
     db.commit()
 
 
+def write_refreshed_status(db: Session, schedule_id: int, status: dict[str, Any]) -> dict[str, Any]:
+    """Write a status composed from an earlier read, keeping what a worker recorded meanwhile.
+
+    A run refused by a worker (``lastError``, see run_tasks.record_run_error) may land between the API's read
+    and this write; overwriting it would lose it for good. The row is locked, so the newer error wins.
+    """
+    current = db.execute(
+        select(Resource.status).where(Resource.id == schedule_id, Resource.kind == KIND).with_for_update()
+    ).first()
+    latest = dict(current[0] or {}) if current is not None else {}
+    merged = {**status, **({"lastError": latest["lastError"]} if "lastError" in latest else {})}
+    _write_status(db, schedule_id, merged)
+    return merged
+
+
 @dataclass
 class Snapshot:
     id: int

@@ -191,3 +191,21 @@ async def test_a_run_of_a_deleted_schedule_fails_and_removes_the_orphan_temporal
     with pytest.raises(RPCError) as missing:
         await client.get_schedule_handle(f"schedule-{gone}").describe()
     assert missing.value.status == RPCStatusCode.NOT_FOUND
+
+
+async def test_a_refused_run_recorded_while_the_api_refreshes_the_status_is_not_lost(client, admin_headers, schedule):
+    """The API reads a schedule, asks Temporal, then writes the status; a worker's refusal recorded in between
+    must survive that write (it used to be overwritten, and the schedule never showed why its run failed)."""
+    from core.schedules.operations import refresh
+    from core.schedules.records import _snapshot
+    from core.schedules.run_tasks import record_run_error
+
+    with get_sessionmaker()() as db:
+        before = _snapshot(db, schedule["id"])  # the API's read, before the run is refused
+    assert before is not None and "lastError" not in before.status
+    with get_sessionmaker()() as db:
+        record_run_error(db, schedule["id"], "schedule-run-refused", "cannot start a task: its owner is disabled")
+    after = await refresh(before)
+    assert after.status["lastError"]["workflowId"] == "schedule-run-refused"
+    shown = client.get(f"/api/v1/schedules/{schedule['id']}", headers=admin_headers).json()["status"]
+    assert shown["lastError"]["message"] == "cannot start a task: its owner is disabled"
