@@ -118,6 +118,15 @@ class ExecutorActivities:
         # stopped) may have taken one already: that one is the workflow's, and a second could not be adopted.
         existing = await self._existing(request)
         if existing is not None:
+            log.info(
+                "executor.started",
+                task_id=request.task_id,
+                workflow_id=request.workflow_id,
+                host=self.ctx.host,
+                backend=existing.backend,
+                executor_id=existing.executor_id,
+                reused=True,
+            )
             return existing
         warm = await pool.take(
             request.task_id, request.workflow_id, executor_token(request.workflow_id), request.sandbox
