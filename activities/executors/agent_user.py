@@ -122,3 +122,38 @@ def _copy_sources(source_root: Path, root: Path) -> Path:
     except OSError:  # another worker got there first with the same content
         shutil.rmtree(staging, ignore_errors=True)
     return dest
+
+
+def reachable_by_others(path: Path) -> bool:
+    """Whether any uid may run ``path``: every folder above it searchable, the file readable and executable."""
+    path = path.resolve()
+    mode = path.stat().st_mode
+    if not (mode & 0o004 and mode & 0o001):
+        return False
+    return all(parent.stat().st_mode & 0o001 for parent in path.parents)
+
+
+def for_agents(binary: Path, root: Path = Path("/opt/wegent/tools")) -> Path:
+    """``binary`` where agents may run it: itself, or a copy of its install folder (the folder above its
+    ``bin/``, kept whole for the paths inside it) under ``root`` when it sits somewhere only root may enter."""
+    binary = binary.resolve()
+    if reachable_by_others(binary):
+        return binary
+    install = binary.parent.parent
+    copy = root / install.name
+    if not (copy / binary.relative_to(install)).is_file():
+        staging = root / f".{install.name}.{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(install, staging, symlinks=True)
+        for path in [staging, *staging.rglob("*")]:
+            if path.is_symlink():
+                continue
+            mode = path.stat().st_mode
+            runnable = path.is_dir() or mode & 0o100
+            os.chmod(path, mode | (0o005 if runnable else 0o004))
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(staging, copy)
+        except OSError:  # another worker copied it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return copy / binary.relative_to(install)

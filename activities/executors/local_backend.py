@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from activities.executors.agent_user import AgentUser
+from activities.executors.agent_user import AgentUser, for_agents
 from activities.executors.base import (
     BackendName,
     ExecutorBackend,
@@ -213,8 +213,8 @@ class LocalBackend(LocalWarmMixin, LocalRegistryMixin, ExecutorBackend):
             # The worker's PATH may lead through folders the agent cannot enter; its own `python` comes first.
             env["PATH"] = f"{Path(self.agent.python).parent}:{_SYSTEM_PATH}"
             if CLAUDE_BIN_ENV not in env:  # not beside the agents' interpreter: name the worker's own CLI
-                with contextlib.suppress(RunFailed):
-                    env[CLAUDE_BIN_ENV] = str(Path(find_claude()).resolve())
+                with contextlib.suppress(RunFailed, OSError):
+                    env[CLAUDE_BIN_ENV] = str(for_agents(Path(find_claude())))
             return env
         # The interpreter must find the `executor` package even when this checkout is not installed.
         source_root = executor_source_root()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from activities.executors.agent_user import agent_user_for
+from activities.executors.agent_user import agent_user_for, for_agents, reachable_by_others
 from activities.executors.base import ExecutorSpec
 from activities.executors.local_backend import LocalBackend, executor_source_root
 from executor.client import ExecutorClient
@@ -124,3 +124,24 @@ async def test_a_claude_code_agent_cannot_read_the_key_or_another_agents_files(
     assert f"HOME={own_dir}" in output
     assert SECRET not in output and "the neighbour's notes" not in output
     assert output.count("Permission denied") >= 3, output
+
+
+def test_a_tool_only_root_may_reach_is_copied_where_agents_may_run_it(tmp_path: Path) -> None:
+    """The claude CLI installed in a checkout under a private folder (a home, say) is copied, whole, for agents."""
+    private = tmp_path / "private"  # pytest's tmp folders are 0700: no other uid may enter
+    install = private / "tool-1.0"
+    (install / "bin").mkdir(parents=True)
+    (install / "lib").mkdir()
+    (install / "lib" / "code.js").write_text("// the tool's code")
+    binary = install / "bin" / "tool"
+    binary.write_text("#!/bin/sh\necho ok\n")
+    os.chmod(binary, 0o700)
+    assert not reachable_by_others(binary)
+    root = Path("/var/tmp") / f"wegent-tools-{uuid.uuid4().hex[:8]}"
+    try:
+        copied = for_agents(binary, root)
+        assert copied == root / "tool-1.0" / "bin" / "tool"
+        assert reachable_by_others(copied) and (root / "tool-1.0" / "lib" / "code.js").is_file()
+        assert for_agents(copied, root) == copied  # reachable already: used as it is
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
