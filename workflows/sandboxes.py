@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError
 
 from workflows.activity_names import PREPARE_WORKSPACE, START_EXECUTOR, STOP_EXECUTOR, TAKE_WARM_EXECUTOR
 from workflows.bookkeeping import pick_host
+from workflows.errors import is_cancellation
 from workflows.models import (
     ExecutorRef,
     StartExecutorInput,
@@ -161,7 +162,9 @@ async def _take_warm(request: StartExecutorInput) -> ExecutorRef | None:
             start_to_close_timeout=timedelta(seconds=15),
             retry_policy=RetryPolicy(maximum_attempts=1),
         )
-    except ActivityError:
+    except ActivityError as err:
+        if is_cancellation(err):  # the task was cancelled meanwhile: that is not "no warm sandbox"
+            raise
         return None
 
 
