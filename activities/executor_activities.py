@@ -42,7 +42,7 @@ class ExecutorActivities:
         if refused:
             await self.ctx.in_thread(release_ports, self.ctx.sessions, self.ctx.host, lease)
             raise ApplicationError(refused, type="SandboxRefused", non_retryable=True)
-        limits = limits_for(settings, request.cpu, request.memory, request.pids)
+        limits = limits_for(settings, request.limits)
         token = executor_token(request.workflow_id)
         pool = self.ctx.pool
         # A retry, or a start after an unfinished warm take, finds the sandbox already taken by its name: the cold
@@ -50,7 +50,7 @@ class ExecutorActivities:
         if (
             pool is not None
             and activity.info().attempt == 1
-            and pool.fits(request.image, limits, request.network)
+            and pool.fits(request.image, limits)
             and await self._existing(request) is None
         ):
             warm = await pool.take(request.task_id, request.workflow_id, token, request.sandbox)
@@ -75,15 +75,12 @@ class ExecutorActivities:
             token=token,
             image=request.image or settings.executor_image,
             env={},
-            cpu=limits.cpu,
-            memory=limits.memory,
-            pids=limits.pids,
-            network=request.network,
+            limits=limits,
             sandbox=request.sandbox,
         )
         heartbeat = asyncio.create_task(_heartbeat_every(5.0))
         try:
-            if not spec.network:
+            if not spec.limits.network:
                 await self._gateway_port()
             handle = await self.ctx.backend.start(spec)
             await self.ctx.backend.wait_healthy(handle, 90.0)
@@ -109,8 +106,8 @@ class ExecutorActivities:
         the server before the first step. Anything the regular start would refuse is left to it, to say why.
         """
         pool = self.ctx.pool
-        limits = limits_for(self.ctx.settings, request.cpu, request.memory, request.pids)
-        if pool is None or not pool.fits(request.image, limits, request.network):
+        limits = limits_for(self.ctx.settings, request.limits)
+        if pool is None or not pool.fits(request.image, limits):
             return None
         if image_refusal(self.ctx.settings, request.image) or await self._unsandboxed_refusal():
             return None

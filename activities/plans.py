@@ -9,6 +9,7 @@ from activities.workspace_activities import workspace_id_of
 from core.db.models import Message, Task, User
 from core.resource_store import ResourceStore
 from wegent.crypto import Keyring
+from wegent.limits import SandboxLimits
 from workflows.models import CompletedStep, HistoryItem, StepPlan, TaskPlan
 
 
@@ -63,10 +64,12 @@ def build_plan(
                 context_passing=member.get("contextPassing", "previous"),
                 require_confirmation=bool(member.get("requireConfirmation", False)),
                 image=shell.spec.get("image"),
-                cpu=limits.get("cpu"),
-                memory=limits.get("memory"),
-                pids=limits.get("pids"),
-                network=limits.get("network", True),
+                limits=SandboxLimits(
+                    cpu=limits.get("cpu"),
+                    memory=limits.get("memory"),
+                    pids=limits.get("pids"),
+                    network=limits.get("network", True),
+                ),
                 ghost_id=ghost.id,
             )
         )

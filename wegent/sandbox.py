@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
 from wegent.config import Settings
+from wegent.limits import SandboxLimits
 
 _MEMORY = re.compile(r"^([0-9]+)([kmgKMG]?)$")
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -25,22 +25,15 @@ def memory_bytes(value: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
-@dataclass(frozen=True)
-class Limits:
-    cpu: float
-    memory: str
-    pids: int
-
-
-def limits_for(settings: Settings, cpu: float | None, memory: str | None, pids: int | None) -> Limits:
+def limits_for(settings: Settings, asked: SandboxLimits) -> SandboxLimits:
     """What the sandbox gets: the Shell's request or the default, never above the maximum."""
-    cpu = min(cpu if cpu is not None else settings.sandbox_cpu, settings.sandbox_max_cpu)
+    cpu = min(asked.cpu if asked.cpu is not None else settings.sandbox_cpu, settings.sandbox_max_cpu)
     cpu = min(cpu, float(os.cpu_count() or 1))  # Docker refuses more CPUs than the host has
-    wanted = memory if memory is not None else settings.sandbox_memory
+    wanted = asked.memory if asked.memory is not None else settings.sandbox_memory
     if memory_bytes(wanted) > memory_bytes(settings.sandbox_max_memory):
         wanted = settings.sandbox_max_memory
-    pids = min(pids if pids is not None else settings.sandbox_pids, settings.sandbox_max_pids)
-    return Limits(cpu=cpu, memory=wanted, pids=pids)
+    pids = min(asked.pids if asked.pids is not None else settings.sandbox_pids, settings.sandbox_max_pids)
+    return SandboxLimits(cpu=cpu, memory=wanted, pids=pids, network=asked.network)
 
 
 def allowed_images(settings: Settings) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from wegent.limits import SandboxLimits, legacy_limits
+
 
 def host_queue(host: str) -> str:
     """Container start/stop for one executor host: never waits behind agent runs."""
@@ -14,6 +16,24 @@ def host_queue(host: str) -> str:
 def agent_queue(host: str) -> str:
     """Agent runs on one executor host: its worker's slots are MAX_CONCURRENT_TASKS."""
     return f"wegent-agent-{host}"
+
+
+@dataclass(kw_only=True)
+class _CarriesLimits:
+    """Sandbox limits, nested; plus, read-only, the flat fields plans and start requests carried before
+    SandboxLimits (wegent.limits.legacy_limits), folded into ``limits`` when an older worker wrote them."""
+
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+    cpu: float | None = None
+    memory: str | None = None
+    pids: int | None = None
+    network: bool | None = None
+
+    def __post_init__(self) -> None:
+        folded = legacy_limits(self.cpu, self.memory, self.pids, self.network)
+        if folded is not None:
+            self.limits = folded
+            self.cpu = self.memory = self.pids = self.network = None
 
 
 class TaskState:
@@ -36,7 +56,7 @@ class ScheduledRun:
 
 
 @dataclass
-class StepPlan:
+class StepPlan(_CarriesLimits):
     index: int
     bot: str
     role: str
@@ -45,11 +65,8 @@ class StepPlan:
     model_id: int  # resource row of the Model; the activity decrypts its key at use
     context_passing: str = "previous"
     require_confirmation: bool = False
-    image: str | None = None
-    cpu: float | None = None
-    memory: str | None = None
-    pids: int | None = None
-    network: bool = True
+    # The member's Shell's sandbox: its image (None: the default) and what the Shell asked for.
+    image: str | None = None  # limits: see _CarriesLimits
     # The Ghost's resource row: its MCP servers (whose env and headers are secrets) are read and decrypted
     # by the step's activity at use, never carried in the plan.
     ghost_id: int | None = None
@@ -126,14 +143,10 @@ class TaskInput:
 
 
 @dataclass
-class StartExecutorInput:
+class StartExecutorInput(_CarriesLimits):
     task_id: int
     workflow_id: str
-    image: str | None = None
-    cpu: float | None = None
-    memory: str | None = None
-    pids: int | None = None
-    network: bool = True
+    image: str | None = None  # limits: see _CarriesLimits
     sandbox: str = ""  # the slot among the task's sandboxes (workflows.sandboxes); "" for the first
 
 

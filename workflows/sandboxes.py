@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError
 
 from workflows.activity_names import PREPARE_WORKSPACE, START_EXECUTOR, STOP_EXECUTOR, TAKE_WARM_EXECUTOR
 from workflows.bookkeeping import pick_host
+from workflows.cancellation import raise_if_cancelled
 from workflows.errors import is_cancellation
 from workflows.models import (
     ExecutorRef,
@@ -41,7 +42,8 @@ _SHARED = "*"
 
 def policy_of(member: StepPlan) -> str:
     """What makes two members' sandboxes interchangeable: image, limits and network (not the runtime)."""
-    return f"image={member.image or ''};cpu={member.cpu};memory={member.memory};pids={member.pids};net={member.network}"
+    limits = member.limits
+    return f"image={member.image or ''};cpu={limits.cpu};memory={limits.memory};pids={limits.pids};net={limits.network}"
 
 
 class TaskSandboxes:
@@ -92,10 +94,7 @@ class TaskSandboxes:
             task_id=self.task_id,
             workflow_id=workflow_id,
             image=member.image,
-            cpu=member.cpu,
-            memory=member.memory,
-            pids=member.pids,
-            network=member.network,
+            limits=member.limits,
             sandbox=slot,
         )
         host = await pick_host()
@@ -119,6 +118,7 @@ class TaskSandboxes:
             raise
         started.sandbox, started.policy = slot, key if key != _SHARED else ""
         self._by_policy[key] = started
+        raise_if_cancelled()  # the start finished after a cancel: the sandbox is released with the others
         # Every fresh sandbox (including one replacing a lost sandbox) gets the task's repository. The patch
         # marker keeps histories from before workspaces replaying.
         if workspace_id is not None and workflow.patched("workspace-clone"):

@@ -26,6 +26,7 @@ from workflows.activity_names import (
 )
 from workflows.approvals import ApprovalGate
 from workflows.bookkeeping import db_step, record
+from workflows.cancellation import raise_if_cancelled
 from workflows.errors import TaskRejected, executor_loss, is_cancellation, is_host_gone, root_message
 from workflows.models import (
     AgentStepInput,
@@ -162,6 +163,7 @@ class TaskWorkflow:
                 if workflow.patched("user-running-limit"):
                     await wait_for_slot(self.task.task_id, self._turn)
                 answer = await shapes.run_turn(self, plan, prompt)
+                raise_if_cancelled()  # the last step finished after a cancel: the task does not wait idle
                 self._completed, self._attempts = {}, {}  # a retry's reuse applies to its own turn only
                 self._history += [HistoryItem("user", prompt), HistoryItem("assistant", answer)]
                 await self.set_state(TaskState.COMPLETED)
@@ -274,6 +276,7 @@ class TaskWorkflow:
             return StepResult(output=cached.output, message_id=cached.message_id)
         attempt = self._attempts.get(number, 0) + 1
         for losses in range(MAX_EXECUTOR_LOSSES + 1):
+            raise_if_cancelled()  # an earlier step finished after a cancel: no further step begins
             executor = await self.ensure_executor(member)
             self._step, self._bot = number, member.bot
             if self._state != TaskState.RUNNING:

@@ -13,10 +13,12 @@ import hashlib
 import re
 import time
 from abc import ABC, abstractmethod
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
+
+from wegent.limits import SandboxLimits
 
 BackendName = Literal["docker", "local"]
 
@@ -24,6 +26,19 @@ BackendName = Literal["docker", "local"]
 CONTAINER_PORT = 8080
 
 _MEMORY_RE = re.compile(r"^\d+(\.\d+)?[bkmgBKMG]?$")
+
+
+def _checked(limits: SandboxLimits) -> SandboxLimits:
+    if limits.cpu is not None and limits.cpu <= 0:
+        raise ValueError(f"cpu must be above 0, not {limits.cpu}")
+    if limits.pids is not None and limits.pids <= 0:
+        raise ValueError(f"pids must be above 0, not {limits.pids}")
+    if limits.memory is not None and not _MEMORY_RE.match(limits.memory):
+        raise ValueError(f"memory must look like 512m, 2g or a byte count, not {limits.memory!r}")
+    return limits
+
+
+CheckedLimits = Annotated[SandboxLimits, AfterValidator(_checked)]
 
 
 class ExecutorError(RuntimeError):
@@ -51,23 +66,13 @@ class ExecutorSpec(BaseModel):
     token: str = Field(min_length=1, description="EXECUTOR_TOKEN; never logged")
     image: str = Field(min_length=1, description="container image (docker backend only)")
     env: dict[str, str] = Field(default_factory=dict, description="extra environment for the executor")
-    cpu: float | None = Field(default=None, gt=0, description="CPU cores, e.g. 1.5")
-    memory: str | None = Field(default=None, description='memory limit like "512m" or "2g"')
-    pids: int | None = Field(default=None, gt=0, description="max processes/threads in the sandbox")
-    network: bool = Field(default=True, description="outbound network access")
+    limits: CheckedLimits = Field(default_factory=SandboxLimits, description="cpu, memory, pids, network")
     sandbox: str = Field(default="", max_length=8, description="the slot among the task's sandboxes")
     workdir_volume: str | None = Field(
         default=None,
         description="docker: a named volume (or an absolute host path) mounted at /workspace; "
         "local: the working directory (absolute path)",
     )
-
-    @field_validator("memory")
-    @classmethod
-    def _check_memory(cls, value: str | None) -> str | None:
-        if value is not None and not _MEMORY_RE.match(value):
-            raise ValueError(f"memory must look like 512m, 2g or a byte count, not {value!r}")
-        return value
 
     def __repr__(self) -> str:  # keep the token out of logs and tracebacks
         return f"ExecutorSpec(task_id={self.task_id}, workflow_id={self.workflow_id!r}, port={self.port})"
@@ -106,9 +111,7 @@ class WarmSpec(BaseModel):
     port: int = Field(ge=1, le=65535)
     pool_key: str = Field(min_length=16, description="presented once, to bind the task's token; never logged")
     image: str = Field(min_length=1)
-    cpu: float | None = Field(default=None, gt=0)
-    memory: str | None = None
-    pids: int | None = Field(default=None, gt=0)
+    limits: SandboxLimits = Field(default_factory=SandboxLimits)
 
     def __repr__(self) -> str:
         return f"WarmSpec(warm_id={self.warm_id!r}, port={self.port})"

@@ -160,7 +160,7 @@ class DockerBackend(DockerWarmMixin, ExecutorBackend):
 
         try:
             container.start()
-            if not spec.network:
+            if not spec.limits.network:
                 container.reload()
                 self._ensure_relay(container)
         except APIError as exc:
@@ -178,7 +178,7 @@ class DockerBackend(DockerWarmMixin, ExecutorBackend):
             LABEL_TASK: str(spec.task_id),
             LABEL_WORKFLOW: spec.workflow_id,
             LABEL_PORT: str(spec.port),
-            LABEL_NETWORK: "on" if spec.network else "off",
+            LABEL_NETWORK: "on" if spec.limits.network else "off",
             LABEL_SCOPE: self.scope,
         }
         env = {**spec.env, "EXECUTOR_TOKEN": spec.token, "EXECUTOR_PORT": str(CONTAINER_PORT)}
@@ -197,18 +197,19 @@ class DockerBackend(DockerWarmMixin, ExecutorBackend):
             "init": True,
             **hardening(),
         }
-        if spec.cpu is not None:
-            kwargs["nano_cpus"] = int(spec.cpu * 1_000_000_000)
-        if spec.memory is not None:
-            kwargs["mem_limit"] = spec.memory
-            kwargs["memswap_limit"] = spec.memory  # no swap: over the limit means OOM, visibly
-        if spec.pids is not None:
-            kwargs["pids_limit"] = spec.pids
+        limits = spec.limits
+        if limits.cpu is not None:
+            kwargs["nano_cpus"] = int(limits.cpu * 1_000_000_000)
+        if limits.memory is not None:
+            kwargs["mem_limit"] = limits.memory
+            kwargs["memswap_limit"] = limits.memory  # no swap: over the limit means OOM, visibly
+        if limits.pids is not None:
+            kwargs["pids_limit"] = limits.pids
         if spec.workdir_volume:
             source = spec.workdir_volume
             kind = "bind" if source.startswith("/") else "volume"
             kwargs["mounts"] = [Mount(target=WORKSPACE, source=source, type=kind, read_only=False)]
-        if spec.network:
+        if spec.limits.network:
             kwargs["network"] = self._ensure_network(self.network_name, internal=False)
             kwargs["ports"] = {f"{CONTAINER_PORT}/tcp": (self.publish_ip, spec.port)}
             kwargs["extra_hosts"] = {"host.docker.internal": "host-gateway"}

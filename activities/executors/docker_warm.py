@@ -96,10 +96,7 @@ def _start_warm(backend: DockerBackend, spec: WarmSpec) -> ExecutorHandle:
         port=spec.port,
         token=spec.pool_key,
         image=spec.image,
-        cpu=spec.cpu,
-        memory=spec.memory,
-        pids=spec.pids,
-        network=True,
+        limits=spec.limits,
     )
     try:
         container = backend._create_executor(spec.warm_id, base, warm_owner=spec.owner)

@@ -29,8 +29,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from activities.executors.base import ExecutorBackend, ExecutorHandle, WarmSpec
 from activities.ports import lease_key, lease_port, release_ports, transfer_lease
 from wegent.config import Settings
+from wegent.limits import SandboxLimits
 from wegent.logging import get_logger
-from wegent.sandbox import Limits, limits_for
+from wegent.sandbox import limits_for
 
 log = get_logger("executors.pool")
 LEASE_PREFIX = "pool:"
@@ -84,16 +85,14 @@ class WarmPool:
         self._wanted = asyncio.Event()
         self._filler: asyncio.Task[None] | None = None
         self._draining = False
-        self.default_limits: Limits = limits_for(settings, None, None, None)
+        self.default_limits: SandboxLimits = limits_for(settings, SandboxLimits())
 
     # ---- who gets one ------------------------------------------------------------------------------------
 
-    def fits(self, image: str | None, limits: Limits, network: bool) -> bool:
+    def fits(self, image: str | None, limits: SandboxLimits) -> bool:
         """Only the policy the pool starts with: anything else would need a different sandbox."""
         wanted_image = image or self.settings.executor_image
-        return (
-            self.size > 0 and network and wanted_image == self.settings.executor_image and limits == self.default_limits
-        )
+        return self.size > 0 and wanted_image == self.settings.executor_image and limits == self.default_limits
 
     async def take(self, task_id: int, workflow_id: str, token: str, sandbox: str = "") -> ExecutorHandle | None:
         """Bind a waiting sandbox to this task and return it as the workflow's executor; None: start cold."""
@@ -163,16 +162,13 @@ class WarmPool:
             self.settings.port_range_max,
         )
         warm = Warm(warm_id=warm_id, port=port, key=secrets.token_urlsafe(24), lease=lease)
-        limits = self.default_limits
         spec = WarmSpec(
             warm_id=warm_id,
             owner=self.owner,
             port=port,
             pool_key=warm.key,
             image=self.settings.executor_image,
-            cpu=limits.cpu,
-            memory=limits.memory,
-            pids=limits.pids,
+            limits=self.default_limits,
         )
         try:
             handle = await self.backend.start_warm(spec)

@@ -27,10 +27,12 @@ from tests.backends.conftest import TOKEN
 from tests.support.model_server import ModelServer
 from wegent.events import EventType, RunEvent
 from wegent.executor_api import ModelConfig, RunRequest
+from wegent.limits import SandboxLimits
 
 pytestmark = pytest.mark.docker
 
 SpecFactory = Callable[..., ExecutorSpec]
+OFFLINE = SandboxLimits(network=False)
 
 
 async def health(port: int) -> dict[str, object]:
@@ -43,7 +45,7 @@ async def health(port: int) -> dict[str, object]:
 async def test_start_healthy_hardened_and_labelled(
     docker_backend: DockerBackend, docker_client: docker.DockerClient, make_spec: SpecFactory
 ) -> None:
-    spec = make_spec(cpu=0.5, memory="256m", pids=128, env={"WEGENT_EXTRA": "yes"})
+    spec = make_spec(limits=SandboxLimits(cpu=0.5, memory="256m", pids=128), env={"WEGENT_EXTRA": "yes"})
     handle = await docker_backend.start(spec)
     assert handle.backend == "docker"
     assert handle.executor_id == executor_name(spec.task_id, spec.workflow_id)
@@ -205,7 +207,7 @@ async def test_oom_kill_is_reported(
     (Docker 20.10 raises State.OOMKilled only for the container's end; an OOM kill of some child inside a
     running container shows only as an "oom" engine event.)
     """
-    spec = make_spec(memory="96m")
+    spec = make_spec(limits=SandboxLimits(memory="96m"))
     handle = await docker_backend.start(spec)
     await docker_backend.wait_healthy(handle, 60)
     container = docker_client.containers.get(handle.executor_id)
@@ -257,7 +259,7 @@ async def test_taken_port_fails_cleanly(
 async def test_network_off_is_isolated_but_reachable_on_loopback(
     docker_backend: DockerBackend, docker_client: docker.DockerClient, make_spec: SpecFactory
 ) -> None:
-    spec = make_spec(network=False)
+    spec = make_spec(limits=OFFLINE)
     handle = await docker_backend.start(spec)
     await docker_backend.wait_healthy(handle, 60)
     assert (handle.host, handle.port) == ("127.0.0.1", spec.port)
@@ -313,7 +315,7 @@ async def test_offline_sandboxes_cannot_reach_each_other(
     docker_backend: DockerBackend, docker_client: docker.DockerClient, make_spec: SpecFactory
 ) -> None:
     """Issue 16, item 9: each offline sandbox is alone on its network; only its own relay reaches it."""
-    first, second = make_spec(network=False), make_spec(network=False)
+    first, second = make_spec(limits=OFFLINE), make_spec(limits=OFFLINE)
     handles = [await docker_backend.start(spec) for spec in (first, second)]
     try:
         for handle in handles:

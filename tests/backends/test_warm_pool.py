@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -30,6 +31,7 @@ from core.db.models import PortLease
 from core.db.session import get_sessionmaker
 from wegent.config import Settings
 from wegent.crypto import get_keyring
+from wegent.limits import SandboxLimits
 from wegent.sandbox import limits_for
 from workflows.models import StartExecutorInput
 
@@ -113,7 +115,7 @@ async def test_a_pooled_sandbox_is_one_tasks_own_and_goes_with_it(backend: Execu
         assert leases[a.port] == wf_a and leases[b.port] == wf_b
 
         if isinstance(backend, DockerBackend):  # the operator's default limits, enforced by the engine
-            limits = limits_for(settings(2), None, None, None)
+            limits = limits_for(settings(2), SandboxLimits())
             host_config = backend.client.containers.get(a.executor_id).attrs["HostConfig"]
             assert host_config["NanoCpus"] == int(limits.cpu * 1e9)
             assert host_config["PidsLimit"] == limits.pids
@@ -140,11 +142,11 @@ async def test_a_pooled_sandbox_is_one_tasks_own_and_goes_with_it(backend: Execu
 async def test_a_policy_the_pool_cannot_satisfy_starts_cold(backend: ExecutorBackend) -> None:
     pool = WarmPool(backend, get_sessionmaker(), HOST, settings(1), 1)
     default = pool.default_limits
-    assert pool.fits(None, default, True)
-    assert not pool.fits(None, default, False)  # no network: a sandbox of its own
-    assert not pool.fits("other-image:1", default, True)
-    assert not pool.fits(None, limits_for(settings(1), 0.5, None, None), True)
-    assert not WarmPool(backend, get_sessionmaker(), HOST, settings(0), 0).fits(None, default, True)
+    assert pool.fits(None, default)
+    assert not pool.fits(None, replace(default, network=False))  # no network: a sandbox of its own
+    assert not pool.fits("other-image:1", default)
+    assert not pool.fits(None, limits_for(settings(1), SandboxLimits(cpu=0.5)))
+    assert not WarmPool(backend, get_sessionmaker(), HOST, settings(0), 0).fits(None, default)
 
 
 async def test_the_reaper_removes_what_a_dead_pool_left(backend: ExecutorBackend) -> None:

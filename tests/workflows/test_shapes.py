@@ -12,15 +12,17 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import pytest
 from temporalio import activity
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from wegent.limits import SandboxLimits
 from workflows.models import (
     AgentStepInput,
     CompletedStep,
@@ -56,6 +58,9 @@ class Script:
     warm: int = 0  # how many warm sandboxes the workflow's own worker has in its pool
     taken: list[StartExecutorInput] = field(default_factory=list)
     claims: int = 0
+    # Awaited inside the stand-in start_executor / run_agent_step, e.g. to hold one until the test has cancelled.
+    on_start: Callable[[StartExecutorInput], Awaitable[None]] | None = None
+    on_step: Callable[[AgentStepInput], Awaitable[None]] | None = None
 
     def bots(self) -> list[str]:
         return [s.bot for s in self.steps]
@@ -112,6 +117,8 @@ def stand_ins(script: Script, host: str) -> tuple[list, list, list]:  # type: ig
     @activity.defn(name="start_executor")
     async def start_executor(request: StartExecutorInput) -> ExecutorRef:
         script.started.append(request)
+        if script.on_start is not None:
+            await script.on_start(request)
         await asyncio.sleep(0.2)  # long enough for concurrent steps to ask for the same sandbox meanwhile
         return ExecutorRef(host=host, backend="stand-in", executor_id=f"ex-{request.sandbox or 1}", port=1)
 
@@ -122,6 +129,8 @@ def stand_ins(script: Script, host: str) -> tuple[list, list, list]:  # type: ig
     @activity.defn(name="run_agent_step")
     async def run_agent_step(step: AgentStepInput) -> StepResult:
         script.steps.append(step)
+        if script.on_step is not None:
+            await script.on_step(step)
         return StepResult(output=script.answer(step), input_tokens=1, output_tokens=1)
 
     return (
@@ -336,16 +345,16 @@ async def test_a_turn_waits_for_its_owners_slot_before_any_agent_work() -> None:
 
 
 async def test_each_member_runs_in_a_sandbox_of_its_own_shell_policy() -> None:
-    offline = {"memory": "512m", "pids": 64, "network": False, "image": "wegent-executor:offline"}
+    offline = {"limits": SandboxLimits(memory="512m", pids=64, network=False), "image": "wegent-executor:offline"}
     script = Script(
         plan("pipeline", [member(0, "draft"), member(1, "check", **offline), member(2, "final")]),
         by_prompt({}),
     )
     assert (await run_task(script))["state"] == "COMPLETED"
     # The first Shell no longer decides for the whole task: the second member's policy got its own sandbox...
-    assert [(s.image, s.memory, s.pids, s.network, s.sandbox) for s in script.started] == [
-        (None, None, None, True, ""),
-        ("wegent-executor:offline", "512m", 64, False, "2"),
+    assert [(s.image, s.limits, s.sandbox) for s in script.started] == [
+        (None, SandboxLimits(), ""),
+        ("wegent-executor:offline", SandboxLimits(memory="512m", pids=64, network=False), "2"),
     ]
     # ...each step ran in the sandbox of its own policy (members with the same policy share one)...
     assert [(s.bot, s.executor.executor_id) for s in script.steps] == [
@@ -359,22 +368,96 @@ async def test_each_member_runs_in_a_sandbox_of_its_own_shell_policy() -> None:
 
 async def test_concurrent_subtasks_needing_the_same_new_sandbox_start_it_once() -> None:
     subtasks = json.dumps({"subtasks": [{"member": "a", "task": "part A"}, {"member": "b", "task": "part B"}]})
-    isolated = {"network": False}
+    isolated = {"limits": SandboxLimits(network=False)}
     script = Script(
         plan("coordinate", [member(0, "lead", role="leader"), member(1, "a", **isolated), member(2, "b", **isolated)]),
         lambda step: subtasks if '"subtasks"' in step.prompt else f"{step.bot}: done",
     )
     assert (await run_task(script))["state"] == "COMPLETED"
-    assert [(s.network, s.sandbox) for s in script.started] == [(True, ""), (False, "2")]
+    assert [(s.limits.network, s.sandbox) for s in script.started] == [(True, ""), (False, "2")]
     assert {s.bot: s.executor.executor_id for s in script.steps} == {"lead": "ex-1", "a": "ex-2", "b": "ex-2"}
     assert sorted(e.executor_id for e in script.stopped) == ["ex-1", "ex-2"]
 
 
 async def test_a_warm_sandbox_of_the_workflows_own_worker_is_taken_without_starting_one() -> None:
-    script = Script(plan("pipeline", [member(0, "draft"), member(1, "check", network=False)]), by_prompt({}), warm=1)
+    script = Script(
+        plan("pipeline", [member(0, "draft"), member(1, "check", limits=SandboxLimits(network=False))]),
+        by_prompt({}),
+        warm=1,
+    )
     assert (await run_task(script))["state"] == "COMPLETED"
     # The first sandbox came from the pool (a local activity); the second policy had none left: started.
-    assert [(t.network, t.sandbox) for t in script.taken] == [(True, "")]
-    assert [(s.network, s.sandbox) for s in script.started] == [(False, "2")]
+    assert [(t.limits.network, t.sandbox) for t in script.taken] == [(True, "")]
+    assert [(s.limits.network, s.sandbox) for s in script.started] == [(False, "2")]
     assert [(s.bot, s.executor.executor_id) for s in script.steps] == [("draft", "warm-1"), ("check", "ex-2")]
     assert sorted(e.executor_id for e in script.stopped) == ["ex-2", "warm-1"]
+
+
+# ---- cancel: no new work once the user cancelled --------------------------------------------------------
+
+
+async def _cancel_and_finish_held_activity(handle: WorkflowHandle, release: asyncio.Event) -> None:
+    """Cancel, wait until the workflow has asked the running activity to cancel, then let that activity finish
+    successfully anyway (it never heartbeated, so it did not see the request): the race a real start or step
+    loses when the cancel lands in its last moments."""
+    await handle.cancel()
+    for _ in range(200):
+        events = [e async for e in handle.fetch_history_events()]
+        if any(e.HasField("activity_task_cancel_requested_event_attributes") for e in events):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the workflow never asked the running activity to cancel")
+    release.set()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+
+
+async def _start(client: Client, queue: str) -> WorkflowHandle:
+    return await client.start_workflow(
+        TaskWorkflow.run,
+        TaskInput(task_id=1, executor_idle_seconds=0, task_idle_seconds=60),
+        id=f"shape-{uuid.uuid4().hex[:10]}",
+        task_queue=queue,
+    )
+
+
+async def test_a_cancel_that_lands_while_a_sandbox_starts_ends_the_task_and_stops_that_sandbox() -> None:
+    starting, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_second_sandbox(request: StartExecutorInput) -> None:
+        if request.sandbox == "2":
+            starting.set()
+            await release.wait()
+
+    offline = {"limits": SandboxLimits(network=False)}
+    script = Script(
+        plan("pipeline", [member(0, "draft"), member(1, "check", **offline), member(2, "final", **offline)]),
+        by_prompt({}),
+        on_start=hold_second_sandbox,
+    )
+    async with workers(script) as (client, queue):
+        handle = await _start(client, queue)
+        await asyncio.wait_for(starting.wait(), 30)
+        await _cancel_and_finish_held_activity(handle, release)
+    assert script.bots() == ["draft"]  # the sandbox came up after the cancel: no member ran in it
+    assert script.states[-1] == "CANCELLED"
+    assert sorted(e.executor_id for e in script.stopped if e.executor_id) == ["ex-1", "ex-2"]
+
+
+async def test_a_step_that_finishes_after_the_cancel_is_the_last_one() -> None:
+    running, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_first_step(step: AgentStepInput) -> None:
+        if step.bot == "draft":
+            running.set()
+            await release.wait()
+
+    script = Script(plan("pipeline", [member(0, "draft"), member(1, "check")]), by_prompt({}), on_step=hold_first_step)
+    async with workers(script) as (client, queue):
+        handle = await _start(client, queue)
+        await asyncio.wait_for(running.wait(), 30)
+        await _cancel_and_finish_held_activity(handle, release)
+    assert script.bots() == ["draft"]
+    assert script.states[-1] == "CANCELLED"
+    assert [e.executor_id for e in script.stopped] == ["ex-1"]
