@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from executor.auth import TokenHolder, bearer_auth, presented_token, refuse
 from executor.runs import Run, RunRegistry
+from executor.runtimes.sdk_errors import preload_model_sdks
 from executor.workspace import DEFAULT_MAX_DIFF_BYTES, Workspace, WorkspaceError
 from wegent.executor_api import RunRequest, RunStatus, WorkspaceRequest, WorkspaceStatus
 
@@ -145,3 +146,4 @@ async def _prime(app: FastAPI) -> None:
             await client.get("/runs/prime", headers={"Authorization": "Bearer -"})
         async with httpx.AsyncClient():
             pass
+        await asyncio.to_thread(preload_model_sdks)

@@ -39,6 +39,9 @@ def preload() -> None:
     import uvicorn.protocols.websockets.auto  # noqa: F401
 
     import executor.__main__  # noqa: F401
+    from executor.runtimes.sdk_errors import preload_model_sdks
+
+    preload_model_sdks()
 
 
 def _reap(_signum: int = 0, _frame: Any = None) -> None:
