@@ -94,6 +94,7 @@ class AgentStepActivities:
         # Everything the database has to say before the model call, in one thread and one session: on the way to
         # the first token each extra thread hop and connection checkout costs more than the queries themselves.
         prepared = await self.ctx.db(lambda db: self._prepare(db, step))
+        prepared_at = time.monotonic()
         await self._publish_running(step, prepared.owner_id)  # before chat:start, as the state comes first
         config = prepared.config
         if isinstance(config, InvalidModel):
@@ -112,7 +113,13 @@ class AgentStepActivities:
                 await self._raise_if_lost(step, exc)
                 raise
             bound = bound.bind(run_id=run_id, message_id=message_id)
-            bound.info("agent_step.streaming", after=after)
+            # How long the way to the run took (operators read the first token's path from these).
+            bound.info(
+                "agent_step.streaming",
+                after=after,
+                prepared_ms=round((prepared_at - started) * 1000, 1),
+                run_started_ms=round((time.monotonic() - started) * 1000, 1),
+            )
             # A re-attached run replays events a previous attempt may have published in other groupings: those
             # go out one by one, where the per-sequence de-duplication is exact. Any retried attempt counts, not
             # only one with a heartbeated point: a worker killed before its first heartbeat had published some.

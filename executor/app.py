@@ -19,6 +19,7 @@ from executor.runs import Run, RunRegistry
 from executor.runtimes.sdk_errors import preload_model_sdks
 from executor.workspace import DEFAULT_MAX_DIFF_BYTES, Workspace, WorkspaceError
 from wegent.executor_api import RunRequest, RunStatus, WorkspaceRequest, WorkspaceStatus
+from wegent.http import tls_context
 
 MAX_HEARTBEAT_SECONDS = 300.0
 
@@ -33,12 +34,13 @@ def create_app(token: str | None, workdir: Path | None = None, pool_key: str | N
     holder = TokenHolder(token, pool_key)
     registry = RunRegistry(workdir or Path.cwd())
     workspace = Workspace(registry.workdir)
+    primed = asyncio.Event()  # a warm executor's priming is over: the pool hands it out only then
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # A warm (pooled) executor has time before its task: it spends it on first-call costs (request
         # handling, an outbound client's TLS setup) that would otherwise land on the task's first token.
-        priming = asyncio.create_task(_prime(app)) if not holder.bound else None
+        priming = asyncio.create_task(_prime(app, primed)) if not holder.bound else None
         yield
         if priming is not None:
             priming.cancel()
@@ -69,6 +71,7 @@ def create_app(token: str | None, workdir: Path | None = None, pool_key: str | N
         answer: dict[str, object] = {"status": "ok", "runs": registry.active_count(), "bound": holder.bound}
         if not holder.bound:
             answer["pool"] = holder.pool_fingerprint()
+            answer["primed"] = primed.is_set()
         return answer
 
     @app.post("/bind")
@@ -133,17 +136,19 @@ def create_app(token: str | None, workdir: Path | None = None, pool_key: str | N
     return app
 
 
-async def _prime(app: FastAPI) -> None:
+async def _prime(app: FastAPI, primed: asyncio.Event) -> None:
     """Exercise the request path in process (answers are refusals: no token is bound yet) and build the
-    outbound HTTP machinery once; nothing here touches a task or the network."""
+    outbound HTTP machinery and the model SDKs once; nothing here touches a task or the network."""
     import httpx
 
-    with contextlib.suppress(Exception):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://executor") as client:
-            await client.get("/health")
-            await client.post("/runs", json={}, headers={"Authorization": "Bearer -"})
-            await client.get("/runs/prime", headers={"Authorization": "Bearer -"})
-        async with httpx.AsyncClient():
-            pass
-        await asyncio.to_thread(preload_model_sdks)
+    try:
+        with contextlib.suppress(Exception):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://executor") as client:
+                await client.get("/health")
+                await client.post("/runs", json={}, headers={"Authorization": "Bearer -"})
+                await client.get("/runs/prime", headers={"Authorization": "Bearer -"})
+            tls_context()
+            await asyncio.to_thread(preload_model_sdks)
+    finally:
+        primed.set()

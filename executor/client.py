@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from wegent.events import RunEvent
 from wegent.executor_api import RunRequest, RunState, RunStatus, WorkspaceRequest, WorkspaceStatus
+from wegent.http import tls_context
 
 _GATEWAY_STATUSES = frozenset({502, 503, 504})
 M = TypeVar("M", bound=BaseModel)
@@ -92,6 +93,7 @@ class ExecutorClient:
             headers={"Authorization": f"Bearer {token}"},
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             transport=transport,
+            verify=tls_context(),
         )
 
     async def __aenter__(self) -> ExecutorClient:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from wegent.http import tls_context
 from wegent.logging import get_logger
 from worker.temporal_dev import die_with_parent, port_open, stop_process_group
 
@@ -234,7 +235,7 @@ class LocalModelServer:
         assert self.proc is not None and self.endpoint is not None, "start() first"
         deadline = time.monotonic() + timeout
         last = "no answer yet"
-        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False, verify=tls_context()) as client:
             while True:
                 if self.proc.poll() is not None:
                     raise LocalModelError(

@@ -18,6 +18,7 @@ from typing import Annotated, ClassVar, Literal
 import httpx
 from pydantic import AfterValidator, BaseModel, Field
 
+from wegent.http import tls_context
 from wegent.limits import SandboxLimits
 
 BackendName = Literal["docker", "local"]
@@ -204,7 +205,7 @@ class ExecutorBackend(ABC):
         last_error = "no answer yet"
         delay = 0.1
         # trust_env=False: a proxy from the environment must never sit between us and 127.0.0.1.
-        async with httpx.AsyncClient(timeout=httpx.Timeout(2.0), trust_env=False) as client:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(2.0), trust_env=False, verify=tls_context()) as client:
             while True:
                 try:
                     response = await client.get(url)

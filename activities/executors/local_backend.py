@@ -47,6 +47,7 @@ from activities.executors.local_warm import LocalWarmMixin
 from activities.executors.zygote import ZygoteClient, ZygoteUnavailable
 from executor.runtimes.base import RunFailed
 from executor.runtimes.claude_cli import CLAUDE_BIN_ENV, find_claude
+from wegent.http import tls_context
 from wegent.logging import get_logger
 
 log = get_logger("executors.local")
@@ -278,7 +279,7 @@ class LocalBackend(LocalWarmMixin, LocalRegistryMixin, ExecutorBackend):
         import httpx
 
         try:
-            async with httpx.AsyncClient(timeout=3.0) as client:
+            async with httpx.AsyncClient(timeout=3.0, verify=tls_context()) as client:
                 health = (await client.get(f"http://{self.host}:{port}/health")).json()
             return int(health.get("runs", 1)) > 0
         except (httpx.HTTPError, ValueError, TypeError, AttributeError):

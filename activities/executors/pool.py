@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +30,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from activities.executors.base import ExecutorBackend, ExecutorHandle, WarmSpec
 from activities.ports import lease_key, lease_port, release_ports, transfer_lease
 from wegent.config import Settings
+from wegent.http import tls_context
 from wegent.limits import SandboxLimits
 from wegent.logging import get_logger
 from wegent.sandbox import limits_for
 
 log = get_logger("executors.pool")
+# How long a new warm sandbox may take to prime itself before it is handed out anyway (see _primed).
+PRIMED_WITHIN = 20.0
 LEASE_PREFIX = "pool:"
 
 
@@ -123,7 +127,7 @@ class WarmPool:
 
     async def _bind(self, warm: Warm, token: str) -> int:
         url = f"http://127.0.0.1:{warm.port}/bind"
-        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+        async with httpx.AsyncClient(timeout=5.0, trust_env=False, verify=tls_context()) as client:
             response = await client.post(url, json={"token": token}, headers={"Authorization": f"Bearer {warm.key}"})
         return response.status_code
 
@@ -174,6 +178,7 @@ class WarmPool:
             handle = await self.backend.start_warm(spec)
             await self.backend.wait_healthy(handle, 90.0)
             await _check_identity(handle, warm.key)
+            await _primed(handle, PRIMED_WITHIN)
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.backend.stop(warm_id)
@@ -203,12 +208,25 @@ class WarmPool:
         return len(waiting)
 
 
+async def _primed(handle: ExecutorHandle, within: float) -> None:
+    """Wait until the sandbox has primed itself (imports, TLS setup): handed out earlier, its task's first token
+    would wait for that work, and share the CPU with it. Priming is an optimisation: after ``within`` it is handed
+    out anyway; an executor that does not report it counts as primed."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=5.0, trust_env=False, verify=tls_context()) as client:
+        while time.monotonic() < deadline:
+            health = (await client.get(f"http://{handle.host}:{handle.port}/health")).json()
+            if health.get("primed", True):
+                return
+            await asyncio.sleep(0.05)
+
+
 async def _check_identity(handle: ExecutorHandle, key: str) -> None:
     """The executor answering on the port must be the one just started (another deployment's executor on this
     machine may have taken the port first): it proves it holds our pool key without showing it."""
     from executor.auth import fingerprint
 
-    async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+    async with httpx.AsyncClient(timeout=5.0, trust_env=False, verify=tls_context()) as client:
         health = (await client.get(f"http://{handle.host}:{handle.port}/health")).json()
     if health.get("pool") != fingerprint(key):
         raise RuntimeError(f"port {handle.port} is answered by another executor than {handle.executor_id}")

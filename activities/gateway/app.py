@@ -24,6 +24,7 @@ from activities.gateway.meter import Meter
 from activities.gateway.routes import FORWARDED_HEADERS, error_body, error_frame, upstream
 from core.tasks.records import cost_of
 from wegent.crypto import Keyring
+from wegent.http import tls_context
 from wegent.logging import get_logger
 
 log = get_logger("activities.gateway")
@@ -48,7 +49,7 @@ def _redacted(body: bytes, secret: str) -> bytes:
 class Gateway:
     def __init__(self, sessions: sessionmaker[Session], keyring: Keyring) -> None:
         self.sessions, self.keyring = sessions, keyring
-        self.client = httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT)
+        self.client = httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT, verify=tls_context())
         self._recordings: set[asyncio.Task[None]] = set()
         self.active = 0  # calls in flight: the process outlives its worker until they end
         self.app = Starlette(

@@ -17,6 +17,7 @@ from executor.runtimes.conversation import conversation
 from executor.runtimes.openai_chat import stream_openai
 from wegent.events import EventType, Usage
 from wegent.executor_api import ModelConfig, RunRequest
+from wegent.http import tls_context
 
 ProviderStream = Callable[[httpx.AsyncClient, ModelConfig, list[dict[str, str]]], AsyncIterator[str | Usage]]
 
@@ -67,7 +68,7 @@ class ChatRuntime(Runtime):
         parts: list[str] = []
         usage: Usage | None = None
         # A client per run: on cancel its close guarantees the model connection is torn down, not pooled.
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, verify=tls_context()) as client:
             async for item in stream(client, request.model, conversation(request)):
                 if isinstance(item, Usage):
                     usage = item

@@ -39,6 +39,7 @@ from executor.runtimes.model_stream import extra_body, extra_headers, post_strea
 from executor.runtimes.sse import iter_sse
 from wegent.events import EventType, Usage
 from wegent.executor_api import ModelConfig, RunRequest
+from wegent.http import tls_context
 
 log = structlog.get_logger(__name__)
 
@@ -163,7 +164,7 @@ class DifyRuntime(Runtime):
             yield self.start_event(request)
         turn = _Turn()
         # A client per run: closing it on cancel guarantees the stream's connection is gone, not pooled.
-        async with httpx.AsyncClient(timeout=timeout) as client:
+        async with httpx.AsyncClient(timeout=timeout, verify=tls_context()) as client:
             stream = self._stream(client, request, mode, turn)
             try:
                 async with contextlib.aclosing(stream):

@@ -82,6 +82,11 @@ async def test_a_pooled_sandbox_is_one_tasks_own_and_goes_with_it(backend: Execu
         assert not [i for i in await backend.list_managed() if i.executor_id in waiting]  # no task's yet
         leases = dict(await asyncio.to_thread(leases_on, sessions, HOST))
         assert all(lease_owner(leases[w.port]) == pool.owner for w in waiting.values())
+        # Ready means primed: a task's first token never waits for its sandbox's imports and TLS setup.
+        for warm in waiting.values():
+            async with httpx.AsyncClient(timeout=10.0, trust_env=False) as http:
+                health = (await http.get(f"http://127.0.0.1:{warm.port}/health")).json()
+            assert health["primed"] is True and health["bound"] is False
 
         wf_a, wf_b = f"task-pool-a-{uuid.uuid4().hex[:6]}", f"task-pool-b-{uuid.uuid4().hex[:6]}"
         token_a, token_b = executor_token(wf_a), executor_token(wf_b)
