@@ -9,7 +9,7 @@ import httpx
 import structlog
 
 from executor.runtimes.model_stream import extra_body, extra_headers
-from executor.runtimes.sdk_errors import sdk_failures
+from executor.runtimes.sdk_errors import anthropic_http_client, sdk_failures
 from wegent.events import Usage
 from wegent.executor_api import ModelConfig
 
@@ -85,6 +85,7 @@ async def stream_anthropic(
     client = AsyncAnthropic(
         base_url=api_root(model.base_url),
         api_key=model.api_key or "not-needed",
+        http_client=anthropic_http_client(),
         timeout=Timeout(connect=limits.connect, read=limits.read, write=limits.write, pool=limits.pool),
         max_retries=0,
     )
