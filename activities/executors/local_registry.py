@@ -91,7 +91,11 @@ class LocalRegistryMixin:
             return False
         except PermissionError:
             return True
-        # Zombies still count for killpg; only a group with a live member is alive.
+        # Zombies still count for killpg; only a group with a live member is alive. The leader (the executor) is
+        # usually that member: reading its one stat file spares a scan of every process while it shuts down.
+        leader = proc_stat(pgid)
+        if leader is not None and leader["pgid"] == pgid and leader["state"] not in ("Z", "X"):
+            return True
         return any(stat["state"] not in ("Z", "X") for stat in group_members(pgid))
 
     def _kill_group(self, pgid: int, sig: signal.Signals) -> None:
