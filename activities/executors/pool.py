@@ -38,6 +38,8 @@ from wegent.sandbox import limits_for
 log = get_logger("executors.pool")
 # How long a new warm sandbox may take to prime itself before it is handed out anyway (see _primed).
 PRIMED_WITHIN = 20.0
+# Seconds a refill waits while another warm sandbox is still ready (see _fill_forever).
+REFILL_SETTLE = 0.5
 LEASE_PREFIX = "pool:"
 
 
@@ -144,6 +146,10 @@ class WarmPool:
                 self._wanted.clear()
                 await self._wanted.wait()
                 continue
+            if self.ready:
+                # One still waits for the next task: the task that just took a sandbox gets the CPU for its first
+                # token before a refill (a fork or a container start, then priming) competes with it.
+                await asyncio.sleep(REFILL_SETTLE)
             try:
                 self.ready.append(await self._start_one())
                 failures = 0
