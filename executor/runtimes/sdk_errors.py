@@ -54,15 +54,18 @@ def sdk_failures(
     provider: str, url: str, api_key: str, retryable_stream_errors: frozenset[str] = frozenset()
 ) -> Iterator[None]:
     """Map what an SDK raises while connecting or streaming; ``RunFailed`` from inside passes through."""
-    # Imported here, not at module level: the SDKs cost tens of MB, and an executor whose runs never call a
-    # model this way (or a sandbox with a small memory limit) should not pay for them at start.
-    import anthropic
-    import openai
+    # Imported here, not at module level, and only the provider's own: each SDK costs tens of MB and up to a
+    # second of CPU to import, which an executor whose runs never call it (or a cold sandbox with a small memory
+    # limit) should not pay.
+    if provider == "anthropic":
+        import anthropic as sdk
+    else:
+        import openai as sdk  # type: ignore[no-redef]
 
-    timeouts = (openai.APITimeoutError, anthropic.APITimeoutError)
-    connection_errors = (openai.APIConnectionError, anthropic.APIConnectionError)
-    status_errors = (openai.APIStatusError, anthropic.APIStatusError)
-    stream_errors = (openai.APIError, anthropic.APIError)
+    timeouts = sdk.APITimeoutError
+    connection_errors = sdk.APIConnectionError
+    status_errors = sdk.APIStatusError
+    stream_errors = sdk.APIError
     try:
         yield
     except RunFailed:
