@@ -38,7 +38,8 @@ def _waiting(port: int) -> bool:
         health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
     except (httpx.HTTPError, ValueError):
         return False
-    return health.get("bound") is False and bool(health.get("pool"))
+    # Primed too: the pool offers a warm sandbox only once it has loaded what a first run needs.
+    return health.get("bound") is False and bool(health.get("pool")) and health.get("primed") is True
 
 
 def leases(host: str) -> list[tuple[int, str]]:
