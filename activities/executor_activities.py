@@ -113,33 +113,17 @@ class ExecutorActivities:
             return None
         # A workflow task that ran this before and did not complete (a retried workflow task, a worker that
         # stopped) may have taken one already: that one is the workflow's, and a second could not be adopted.
+        bound = log.bind(task_id=request.task_id, workflow_id=request.workflow_id, host=self.ctx.host)
         existing = await self._existing(request)
         if existing is not None:
-            log.info(
-                "executor.started",
-                task_id=request.task_id,
-                workflow_id=request.workflow_id,
-                host=self.ctx.host,
-                backend=existing.backend,
-                executor_id=existing.executor_id,
-                reused=True,
-            )
+            bound.info("executor.started", backend=existing.backend, executor_id=existing.executor_id, reused=True)
             return existing
         warm = await pool.take(
             request.task_id, request.workflow_id, executor_token(request.workflow_id), request.sandbox
         )
         if warm is None:
             return None
-        log.info(
-            "executor.started",
-            task_id=request.task_id,
-            workflow_id=request.workflow_id,
-            host=self.ctx.host,
-            backend=warm.backend,
-            executor_id=warm.executor_id,
-            warm=True,
-            local=True,
-        )
+        bound.info("executor.started", backend=warm.backend, executor_id=warm.executor_id, warm=True, local=True)
         return self._ref(warm, request)
 
     async def _existing(self, request: StartExecutorInput) -> ExecutorRef | None:
