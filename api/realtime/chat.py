@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from api.core.api_keys import KeyRefused, is_api_key, key_is_usable, resolve_key
 from api.metrics import SOCKETIO_CONNECTIONS
+from api.realtime.catchup import END_EVENTS, CatchUp, Snapshot
 from api.realtime.revocation import Revocation, session_is_current
 from api.unavailable import database_unavailable_body, is_database_down
 from core import tasks as svc
@@ -57,9 +58,12 @@ def _error(message: str, field: str | None = None, status: int = 400) -> dict[st
 
 
 class ChatNamespace(socketio.AsyncNamespace):
-    def __init__(self, live: LiveStore, namespace: str = NAMESPACE, streaming: bool = False) -> None:
+    def __init__(
+        self, live: LiveStore, namespace: str = NAMESPACE, streaming: bool = False, catchup: CatchUp | None = None
+    ) -> None:
         super().__init__(namespace)
         self.live = live
+        self.catchup = catchup or CatchUp(live)
         # Whether workers' events reach this process (Redis, or the in-process bus of `wegent up`). Without,
         # clients only see what is in the database; `task:join` tells them so they can say where text comes from.
         self.streaming = streaming
@@ -113,6 +117,7 @@ class ChatNamespace(socketio.AsyncNamespace):
         await self.emit(payload.event, payload.wire(), to=sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.catchup.drop(sid)
         task = self._expiry.pop(sid, None)
         if task:  # only a connection that was accepted has one
             task.cancel()
@@ -166,15 +171,26 @@ class ChatNamespace(socketio.AsyncNamespace):
         user = await self._user(sid)
         # Authorise before entering the room: a refused caller must never be subscribed, not even briefly.
         await in_session(lambda db: svc.scoped_task(db, user, task_id))
-        # Then join, then read: no gap between the snapshot and the live stream, at worst a duplicate.
-        await self.enter_room(sid, task_room(task_id))
-        detail = await in_session(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
-        live, offset = await self._live_snapshot(task_id, detail["messages"])
-        return TaskJoinAck(task=detail, live=live, offset=offset, streaming=self.streaming).wire()
+        # Then join, then read. The task's message events are held back meanwhile and the catch-up sends what
+        # the client lacks after the snapshot, so its live text continues exactly where the snapshot ends.
+        self.catchup.hold(sid, task_id)
+        snapshot: list[Snapshot] = []
+        settled: set[int] = set()
+        after: str | None = None
+        try:
+            await self.enter_room(sid, task_room(task_id))
+            detail = await in_session(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
+            snapshot, after = await self._live_snapshot(task_id, detail["messages"])
+            settled = {m["id"] for m in detail["messages"] if m["status"] != "streaming"}
+        finally:
+            await self.catchup.release(sid, task_id, snapshot, after, settled)
+        live = [s.text for s in snapshot]
+        return TaskJoinAck(task=detail, live=live, offset=after, streaming=self.streaming).wire()
 
     async def on_task_leave(self, sid: str, data: Any = None) -> dict[str, Any]:
         task_id = parse_request(TaskRequest, data).task_id
         await self.leave_room(sid, task_room(task_id))
+        self.catchup.drop(sid, task_id)
         return OkAck().wire()
 
     async def on_history_sync(self, sid: str, data: Any = None) -> dict[str, Any]:
@@ -183,36 +199,32 @@ class ChatNamespace(socketio.AsyncNamespace):
         detail = await in_session(lambda db: svc.task_detail(db, svc.scoped_task(db, user, task_id)))
         return HistorySyncAck(task=detail).wire()
 
-    async def _live_snapshot(self, task_id: int, messages: list[dict[str, Any]]) -> tuple[list[LiveText], str | None]:
-        """Text streamed so far for messages still in progress, with each one's last offset."""
+    async def _live_snapshot(self, task_id: int, messages: list[dict[str, Any]]) -> tuple[list[Snapshot], str | None]:
+        """Text streamed so far for messages still in progress, each with its last offset and, when the log
+        already holds it, the event that ended its run; and the last log entry read."""
         streaming = {m["id"] for m in messages if m["status"] == "streaming"}
         entries = await self.live.read(task_id)
-        live: dict[int, dict[str, Any]] = {}
-        for _, event, data in entries:
+        live: dict[int, Snapshot] = {}
+        for entry, event, data in entries:
             message_id = data.get("message_id")
             if message_id not in streaming:
                 continue
-            current = live.setdefault(
-                message_id,
-                {
-                    "message_id": message_id,
-                    "bot": data.get("bot"),
-                    "step": data.get("step"),
-                    "run_id": data.get("run_id"),
-                    "content": "",
-                    "offset": 0,
-                },
-            )
-            if event == ServerEvent.CHAT_START and data.get("run_id") != current["run_id"]:
-                current.update(run_id=data.get("run_id"), content="", offset=0)  # a fresh run restarts the text
-            elif (
-                event == ServerEvent.CHAT_CHUNK
-                and data.get("run_id") == current["run_id"]
-                and data["offset"] > current["offset"]
-            ):
-                current["content"] += data["content"]
-                current["offset"] = data["offset"]
-        return [LiveText(**text) for text in live.values()], entries[-1][0] if entries else None
+            run_id = data.get("run_id")
+            current = live.get(message_id)
+            if current is None:
+                fields = {"message_id": message_id, "bot": data.get("bot"), "step": data.get("step")}
+                current = live[message_id] = Snapshot(LiveText(**fields, run_id=run_id, content="", offset=0))
+            if event == ServerEvent.CHAT_START and run_id != current.text.run_id:
+                fresh = current.text.model_copy(update={"run_id": run_id, "content": "", "offset": 0})
+                live[message_id] = Snapshot(fresh)  # a fresh run restarts the text
+            elif run_id != current.text.run_id:
+                continue
+            elif event == ServerEvent.CHAT_CHUNK and data["offset"] > current.text.offset:
+                current.text.content += data["content"]
+                current.text.offset = data["offset"]
+            elif event in END_EVENTS:
+                current.end = (entry, event, data)
+        return list(live.values()), entries[-1][0] if entries else None
 
     async def on_chat_resume(self, sid: str, data: Any = None) -> dict[str, Any]:
         """Replay one message's chunks after `offset`, then keep streaming live (the room is joined first)."""
@@ -220,22 +232,11 @@ class ChatNamespace(socketio.AsyncNamespace):
         task_id, message_id, offset = request.task_id, request.message_id, request.offset
         user = await self._user(sid)
         await in_session(lambda db: svc.scoped_task(db, user, task_id))  # authorise first: refusal joins nothing
+        # Only the latest run counts (a restarted run's text is not part of the message); the catch-up sends
+        # its text after `offset` from the live log, then lets the room's stream through where the replay ends.
+        cursor = self.catchup.resume(sid, task_id, message_id, offset)
         await self.enter_room(sid, task_room(task_id))
-        replayed = 0
-        entries = [e for e in await self.live.read(task_id) if e[2].get("message_id") == message_id]
-        # Only the latest run counts: the text of a run that was restarted is not part of the message.
-        starts = [payload.get("run_id") for _, event, payload in entries if event == ServerEvent.CHAT_START]
-        run_id = starts[-1] if starts else None
-        for entry, event, payload in entries:
-            if (
-                event in (ServerEvent.CHAT_CHUNK, ServerEvent.CHAT_TOOL)
-                and payload.get("run_id") == run_id
-                and payload["offset"] > offset
-            ):
-                await self.emit(event, {**payload, "entry": entry}, to=sid)
-                replayed += 1
-            elif event in (ServerEvent.CHAT_DONE, ServerEvent.CHAT_ERROR, ServerEvent.CHAT_CANCELLED):
-                await self.emit(event, {**payload, "entry": entry}, to=sid)
+        replayed = await self.catchup.start(cursor)
         return ChatResumeAck(replayed=replayed).wire()
 
     # ---- chat-driven tasks ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
+from api.realtime.catchup import CatchUp
 from wegent.logging import get_logger
 from wegent.realtime import ServerEvent
 
@@ -90,11 +91,53 @@ class DirectFanout:
     The library already encodes the Socket.IO packet once per emit; what it then spends per viewer is a task
     (create, schedule, gather) around a call that never waits (the socket's queue is unbounded). At a thousand
     viewers that bookkeeping is a large share of the fan-out, so the queue is fed directly, in room order.
-    Emits with an ack callback need a packet per recipient and go the library's way.
+    Emits with an ack callback need a packet per recipient and go the library's way. A client catching up on a
+    message (api/realtime/catchup.py) gets that message's events only when its cursor admits them.
     """
 
     server: Any
     rooms: dict[str, Any]
+    catchup: CatchUp | None = None
+
+    async def fan_out(self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None) -> None:
+        """Send an event to this process's sockets in `room` (every one in the namespace when None)."""
+        if namespace not in self.rooms:
+            return
+        args, packets = self._packets(event, data, namespace)
+        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
+        catchup = self.catchup
+        if catchup is None or not catchup.watching(event) or not args or not isinstance(args[0], dict):
+            catchup = None
+        eio = self.server.eio
+        for sid, eio_sid in self.get_participants(namespace, room):  # type: ignore[attr-defined]
+            if sid in skip or (catchup is not None and not catchup.admit(sid, event, args[0])):
+                continue
+            for pkt in packets:
+                try:
+                    await eio.send_packet(eio_sid, pkt)
+                except Exception:  # noqa: BLE001 - a socket closing meanwhile must not stop the others' copies
+                    break
+
+    async def deliver(self, sid: str, event: str, data: dict[str, Any], namespace: str) -> None:
+        """Send one event to one local socket, in line with the room emits (for the catch-up's replays)."""
+        eio_sid = self.eio_sid_from_sid(sid, namespace)  # type: ignore[attr-defined]
+        if eio_sid is None:
+            return
+        for pkt in self._packets(event, data, namespace)[1]:
+            await self.server.eio.send_packet(eio_sid, pkt)
+
+    def _packets(self, event: str, data: Any, namespace: str) -> tuple[list[Any], list[eio_packet.Packet]]:
+        if isinstance(data, tuple):
+            args = list(data)  # a tuple is several arguments, as in the library
+        else:
+            args = [data] if data is not None else []
+        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
+        parts = encoded if isinstance(encoded, list) else [encoded]  # a list when there are binary attachments
+        return args, [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
+
+
+class FanoutManager(DirectFanout, socketio.AsyncManager):  # type: ignore[misc]
+    """The single-process manager with the direct fan-out."""
 
     async def emit(
         self,
@@ -107,35 +150,11 @@ class DirectFanout:
         to: Any = None,
         **kwargs: Any,
     ) -> None:
-        if callback is not None or kwargs:
-            await super().emit(  # type: ignore[misc]
-                event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs
-            )
+        kwargs.pop("ignore_queue", None)  # the server always passes it; there is no queue here
+        if callback is not None or kwargs:  # an ack needs a packet per recipient: the library's way
+            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs)
             return
-        room = to or room
-        if namespace not in self.rooms:
-            return
-        if isinstance(data, tuple):
-            args = list(data)  # a tuple is several arguments, as in the library
-        else:
-            args = [data] if data is not None else []
-        skip = skip_sid if isinstance(skip_sid, list) else [skip_sid]
-        encoded = self.server.packet_class(sio_packet.EVENT, namespace=namespace, data=[event, *args]).encode()
-        parts = encoded if isinstance(encoded, list) else [encoded]  # a list when there are binary attachments
-        packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
-        eio = self.server.eio
-        for sid, eio_sid in self.get_participants(namespace, room):  # type: ignore[attr-defined]
-            if sid in skip:
-                continue
-            for pkt in packets:
-                try:
-                    await eio.send_packet(eio_sid, pkt)
-                except Exception:  # noqa: BLE001 - a socket closing meanwhile must not stop the others' copies
-                    break
-
-
-class FanoutManager(DirectFanout, socketio.AsyncManager):  # type: ignore[misc]
-    """The single-process manager with the direct fan-out."""
+        await self.fan_out(event, data, namespace, to or room, skip_sid)
 
 
 class MergingRedisManager(DirectFanout, socketio.AsyncRedisManager):  # type: ignore[misc]
@@ -145,6 +164,26 @@ class MergingRedisManager(DirectFanout, socketio.AsyncRedisManager):  # type: ig
         super().__init__(*args, **kwargs)
         self._backlog: deque[dict[str, Any]] = deque()
         self._drainer: asyncio.Task[None] | None = None
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        # One socket of this process gets its event straight away; rooms go through the bus to every replica
+        # (this one included: the bus brings the message back to `_handle_emit`).
+        target = to or room
+        local = callback is None and isinstance(target, str) and self.eio_sid_from_sid(target, namespace)
+        if local and set(kwargs) <= {"ignore_queue"}:
+            await self.fan_out(event, data, namespace, target, skip_sid)
+            return
+        await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs)
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         self._backlog.append(message)
@@ -157,10 +196,21 @@ class MergingRedisManager(DirectFanout, socketio.AsyncRedisManager):  # type: ig
             self._backlog.clear()
             for message in merge_backlog(waiting):
                 try:
-                    await super()._handle_emit(message)
+                    await self._emit_here(message)
                     await self._written(message.get("namespace") or "/", message.get("room"))
                 except Exception:  # noqa: BLE001 - one failed emit must not stop the room's stream
                     log.exception("fanout.emit_failed", event_name=message.get("event"))
+
+    async def _emit_here(self, message: dict[str, Any]) -> None:
+        """A bus message to this process's sockets: through the direct fan-out, unless it needs the library
+        (an ack callback from another host, binary attachments)."""
+        data = message.get("data")
+        if message.get("callback") is not None or message.get("binary") or not isinstance(data, list):
+            await super()._handle_emit(message)
+            return
+        args = data[0] if len(data) == 1 else tuple(data)  # as the library unpacks them
+        namespace = message.get("namespace") or "/"
+        await self.fan_out(message["event"], args, namespace, message.get("room"), message.get("skip_sid"))
 
     async def _written(self, namespace: str, room: Any) -> None:
         """Wait (briefly) until the room's sockets have taken the last emit off their send queues.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socketio
 
+from api.realtime.catchup import CatchUp
 from api.realtime.chat import ChatNamespace
 from api.realtime.fanout import FanoutManager, MergingRedisManager
 from core.live_store import LiveStore, MemoryLiveStore, RedisLiveStore
@@ -32,7 +33,11 @@ def create_socket_server(settings: Settings) -> tuple[socketio.AsyncServer, Live
         ping_interval=20,
         ping_timeout=20,
     )
-    server.register_namespace(ChatNamespace(live, streaming=bool(settings.redis_url)))
+    # Clients that resume or join mid-stream are caught up from the live log in line with the room's emits.
+    catchup = CatchUp(live)
+    manager.catchup = catchup  # type: ignore[attr-defined]
+    catchup.send = lambda sid, event, data: manager.deliver(sid, event, data, NAMESPACE)  # type: ignore[attr-defined]
+    server.register_namespace(ChatNamespace(live, streaming=bool(settings.redis_url), catchup=catchup))
     return server, live
 
 

@@ -84,6 +84,41 @@ async def test_reconnect_with_offset_gets_exactly_the_full_text(chat_stack, mode
         await second.close()
 
 
+async def test_reconnecting_again_and_again_mid_stream_never_loses_repeats_or_reorders_text(chat_stack, model):
+    # A fast stream, and a client that drops and resumes from the last offset it showed, several times: what
+    # each connection receives continues exactly where the previous one stopped. Replayed chunks and the room's
+    # live ones (merged when they queue up) meet at every resume; they must never overtake or overlap.
+    answer = " ".join(f"w{i}" for i in range(300))
+    model.script([{"match": "*", "text": answer, "chunk_size": 2, "chunk_delay": 0.004}])
+    team = _team(chat_stack, model)
+    client = await ChatClient(chat_stack.url, _token(chat_stack)).connect()
+    ack = await client.call("chat:send", {"team": team, "message": "stream fast"})
+    await client.wait_for(lambda ev: any(n == "chat:chunk" for n, _ in ev))
+    message_id, shown, resumes, received = None, 0, 0, ""
+    try:
+        while True:
+            await asyncio.sleep(0.15)
+            await client.close()
+            for c in client.of("chat:chunk", task_id=ack["task_id"]):
+                if shown:  # each chunk starts right after the last one shown, across connections too
+                    assert c["from_offset"] == shown + 1, (resumes, shown, c, [(x["from_offset"], x["offset"], x.get("entry")) for x in client.of("chat:chunk")][:8])
+                message_id, shown, received = c["message_id"], c["offset"], received + c["content"]
+            if client.of("chat:done"):
+                break
+            client = await ChatClient(chat_stack.url, _token(chat_stack)).connect()
+            resumed = await client.call(
+                "chat:resume", {"task_id": ack["task_id"], "message_id": message_id, "offset": shown}
+            )
+            assert resumed["ok"], resumed
+            resumes += 1
+    finally:
+        await client.close()
+    assert received == answer
+    assert resumes >= 3  # the stream was long enough to be resumed several times
+    task = await asyncio.to_thread(chat_stack.wait_state, ack["task_id"], {"COMPLETED"})
+    assert task["messages"][-1]["content"] == answer
+
+
 async def test_join_returns_history_and_live_stream_so_far(chat_stack, model):
     model.script([{"match": "*", "text": LONG_ANSWER, "chunk_size": 5, "chunk_delay": 0.05}])
     team = _team(chat_stack, model)
