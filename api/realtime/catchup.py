@@ -65,8 +65,6 @@ class Cursor:
     announce: bool = False  # the client has not seen the run's `chat:start` (it joined without this message)
     owed: list[Entry] = field(default_factory=list)  # read already, still to send (by the follower)
     done: bool = False  # handed to the live stream, ended, or dropped
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    follower: asyncio.Task[None] | None = None
 
     def admit(self, event: str, payload: dict[str, Any]) -> bool | None:
         """The room's `event` for this client: True to send it, False to drop it, None to drop it and wake."""
@@ -93,6 +91,15 @@ class Cursor:
         return None
 
 
+@dataclass(eq=False)
+class _Follower:
+    """Reads one task's log for every cursor catching up on it: one read per wake, however many viewers."""
+
+    cursors: set[Cursor] = field(default_factory=set)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
 class CatchUp:
     """Every cursor of this process's clients; consulted by the fan-out for the events of their messages."""
 
@@ -100,6 +107,7 @@ class CatchUp:
         self.live = live
         self.send: Send | None = None  # set by the client manager: sends to one socket without asking `admit`
         self._cursors: dict[str, dict[tuple[int, int], Cursor]] = {}
+        self._followers: dict[int, _Follower] = {}
         # While a client joins a task, every message event of that task is held back for it (message ids kept).
         self._holds: dict[str, dict[int, set[int]]] = {}
 
@@ -121,8 +129,8 @@ class CatchUp:
         verdict = cursor.admit(event, payload)
         if cursor.done:
             self._forget(cursor)
-        if verdict is None or cursor.done:
-            cursor.wake.set()  # to read on, or to let the follower end
+        if verdict is None:
+            self._wake(cursor.task_id)  # read on from the log
         return bool(verdict)
 
     # ---- what the chat handlers call --------------------------------------------------------------
@@ -135,9 +143,12 @@ class CatchUp:
 
     async def start(self, cursor: Cursor) -> int:
         """Send what the client missed (the count of text events), then follow until it is live."""
-        sent = await self._read_and_send(cursor)
+        entries = await self.live.read(cursor.task_id)
+        if cursor.run_id is None:
+            cursor.run_id = _latest_run(entries, cursor.message_id)
+        sent = await self._send_new(cursor, entries)
         if not cursor.done:
-            cursor.follower = asyncio.create_task(self._follow(cursor))
+            self._follow(cursor, wake=True)  # once more at once: what was dropped during the read
         return sent
 
     def hold(self, sid: str, task_id: int) -> None:
@@ -159,9 +170,8 @@ class CatchUp:
             cursor = Cursor(sid, task_id, text.message_id, text.offset, text.run_id, after=after, primed=True)
             cursor.owed = [part.end] if part.end else []
             self._track(cursor)
-            if text.message_id in held or cursor.owed:
-                cursor.wake.set()  # events of it were held back, or its end is owed: the follower goes at once
-            cursor.follower = asyncio.create_task(self._follow(cursor))
+            # Events of it were held back, or its end is owed: the follower goes at once (after the join's answer).
+            self._follow(cursor, wake=text.message_id in held or bool(cursor.owed))
         for message_id in held - known - set(settled):
             # A message that began while the client joined: it gets the whole of it from the log.
             cursor = Cursor(sid, task_id, message_id, sent=0, run_id=None, announce=True)
@@ -178,7 +188,6 @@ class CatchUp:
             if task_id is None or cursor.task_id == task_id:
                 cursor.done = True
                 self._forget(cursor)
-                cursor.wake.set()
 
     # ---- inside -----------------------------------------------------------------------------------
 
@@ -186,8 +195,8 @@ class CatchUp:
         previous = self._cursors.setdefault(cursor.sid, {}).get((cursor.task_id, cursor.message_id))
         if previous is not None:  # a second resume of the same message supersedes the first
             previous.done = True
-            previous.wake.set()
-        self._cursors[cursor.sid][(cursor.task_id, cursor.message_id)] = cursor
+            self._forget(previous)
+        self._cursors.setdefault(cursor.sid, {})[(cursor.task_id, cursor.message_id)] = cursor
 
     def _forget(self, cursor: Cursor) -> None:
         mine = self._cursors.get(cursor.sid)
@@ -195,39 +204,61 @@ class CatchUp:
             del mine[(cursor.task_id, cursor.message_id)]
             if not mine:
                 del self._cursors[cursor.sid]
+        follower = self._followers.get(cursor.task_id)
+        if follower is not None:
+            follower.cursors.discard(cursor)
+            if not follower.cursors:
+                follower.wake.set()  # nothing left to follow: let it end
 
-    async def _follow(self, cursor: Cursor) -> None:
+    def _wake(self, task_id: int) -> None:
+        follower = self._followers.get(task_id)
+        if follower is not None:
+            follower.wake.set()
+
+    def _follow(self, cursor: Cursor, wake: bool) -> None:
+        follower = self._followers.get(cursor.task_id)
+        if follower is None or follower.task is None or follower.task.done():
+            follower = self._followers[cursor.task_id] = _Follower()
+            follower.task = asyncio.create_task(self._run(cursor.task_id, follower))
+        follower.cursors.add(cursor)
+        if wake:
+            follower.wake.set()
+
+    async def _run(self, task_id: int, follower: _Follower) -> None:
         try:
-            while not cursor.done:
+            while follower.cursors:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(cursor.wake.wait(), FOLLOW_PERIOD)
-                if not cursor.done:
-                    await self._read_and_send(cursor)
-        except Exception:  # noqa: BLE001 - the client then gets the room's events as they come, as before
-            log.exception("catchup.follow_failed", task_id=cursor.task_id, message_id=cursor.message_id)
+                    await asyncio.wait_for(follower.wake.wait(), FOLLOW_PERIOD)
+                follower.wake.clear()  # before the read: whatever is dropped from now on is read again
+                cursors = [cursor for cursor in follower.cursors if not cursor.done]
+                if not cursors:
+                    break
+                after = _earliest({cursor.after for cursor in cursors})
+                entries = await self.live.read(task_id, after=after)
+                for cursor in cursors:
+                    if not cursor.done:
+                        await self._send_new(cursor, _entries_after(entries, cursor.after, after))
+        except Exception:  # noqa: BLE001 - the clients then get the room's events as they come, as before
+            log.exception("catchup.follow_failed", task_id=task_id)
         finally:
-            cursor.done = True
-            self._forget(cursor)
+            if self._followers.get(task_id) is follower:
+                del self._followers[task_id]
+            for cursor in list(follower.cursors):
+                cursor.done = True
+                self._forget(cursor)
 
-    async def _read_and_send(self, cursor: Cursor) -> int:
-        cursor.wake.clear()  # before the read: whatever is dropped from now on is read again
-        for entry, event, payload in cursor.owed:
-            await self._send_entry(cursor, entry, event, payload)
-        cursor.owed.clear()
-        if cursor.done:
-            self._forget(cursor)
-            return 0
-        entries = await self.live.read(cursor.task_id, after=cursor.after)
-        if not cursor.primed and cursor.run_id is None:
-            cursor.run_id = _latest_run(entries, cursor.message_id)
+    async def _send_new(self, cursor: Cursor, entries: list[Entry]) -> int:
+        """Send the cursor's client what it is owed, then what `entries` (read after `cursor.after`) hold for it."""
         sent = 0
+        for entry, event, payload in cursor.owed:
+            sent += await self._send_entry(cursor, entry, event, payload)
+        cursor.owed.clear()
         for entry, event, payload in entries:
             if cursor.done:
                 break
             cursor.after = entry
-            if payload.get("message_id") != cursor.message_id:
-                continue
-            sent += await self._send_entry(cursor, entry, event, payload)
+            if payload.get("message_id") == cursor.message_id:
+                sent += await self._send_entry(cursor, entry, event, payload)
         cursor.primed = True
         if cursor.done:
             self._forget(cursor)
@@ -255,6 +286,27 @@ class CatchUp:
             cursor.done = True  # the message is over: whatever the room sends about it later goes straight through
             await self.send(cursor.sid, event, {**payload, "entry": entry})
         return 0
+
+
+def _earliest(afters: set[str | None]) -> str | None:
+    """The position to read the log from for cursors standing at `afters` (None: from the start)."""
+    if None in afters:
+        return None
+    return min((a for a in afters if a is not None), key=_entry_key)
+
+
+def _entry_key(entry: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in entry.split("-"))  # stream ids are "<ms>-<sequence>"
+
+
+def _entries_after(entries: list[Entry], after: str | None, read_from: str | None) -> list[Entry]:
+    """The part of `entries` (read after `read_from`) that comes after `after`."""
+    if after == read_from:
+        return entries
+    for index, (entry, _, _) in enumerate(entries):
+        if entry == after:
+            return entries[index + 1 :]
+    return entries  # not among them (trimmed): offsets still keep the client from getting text twice
 
 
 def _latest_run(entries: list[Entry], message_id: int) -> str | None:

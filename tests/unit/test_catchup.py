@@ -202,7 +202,49 @@ async def test_leaving_ends_the_catch_up(setup):
     catchup, live, client = setup
     cursor = catchup.resume(SID, TASK, MSG, offset=0)
     await catchup.start(cursor)
-    assert cursor.follower is not None and not cursor.done
+    follower = catchup._followers[TASK].task
+    assert follower is not None and not cursor.done
     catchup.drop(SID)
     await settle()
-    assert cursor.done and cursor.follower.done() and not catchup.watching(ServerEvent.CHAT_CHUNK)
+    assert cursor.done and follower.done() and not catchup.watching(ServerEvent.CHAT_CHUNK)
+
+
+class CountingStore(MemoryLiveStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def read(self, task_id: int, after: str | None = None) -> list[tuple[str, str, dict[str, Any]]]:
+        self.reads += 1
+        return await super().read(task_id, after)
+
+
+async def test_a_thousand_viewers_catching_up_on_one_task_share_each_read_of_its_log():
+    live = CountingStore()
+    catchup = CatchUp(live)
+    received: dict[str, list[dict[str, Any]]] = {}
+
+    async def send(sid: str, event: str, payload: dict[str, Any]) -> None:
+        received.setdefault(sid, []).append(payload)
+
+    catchup.send = send
+    await live.append(TASK, ServerEvent.CHAT_START, event(ServerEvent.CHAT_START))
+    after = (await live.read(TASK))[-1][0]
+    viewers = [f"sid-{n}" for n in range(1000)]
+    for sid in viewers:  # each joined before any text: the snapshot has the run and offset 0
+        catchup.hold(sid, TASK)
+        snapshot = LiveText(message_id=MSG, bot="b", step=0, run_id=RUN, content="", offset=0)
+        await catchup.release(sid, TASK, [Snapshot(snapshot)], after)
+    await settle()
+    live.reads = 0
+    # The first chunk starts at sequence 2 (1 was an event that is not relayed): no viewer can take it live.
+    first = chunk(2, 3, "ab")
+    await live.append(TASK, ServerEvent.CHAT_CHUNK, first)
+    for sid in viewers:
+        assert not catchup.admit(sid, ServerEvent.CHAT_CHUNK, first)
+    await settle()
+    assert live.reads == 1  # one read of the log served all of them
+    assert all([p["content"] for p in received[sid]] == ["ab"] for sid in viewers)
+    second = chunk(4, 4, "c")
+    assert all(catchup.admit(sid, ServerEvent.CHAT_CHUNK, second) for sid in viewers)  # live from here
+    assert not catchup.watching(ServerEvent.CHAT_CHUNK)
