@@ -42,6 +42,7 @@ from workflows import activity_names
 from workflows.models import AgentStepInput, StepResult, TaskState
 
 log = get_logger("activities.agent")
+_PUBLISHING: set[asyncio.Task[None]] = set()
 MAX_HEARTBEAT_INTERVAL = 2.0
 
 
@@ -95,13 +96,19 @@ class AgentStepActivities:
         # the first token each extra thread hop and connection checkout costs more than the queries themselves.
         prepared = await self.ctx.db(lambda db: self._prepare(db, step))
         prepared_at = time.monotonic()
-        await self._publish_running(step, prepared.owner_id)  # before chat:start, as the state comes first
+        # RUNNING goes out while the run starts (two Redis round trips off the way to the first token); it is
+        # awaited before chat:start, so the state still comes first.
+        running = asyncio.create_task(self._publish_running(step, prepared.owner_id))
+        _PUBLISHING.add(running)  # held until done: the loop keeps only a weak reference to a task
+        running.add_done_callback(_PUBLISHING.discard)
         config = prepared.config
         if isinstance(config, InvalidModel):
+            await running
             # Read (and the egress policy checked) for a clear error before the sandbox calls the gateway.
             raise ApplicationError(str(config), type="InvalidModel", non_retryable=True) from config
         model = self._through_gateway(step, config[0])
         if prepared.over_budget:
+            await running
             raise ApplicationError(prepared.over_budget, type="BudgetExceeded", non_retryable=True)
         tools, message_id = prepared.tools, prepared.message_id
         assert message_id is not None
@@ -125,6 +132,7 @@ class AgentStepActivities:
             # only one with a heartbeated point: a worker killed before its first heartbeat had published some.
             window = get_settings().stream_window_ms / 1000 if after == 0 and info.attempt == 1 else 0.0
             live = LiveMessage(self.ctx, step, message_id, run_id, started, window)
+            await running
             await live.emit(ChatStart, dedup=("start", 1))
             progress = {"run_id": run_id, "seq": after}
             beat = asyncio.create_task(_heartbeat(progress))

@@ -26,6 +26,9 @@ PASSED_THROUGH = (
     "workflows.bookkeeping",
     "workflows.step_runs",
     "workflows.approvals",
+    "workflows.sandboxes",
+    "workflows.cancellation",
+    "workflows.activity_names",
     "wegent.temporal.search_attributes",
 )
 

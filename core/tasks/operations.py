@@ -28,8 +28,8 @@ from workflows.task_workflow import TaskWorkflow
 T = TypeVar("T")
 
 
-async def _within_budget(user: User) -> None:
-    reason = await in_session(lambda db: quotas.refusal(db, user))
+def _within_budget(db: Session, user: User) -> None:
+    reason = quotas.refusal(db, user)
     if reason:
         raise StoreError(429, reason)
 
@@ -43,10 +43,13 @@ async def create_task(
     workspace: tuple[str, str] | None = None,
     labels: dict[str, str] | None = None,
 ) -> tuple[Task, Message]:
-    await _within_budget(user)
-    task, message = await in_session(
-        lambda db: svc.create_task_row(db, user, team, team_namespace, prompt, title, workspace, labels)
-    )
+    def create(db: Session) -> tuple[Task, Message]:
+        # One session on the way to the first token: each thread hop and connection checkout costs more than
+        # the queries themselves.
+        _within_budget(db, user)
+        return svc.create_task_row(db, user, team, team_namespace, prompt, title, workspace, labels)
+
+    task, message = await in_session(create)
     try:
         client = await get_temporal()
         await svc.start_workflow(client, task, user.username)
@@ -91,9 +94,13 @@ def _undo_reopen(db: Session, task: Task, message: Message, previous_state: str)
 
 async def follow_up(user: User, task_id: int, content: str) -> tuple[Task, Message]:
     """A new turn on a finished task: the live workflow takes it as an update, or a new run starts."""
-    await _within_budget(user)
-    previous_state = await in_session(lambda db: svc.scoped_task(db, user, task_id).state)
-    task, message = await in_session(lambda db: _reopen(db, user, task_id, content))
+
+    def reopen(db: Session) -> tuple[str, Task, Message]:
+        _within_budget(db, user)
+        previous_state = svc.scoped_task(db, user, task_id).state
+        return (previous_state, *_reopen(db, user, task_id, content))
+
+    previous_state, task, message = await in_session(reopen)
     try:
         client = await get_temporal()
         handle = client.get_workflow_handle(task.workflow_id or svc.workflow_id_for(task.id))
@@ -178,8 +185,12 @@ def _reopen_for_retry(db: Session, user: User, task_id: int, model: tuple[str, s
 
 async def retry_task(user: User, task_id: int, model: tuple[str, str] | None = None) -> Task:
     """Continue a FAILED task from the step that failed; completed steps of the turn are reused, not re-run."""
-    await _within_budget(user)
-    task, model_id = await in_session(lambda db: _reopen_for_retry(db, user, task_id, model))
+
+    def reopen(db: Session) -> tuple[Task, int | None]:
+        _within_budget(db, user)
+        return _reopen_for_retry(db, user, task_id, model)
+
+    task, model_id = await in_session(reopen)
     try:
         client = await get_temporal()
         await svc.start_workflow(client, task, user.username, retry=True, model_override_id=model_id)
