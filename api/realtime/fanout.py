@@ -99,6 +99,30 @@ class DirectFanout:
     rooms: dict[str, Any]
     catchup: CatchUp | None = None
 
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        target = to or room
+        # The server passes `ignore_queue` with every emit; an ack callback needs a packet per recipient.
+        if callback is None and set(kwargs) <= {"ignore_queue"} and self._direct(target, namespace):
+            await self.fan_out(event, data, namespace, target, skip_sid)
+            return
+        await super().emit(  # type: ignore[misc]
+            event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs
+        )
+
+    def _direct(self, target: Any, namespace: str) -> bool:
+        """Whether an emit to `target` goes straight to this process's sockets (one process: all of them)."""
+        return True
+
     async def fan_out(self, event: str, data: Any, namespace: str, room: Any = None, skip_sid: Any = None) -> None:
         """Send an event to this process's sockets in `room` (every one in the namespace when None)."""
         if namespace not in self.rooms:
@@ -139,23 +163,6 @@ class DirectFanout:
 class FanoutManager(DirectFanout, socketio.AsyncManager):  # type: ignore[misc]
     """The single-process manager with the direct fan-out."""
 
-    async def emit(
-        self,
-        event: str,
-        data: Any,
-        namespace: str,
-        room: Any = None,
-        skip_sid: Any = None,
-        callback: Any = None,
-        to: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.pop("ignore_queue", None)  # the server always passes it; there is no queue here
-        if callback is not None or kwargs:  # an ack needs a packet per recipient: the library's way
-            await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs)
-            return
-        await self.fan_out(event, data, namespace, to or room, skip_sid)
-
 
 class MergingRedisManager(DirectFanout, socketio.AsyncRedisManager):  # type: ignore[misc]
     """A Redis client manager whose emits from the bus never block reading the bus (see the module doc)."""
@@ -165,25 +172,10 @@ class MergingRedisManager(DirectFanout, socketio.AsyncRedisManager):  # type: ig
         self._backlog: deque[dict[str, Any]] = deque()
         self._drainer: asyncio.Task[None] | None = None
 
-    async def emit(
-        self,
-        event: str,
-        data: Any,
-        namespace: str,
-        room: Any = None,
-        skip_sid: Any = None,
-        callback: Any = None,
-        to: Any = None,
-        **kwargs: Any,
-    ) -> None:
+    def _direct(self, target: Any, namespace: str) -> bool:
         # One socket of this process gets its event straight away; rooms go through the bus to every replica
         # (this one included: the bus brings the message back to `_handle_emit`).
-        target = to or room
-        local = callback is None and isinstance(target, str) and self.eio_sid_from_sid(target, namespace)
-        if local and set(kwargs) <= {"ignore_queue"}:
-            await self.fan_out(event, data, namespace, target, skip_sid)
-            return
-        await super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs)
+        return isinstance(target, str) and self.eio_sid_from_sid(target, namespace) is not None
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         self._backlog.append(message)
