@@ -11,8 +11,9 @@ room's fan-out keeps going gets in the way twice:
 So while a client catches up on a message, the fan-out asks this registry about each of that message's events
 bound for it (`admit`). A cursor holds the last offset the client has (`sent`). The room's chunk that starts
 right after it goes through, and from then on the client is simply live (the cursor is gone). Any other event of
-that message is dropped and wakes the cursor's follower, which reads the log on from where it stopped and sends
-what is new; every event is in the log before it is published, so nothing dropped is lost. Sending to a local
+that message is dropped and wakes the task's follower, which reads the log on (one read for every cursor of the
+task) and sends each client what is new after its own cursor; every event is in the log before it is published,
+so nothing dropped is lost. Sending to a local
 socket only queues the packet and never yields, so a follower's sends and the fan-out's decisions never
 interleave.
 """
