@@ -6,7 +6,9 @@ the same run), and every attempt stays visible in the task's history instead of 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,18 +23,45 @@ def preload_model_sdks() -> None:
     """Import the SDKs ahead of a run: about a second of CPU on these machines, which a new task's first token
     paid inside its first model call. Only sandboxes that wait for a task anyway (the warm pool, the local
     backend's zygote, whose children share the pages) spend it early."""
+    import anthropic  # noqa: F401
+    import openai  # noqa: F401
+
+    # Both load more on their first request (httpx's transport and connection pool, the SDKs' resource modules
+    # and request models): one refused request each walks those paths now. The first real call cost about 12 ms
+    # more than the next without it, on every new task's first token.
+    refusing = _refusing_port()
+    try:
+        asyncio.run(_first_requests(refusing.getsockname()[1]))
+    finally:
+        refusing.close()
+
+
+def _refusing_port() -> socket.socket:
+    """A loopback port that refuses connections for certain: bound by us and never listening."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+async def _first_requests(port: int) -> None:
     import anthropic
     import openai
 
-    # Both load more on first use (httpx's transport, the SDKs' resource modules): clients that never send a
-    # request walk those paths now. About 0.1 s of CPU per sandbox otherwise, on every task's first call.
-    with contextlib.suppress(Exception):
-        _ = openai.AsyncOpenAI(
-            api_key="-", base_url="http://127.0.0.1:9/v1", http_client=httpx.AsyncClient(verify=tls_context())
-        ).chat.completions
-        _ = anthropic.AsyncAnthropic(
-            api_key="-", base_url="http://127.0.0.1:9", http_client=anthropic_http_client()
-        ).messages
+    question: list[Any] = [{"role": "user", "content": "-"}]
+    openai_client = openai.AsyncOpenAI(
+        api_key="-",
+        base_url=f"http://127.0.0.1:{port}/v1",
+        http_client=httpx.AsyncClient(verify=tls_context()),
+        max_retries=0,
+    )
+    anthropic_client = anthropic.AsyncAnthropic(
+        api_key="-", base_url=f"http://127.0.0.1:{port}", http_client=anthropic_http_client(), max_retries=0
+    )
+    async with openai_client, anthropic_client:
+        with contextlib.suppress(Exception):
+            await openai_client.chat.completions.create(model="-", messages=question, stream=True)
+        with contextlib.suppress(Exception):
+            await anthropic_client.messages.create(model="-", max_tokens=1, messages=question, stream=True)
 
 
 def anthropic_http_client() -> Any:
