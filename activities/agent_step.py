@@ -47,12 +47,18 @@ MAX_HEARTBEAT_INTERVAL = 2.0
 
 
 @dataclass
-class Prepared:
-    """What a step reads and writes before its model call (AgentStepActivities._prepare)."""
+class RunInputs:
+    """What a step reads before it can start its run (AgentStepActivities._read_inputs)."""
+
+    config: Any  # (ModelConfig, pricing) or InvalidModel
+    tools: dict[str, Any]
+
+
+@dataclass
+class Admission:
+    """What a step writes and checks beside its run's start (AgentStepActivities._admit)."""
 
     owner_id: int | None
-    config: Any  # (ModelConfig, …) or InvalidModel
-    tools: dict[str, Any]
     over_budget: str | None
     message_id: int | None  # its streaming message, once it may run
 
@@ -92,39 +98,52 @@ class AgentStepActivities:
             bot=step.bot,
             activity_attempt=info.attempt,
         )
-        # Everything the database has to say before the model call, in one thread and one session: on the way to
-        # the first token each extra thread hop and connection checkout costs more than the queries themselves.
-        prepared = await self.ctx.db(lambda db: self._prepare(db, step))
-        prepared_at = time.monotonic()
-        # RUNNING goes out while the run starts (two Redis round trips off the way to the first token); it is
-        # awaited before chat:start, so the state still comes first.
-        running = asyncio.create_task(self._publish_running(step, prepared.owner_id))
-        _PUBLISHING.add(running)  # held until done: the loop keeps only a weak reference to a task
-        running.add_done_callback(_PUBLISHING.discard)
-        config = prepared.config
+        # The Model and the Ghost's tools are read first (reads only); the step's writes (RUNNING, the budget check,
+        # its streaming message) then run beside the run's start, off the way to the first token: the model
+        # gateway checks the budget again on every call, so no model call happens over budget either way.
+        inputs = await self.ctx.db(lambda db: self._read_inputs(db, step))
+        read_at = time.monotonic()
+        config = inputs.config
         if isinstance(config, InvalidModel):
-            await running
+            await self._publish_running(step, (await self.ctx.db(lambda db: self._admit(db, step, False))).owner_id)
             # Read (and the egress policy checked) for a clear error before the sandbox calls the gateway.
             raise ApplicationError(str(config), type="InvalidModel", non_retryable=True) from config
         model = self._through_gateway(step, config[0])
-        if prepared.over_budget:
-            await running
-            raise ApplicationError(prepared.over_budget, type="BudgetExceeded", non_retryable=True)
-        tools, message_id = prepared.tools, prepared.message_id
-        assert message_id is not None
         url = f"http://127.0.0.1:{step.executor.port}"
         async with ExecutorClient(url, executor_token(step.workflow_id)) as client:
-            try:
-                run_id, after = await self._attach_or_start(client, step, model, info.attempt, tools)
-            except ExecutorError as exc:
-                await self._raise_if_lost(step, exc)
-                raise
+            admission, start = await asyncio.gather(
+                self.ctx.db(lambda db: self._admit(db, step, True)),
+                self._attach_or_start(client, step, model, info.attempt, inputs.tools),
+                return_exceptions=True,
+            )
+            if isinstance(admission, BaseException):
+                raise admission  # a retry re-attaches to the run if it started
+            # RUNNING goes out while the stream is set up (two Redis round trips); it is awaited before
+            # chat:start, so the state still comes first.
+            running = asyncio.create_task(self._publish_running(step, admission.owner_id))
+            _PUBLISHING.add(running)  # held until done: the loop keeps only a weak reference to a task
+            running.add_done_callback(_PUBLISHING.discard)
+            if isinstance(start, ExecutorError):
+                await running
+                await self._raise_if_lost(step, start)
+                raise start
+            if isinstance(start, BaseException):
+                raise start
+            run_id, after = start
+            if admission.over_budget:
+                # The gateway refuses the run's model calls anyway; the run is stopped so it does not linger.
+                with contextlib.suppress(ExecutorError):
+                    await client.cancel(run_id, reason="over budget")
+                await running
+                raise ApplicationError(admission.over_budget, type="BudgetExceeded", non_retryable=True)
+            message_id = admission.message_id
+            assert message_id is not None
             bound = bound.bind(run_id=run_id, message_id=message_id)
             # How long the way to the run took (operators read the first token's path from these).
             bound.info(
                 "agent_step.streaming",
                 after=after,
-                prepared_ms=round((prepared_at - started) * 1000, 1),
+                inputs_read_ms=round((read_at - started) * 1000, 1),
                 run_started_ms=round((time.monotonic() - started) * 1000, 1),
             )
             # A re-attached run replays events a previous attempt may have published in other groupings: those
@@ -206,18 +225,21 @@ class AgentStepActivities:
         metrics.MODEL_COST.labels(model=model_name).inc(cost)
         return tokens_in, tokens_out, cost
 
-    def _prepare(self, db: Session, step: AgentStepInput) -> Prepared:
-        """RUNNING state, the Model, the Ghost's tools, the owner's budget and, when the step may go on, its
-        streaming message."""
+    def _read_inputs(self, db: Session, step: AgentStepInput) -> RunInputs:
+        """The Model (its key decrypted) and the Ghost's tools (their secrets decrypted), for the run only."""
+        return RunInputs(
+            _model_config(db, step.model_id, self.ctx.keyring), ghost_tools(db, step.ghost_id, self.ctx.keyring)
+        )
+
+    def _admit(self, db: Session, step: AgentStepInput, may_run: bool) -> Admission:
+        """RUNNING state, the owner's budget and, when the step may go on, its streaming message."""
         owner_id = set_state(db, step.task_id, TaskState.RUNNING, None, step.step, step.bot, step.turn)
-        config = _model_config(db, step.model_id, self.ctx.keyring)
-        tools = ghost_tools(db, step.ghost_id, self.ctx.keyring)
-        # The owner's monthly budget, checked before every model call: a task that crossed it stops here.
+        # The owner's monthly budget, checked before every step: a task that crossed it stops here.
         over = quotas.refusal_for_task(db, step.task_id)
         message_id = None
-        if not isinstance(config, InvalidModel) and not over:
+        if may_run and not over:
             message_id = save_step_message(db, self._message(step, "", "streaming"))
-        return Prepared(owner_id, config, tools, over, message_id)
+        return Admission(owner_id, over, message_id)
 
     async def _publish_running(self, step: AgentStepInput, owner_id: int | None) -> None:
         # No `error`: it stays off the wire, as a step starting never carried one.

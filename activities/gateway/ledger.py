@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from activities.tokens import GatewayScope, gateway_key_valid, parse_gateway_key
 from core import quotas
+from core.db.deadlocks import retrying_deadlocks
 from core.db.models import Message, Task, User, utcnow
 from core.tasks.records import InvalidModel, cost_of, model_config
 from wegent.crypto import Keyring
@@ -55,7 +56,13 @@ UNKNOWN = "missing or invalid gateway key"
 
 def resolve(db: Session, key: str, keyring: Keyring) -> Grant:
     scope = parse_gateway_key(key) if key else None
-    task = db.get(Task, scope.task_id) if scope else None
+    # The task and its owner in one query: this runs before every model call.
+    found = (
+        db.execute(select(Task, User).outerjoin(User, User.id == Task.owner_id).where(Task.id == scope.task_id)).first()
+        if scope
+        else None
+    )
+    task, owner = found if found is not None else (None, None)
     if scope is None or task is None or not task.workflow_id or not gateway_key_valid(key, task.workflow_id, scope):
         raise Refusal(401, "authentication_error", UNKNOWN)
     if task.state in TaskState.TERMINAL:
@@ -64,11 +71,10 @@ def resolve(db: Session, key: str, keyring: Keyring) -> Grant:
         model, pricing = model_config(db, scope.model_id, keyring)
     except InvalidModel as exc:
         raise Refusal(403, "invalid_model", str(exc)) from exc
-    owner = db.get(User, task.owner_id)
     if owner is None:
         raise Refusal(403, "task_finished", f"task {task.id} has no owner any more")
-    budget = quotas.budget_of(db, owner)
-    over = budget.exceeded()
+    budget = quotas.limited_budget(db, owner)
+    over = budget.exceeded() if budget is not None else None
     if over:
         raise Refusal(403, "budget_exceeded", over)
     return Grant(
@@ -76,8 +82,8 @@ def resolve(db: Session, key: str, keyring: Keyring) -> Grant:
         owner_id=owner.id,
         model=model,
         pricing=pricing,
-        tokens_left=None if budget.tokens_limit is None else budget.tokens_limit - budget.tokens_used,
-        cost_left=None if budget.cost_limit is None else budget.cost_limit - budget.cost_used,
+        tokens_left=None if budget is None or budget.tokens_limit is None else budget.tokens_limit - budget.tokens_used,
+        cost_left=None if budget is None or budget.cost_limit is None else budget.cost_limit - budget.cost_used,
     )
 
 
@@ -90,8 +96,11 @@ def budget_message(db: Session, owner_id: int) -> str:
 
 def record(db: Session, scope: GatewayScope, input_tokens: int, output_tokens: int, cost: float) -> None:
     """Add one call's usage to the step's assistant message (made if the step has not written it yet)."""
-    if not input_tokens and not output_tokens:
-        return
+    if input_tokens or output_tokens:
+        retrying_deadlocks(db, lambda: _add_usage(db, scope, input_tokens, output_tokens, cost))
+
+
+def _add_usage(db: Session, scope: GatewayScope, input_tokens: int, output_tokens: int, cost: float) -> None:
     key = (
         Message.task_id == scope.task_id,
         Message.turn == scope.turn,

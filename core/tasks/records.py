@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core.db.deadlocks import retrying_deadlocks
 from core.db.models import Message, Resource, Task, User, utcnow
 from core.secrets import reveal
 from wegent.config import get_settings
@@ -106,6 +107,10 @@ class StepMessage:
 
 def save_step_message(db: Session, msg: StepMessage) -> int:
     """Upsert the assistant message of one step (a retried activity updates, never duplicates)."""
+    return retrying_deadlocks(db, lambda: _upsert_step_message(db, msg))
+
+
+def _upsert_step_message(db: Session, msg: StepMessage) -> int:
     key = (
         Message.task_id == msg.task_id,
         Message.turn == msg.turn,
@@ -131,8 +136,8 @@ def save_step_message(db: Session, msg: StepMessage) -> int:
     try:
         db.flush()
     except IntegrityError:
-        db.rollback()  # a concurrent attempt inserted it: update that one instead
-        return save_step_message(db, msg)
+        db.rollback()  # a concurrent writer inserted it: update that one instead
+        return _upsert_step_message(db, msg)
     _refresh_totals(db, msg.task_id)
     db.commit()
     return row.id
