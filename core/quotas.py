@@ -44,13 +44,36 @@ def month_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def budget_of(db: Session, user: User) -> Budget:
-    # The caller's User may be a cached principal without these columns: read the limits fresh.
-    budgets = db.execute(
-        select(User.monthly_token_budget, User.monthly_cost_budget).where(User.id == user.id)
-    ).one_or_none()
-    token_budget, cost_budget = budgets if budgets is not None else (None, None)
+def _limits(db: Session, user: User) -> tuple[int | None, float | None]:
+    """The user's monthly token and cost limits (None: no limit)."""
+    if user in db:  # a row this session read: its limits came with it
+        token_budget, cost_budget = user.monthly_token_budget, user.monthly_cost_budget
+    else:
+        # The caller's User may be a cached principal without these columns: read the limits fresh.
+        budgets = db.execute(
+            select(User.monthly_token_budget, User.monthly_cost_budget).where(User.id == user.id)
+        ).one_or_none()
+        token_budget, cost_budget = budgets if budgets is not None else (None, None)
     settings = get_settings()
+    token_limit = token_budget if token_budget is not None else settings.default_monthly_tokens
+    cost_limit = cost_budget if cost_budget is not None else settings.default_monthly_cost
+    return token_limit or None, cost_limit or None
+
+
+def budget_of(db: Session, user: User) -> Budget:
+    return _with_usage(db, user, *_limits(db, user))
+
+
+def limited_budget(db: Session, user: User) -> Budget | None:
+    """The user's budget, or None without any limit: then this month's usage is not summed (on every task, step
+    and model call that sum grows with the month's messages)."""
+    token_limit, cost_limit = _limits(db, user)
+    if token_limit is None and cost_limit is None:
+        return None
+    return _with_usage(db, user, token_limit, cost_limit)
+
+
+def _with_usage(db: Session, user: User, token_limit: int | None, cost_limit: float | None) -> Budget:
     start, end = month_bounds(utcnow())
     tokens, cost = db.execute(
         select(
@@ -60,14 +83,8 @@ def budget_of(db: Session, user: User) -> Budget:
         .join(Task, Task.id == Message.task_id)
         .where(Task.owner_id == user.id, Message.created_at >= start, Message.created_at < end)
     ).one()
-    token_limit = token_budget if token_budget is not None else settings.default_monthly_tokens
-    cost_limit = cost_budget if cost_budget is not None else settings.default_monthly_cost
     return Budget(
-        tokens_used=int(tokens),
-        tokens_limit=token_limit or None,
-        cost_used=float(cost),
-        cost_limit=cost_limit or None,
-        resets_at=end,
+        tokens_used=int(tokens), tokens_limit=token_limit, cost_used=float(cost), cost_limit=cost_limit, resets_at=end
     )
 
 
@@ -91,7 +108,8 @@ def view(budget: Budget, running: tuple[int, int | None]) -> dict[str, object]:
 
 def refusal(db: Session, user: User) -> str | None:
     """Why ``user`` may start no more work this month (admins and the system account included), or None."""
-    return budget_of(db, user).exceeded()
+    budget = limited_budget(db, user)
+    return budget.exceeded() if budget is not None else None
 
 
 def refusal_for_task(db: Session, task_id: int) -> str | None:
@@ -128,7 +146,7 @@ def claim_slot(db: Session, task_id: int) -> str | None:
         or 0
     )
     if running >= limit:
-        db.rollback()
+        db.commit()  # nothing written: ends the transaction and its lock; a rollback would expire the caller's rows
         return f"waiting for a slot: {running} of your tasks are running (your limit is {limit})"
     db.execute(update(Task).where(Task.id == task_id).values(state=TaskState.RUNNING, error=None, updated_at=utcnow()))
     db.commit()
