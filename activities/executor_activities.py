@@ -23,7 +23,7 @@ from core.db.models import User
 from wegent.logging import get_logger
 from wegent.sandbox import image_refusal, limits_for
 from workflows import activity_names
-from workflows.models import ExecutorRef, StartExecutorInput
+from workflows.models import ExecutorRef, StartExecutorInput, WarmTake
 
 log = get_logger("activities.executor")
 
@@ -125,6 +125,12 @@ class ExecutorActivities:
             return None
         bound.info("executor.started", backend=warm.backend, executor_id=warm.executor_id, warm=True, local=True)
         return self._ref(warm, request)
+
+    @activity.defn(name=activity_names.TAKE_WARM_HERE)
+    async def take_warm_executor_here(self, request: StartExecutorInput) -> WarmTake:
+        """This worker's host, with a warm sandbox of it for the task if it has one: one local activity where
+        `pick_host` and `take_warm_executor` were two on the way to the first step."""
+        return WarmTake(host=self.ctx.host, executor=await self.take_warm_executor(request))
 
     async def _existing(self, request: StartExecutorInput) -> ExecutorRef | None:
         """The workflow's running sandbox of this slot on this host, if it has one already."""

@@ -19,12 +19,15 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from workflows.models import AgentStepInput, ExecutorRef, StartExecutorInput, StepResult
+from workflows.activity_names import TAKE_WARM_EXECUTOR, TAKE_WARM_HERE
+from workflows.models import AgentStepInput, ExecutorRef, StartExecutorInput, StepResult, WarmTake
+
+T = TypeVar("T")
 
 #: A started sandbox whose step this worker never saw stops counting after this long.
 EXPIRE_SECONDS = 600.0
@@ -129,21 +132,37 @@ class SandboxGate:
     ) -> Callable[[StartExecutorInput], Awaitable[ExecutorRef | None]]:
         """The warm take never waits: with no room at the gate right now, the regular start waits in line."""
 
-        @activity.defn(name="take_warm_executor")
+        @activity.defn(name=TAKE_WARM_EXECUTOR)
         async def take_warm_executor(request: StartExecutorInput) -> ExecutorRef | None:
-            workflow_id = activity.info().workflow_id
-            if not self.try_admit(workflow_id):
-                return None
-            try:
-                taken = await take(request)
-            except BaseException:
-                self.release(workflow_id)
-                raise
-            if taken is None:
-                self.release(workflow_id)
-            return taken
+            return await self._take_if_admitted(lambda: take(request), None, lambda taken: taken is not None)
 
         return take_warm_executor
+
+    def take_warm_executor_here(
+        self, take: Callable[[StartExecutorInput], Awaitable[WarmTake]], host: str
+    ) -> Callable[[StartExecutorInput], Awaitable[WarmTake]]:
+        """As take_warm_executor, answered with the host (activities.executor_activities)."""
+
+        @activity.defn(name=TAKE_WARM_HERE)
+        async def take_warm_executor_here(request: StartExecutorInput) -> WarmTake:
+            return await self._take_if_admitted(
+                lambda: take(request), WarmTake(host=host), lambda taken: bool(taken.executor)
+            )
+
+        return take_warm_executor_here
+
+    async def _take_if_admitted(self, take: Callable[[], Awaitable[T]], refused: T, took: Callable[[T], bool]) -> T:
+        workflow_id = activity.info().workflow_id
+        if not self.try_admit(workflow_id):
+            return refused
+        try:
+            taken = await take()
+        except BaseException:
+            self.release(workflow_id)
+            raise
+        if not took(taken):
+            self.release(workflow_id)
+        return taken
 
     def stop_executor(self, stop: Callable[[ExecutorRef], Awaitable[None]]) -> Callable[[ExecutorRef], Awaitable[None]]:
         @activity.defn(name="stop_executor")

@@ -213,6 +213,7 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
                     tasks.pick_host,
                     tasks.claim_user_slot,
                     gate.take_warm_executor(executors.take_warm_executor),
+                    gate.take_warm_executor_here(executors.take_warm_executor_here, ctx.host),
                     schedules.create_scheduled_task,
                     reaper.list_executor_hosts,
                     reaper.reconcile_tasks,

@@ -14,6 +14,7 @@ CLAIM_SLOT = "claim_user_slot"
 PICK_HOST = "pick_host"
 START_EXECUTOR = "start_executor"
 TAKE_WARM_EXECUTOR = "take_warm_executor"
+TAKE_WARM_HERE = "take_warm_executor_here"
 STOP_EXECUTOR = "stop_executor"
 PREPARE_WORKSPACE = "prepare_workspace"
 RUN_AGENT_STEP = "run_agent_step"
@@ -31,6 +32,7 @@ ALL = frozenset(
         PICK_HOST,
         START_EXECUTOR,
         TAKE_WARM_EXECUTOR,
+        TAKE_WARM_HERE,
         STOP_EXECUTOR,
         PREPARE_WORKSPACE,
         RUN_AGENT_STEP,

@@ -120,6 +120,15 @@ class ExecutorRef:
 
 
 @dataclass
+class WarmTake:
+    """The worker running a workflow task: its host, and a warm sandbox of that host bound to the task (None: the
+    pool had none to give, and one is started there as usual)."""
+
+    host: str
+    executor: ExecutorRef | None = None
+
+
+@dataclass
 class TaskInput:
     # 0 when a Temporal Schedule started this run: the workflow then creates its task first.
     task_id: int
@@ -140,6 +149,9 @@ class TaskInput:
     # another Model).
     retry: bool = False
     model_override_id: int | None = None
+    # The API already claimed the owner's running slot for the first turn (in the transaction that created the
+    # task): the workflow does not claim it again.
+    slot_claimed: bool = False
 
 
 @dataclass
@@ -226,6 +238,7 @@ class SlotClaim:
 class FollowUp:
     turn: int
     content: str
+    slot_claimed: bool = False  # as TaskInput.slot_claimed, for this turn
 
 
 @dataclass

@@ -19,7 +19,13 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from workflows.activity_names import PREPARE_WORKSPACE, START_EXECUTOR, STOP_EXECUTOR, TAKE_WARM_EXECUTOR
+from workflows.activity_names import (
+    PREPARE_WORKSPACE,
+    START_EXECUTOR,
+    STOP_EXECUTOR,
+    TAKE_WARM_EXECUTOR,
+    TAKE_WARM_HERE,
+)
 from workflows.bookkeeping import pick_host
 from workflows.cancellation import raise_if_cancelled
 from workflows.errors import is_cancellation
@@ -27,6 +33,7 @@ from workflows.models import (
     ExecutorRef,
     StartExecutorInput,
     StepPlan,
+    WarmTake,
     WorkspaceInput,
     WorkspaceResult,
     host_queue,
@@ -36,6 +43,9 @@ from workflows.policies import CLEANUP_RETRY, EXECUTOR_RETRY
 PATCH = "sandbox-per-policy"
 # From this patch on, a warm sandbox of the workflow's own worker is taken without a server round trip.
 WARM_PATCH = "warm-take-local"
+# From this patch on, one local activity answers both: the host of the worker holding the workflow and a warm
+# sandbox of it (pick_host and the warm take were two, each a workflow activation on the way to the first step).
+HERE_PATCH = "warm-take-here"
 # Before the patch every member shared the task's one sandbox.
 _SHARED = "*"
 
@@ -97,9 +107,14 @@ class TaskSandboxes:
             limits=member.limits,
             sandbox=slot,
         )
-        host = await pick_host()
+        if key != _SHARED and workflow.patched(HERE_PATCH):
+            host, started = await _here_or_warm(request)
+        else:  # histories from before the patch: the host first, then (from WARM_PATCH on) a warm take
+            host = await pick_host()
+            started = None
         try:
-            started = await _take_warm(request) if key != _SHARED and workflow.patched(WARM_PATCH) else None
+            if started is None and key != _SHARED and not workflow.patched(HERE_PATCH) and workflow.patched(WARM_PATCH):
+                started = await _take_warm(request)
             if started is None:
                 started = await workflow.execute_activity(
                     START_EXECUTOR,
@@ -149,6 +164,25 @@ class TaskSandboxes:
         refs, self._by_policy = list(self._by_policy.values()), {}
         for ref in refs:
             await stop(ref)
+
+
+async def _here_or_warm(request: StartExecutorInput) -> tuple[str, ExecutorRef | None]:
+    """The host of the worker that holds this workflow, with a warm sandbox of its pool if it has one."""
+    try:
+        take = await workflow.execute_local_activity(
+            TAKE_WARM_HERE,
+            request,
+            result_type=WarmTake,
+            start_to_close_timeout=timedelta(seconds=15),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
+        return take.host, take.executor
+    except BaseException as err:
+        if isinstance(err, ActivityError) and not is_cancellation(err):
+            return await pick_host(), None  # the take failed: a sandbox is started as usual
+        # Cancelled mid-take: whatever the take bound on this host must not outlive us.
+        await stop(ExecutorRef(host=await pick_host(), backend="", executor_id="", port=0, sandbox=request.sandbox))
+        raise
 
 
 async def _take_warm(request: StartExecutorInput) -> ExecutorRef | None:

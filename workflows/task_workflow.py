@@ -151,16 +151,17 @@ class TaskWorkflow:
             self._sessions = dict(plan.sessions)
             if not task.resume_idle:
                 self._turn = plan.turn
-            prompt = plan.prompt
+            prompt, claimed = plan.prompt, task.slot_claimed and not task.resume_idle
             if task.resume_idle:
                 follow = await self._between_turns()
                 if follow is None:
                     return {"state": TaskState.COMPLETED, "turns": self._turn}
-                self._turn, prompt = follow.turn, follow.content
+                self._turn, prompt, claimed = follow.turn, follow.content, follow.slot_claimed
             while True:
                 self._step_counter = 0
-                # Histories from before per-user limits replay without the claim.
-                if workflow.patched("user-running-limit"):
+                # Histories from before per-user limits replay without the claim. A turn whose slot the API
+                # claimed when it took the message goes straight on (one local activity fewer to the first token).
+                if workflow.patched("user-running-limit") and not claimed:
                     await wait_for_slot(self.task.task_id, self._turn)
                 answer = await shapes.run_turn(self, plan, prompt)
                 raise_if_cancelled()  # the last step finished after a cancel: the task does not wait idle
@@ -170,7 +171,7 @@ class TaskWorkflow:
                 follow = await self._between_turns()
                 if follow is None:
                     return {"state": TaskState.COMPLETED, "turns": self._turn}
-                self._turn, prompt = follow.turn, follow.content
+                self._turn, prompt, claimed = follow.turn, follow.content, follow.slot_claimed
                 self._state = TaskState.PENDING
         except TaskRejected as rejected:
             await self.set_state(TaskState.CANCELLED, error=f"rejected: {rejected.reason}")

@@ -43,21 +43,28 @@ async def create_task(
     workspace: tuple[str, str] | None = None,
     labels: dict[str, str] | None = None,
 ) -> tuple[Task, Message]:
-    def create(db: Session) -> tuple[Task, Message]:
+    def create(db: Session) -> tuple[Task, Message, bool]:
         # One session on the way to the first token: each thread hop and connection checkout costs more than
         # the queries themselves.
         _within_budget(db, user)
-        return svc.create_task_row(db, user, team, team_namespace, prompt, title, workspace, labels)
+        task, message = svc.create_task_row(db, user, team, team_namespace, prompt, title, workspace, labels)
+        return task, message, _claims_slot(db, task.id)
 
-    task, message = await in_session(create)
+    task, message, claimed = await in_session(create)
     try:
         client = await get_temporal()
-        await svc.start_workflow(client, task, user.username)
+        await svc.start_workflow(client, task, user.username, slot_claimed=claimed)
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, the task must not stay PENDING
         reason = f"could not start the task workflow: {exc}"
         await in_session(lambda db: set_state(db, task.id, TaskState.FAILED, reason))
         raise StoreError(503, reason) from exc
     return task, message
+
+
+def _claims_slot(db: Session, task_id: int) -> bool:
+    """Claim the owner's running slot for the task's turn now, as the workflow would (True: it may run). A turn
+    that must wait is left to the workflow, which shows it PENDING with the reason until a slot frees."""
+    return quotas.claim_slot(db, task_id) is None
 
 
 def _reopen(db: Session, user: User, task_id: int, content: str) -> tuple[Task, Message]:
@@ -85,7 +92,7 @@ def _reopen(db: Session, user: User, task_id: int, content: str) -> tuple[Task, 
 def _undo_reopen(db: Session, task: Task, message: Message, previous_state: str) -> None:
     db.execute(
         update(Task)
-        .where(Task.id == task.id, Task.turn == task.turn, Task.state == TaskState.PENDING)
+        .where(Task.id == task.id, Task.turn == task.turn, Task.state.in_((TaskState.PENDING, TaskState.RUNNING)))
         .values(turn=task.turn - 1, state=previous_state)
     )
     db.execute(delete(Message).where(Message.id == message.id))
@@ -95,24 +102,27 @@ def _undo_reopen(db: Session, task: Task, message: Message, previous_state: str)
 async def follow_up(user: User, task_id: int, content: str) -> tuple[Task, Message]:
     """A new turn on a finished task: the live workflow takes it as an update, or a new run starts."""
 
-    def reopen(db: Session) -> tuple[str, Task, Message]:
+    def reopen(db: Session) -> tuple[str, Task, Message, bool]:
         _within_budget(db, user)
         previous_state = svc.scoped_task(db, user, task_id).state
-        return (previous_state, *_reopen(db, user, task_id, content))
+        task, message = _reopen(db, user, task_id, content)
+        return previous_state, task, message, _claims_slot(db, task_id)
 
-    previous_state, task, message = await in_session(reopen)
+    previous_state, task, message, claimed = await in_session(reopen)
     try:
         client = await get_temporal()
         handle = client.get_workflow_handle(task.workflow_id or svc.workflow_id_for(task.id))
         try:
-            await handle.execute_update(TaskWorkflow.follow_up, FollowUp(turn=task.turn, content=content))
+            await handle.execute_update(
+                TaskWorkflow.follow_up, FollowUp(turn=task.turn, content=content, slot_claimed=claimed)
+            )
         except (WorkflowUpdateFailedError, RPCError) as exc:
             if isinstance(exc, RPCError) and exc.status != RPCStatusCode.NOT_FOUND:
                 raise
             if isinstance(exc, WorkflowUpdateFailedError):
                 raise StoreError(409, f"task {task_id} refused the follow-up: {_cause(exc)}") from exc
             # The workflow ended after its idle timeout: a new run of `task-{id}` continues the conversation.
-            await svc.start_workflow(client, task, user.username)
+            await svc.start_workflow(client, task, user.username, slot_claimed=claimed)
     except StoreError:
         await in_session(lambda db: _undo_reopen(db, task, message, previous_state))
         raise

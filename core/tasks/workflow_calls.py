@@ -32,12 +32,15 @@ def search_attributes(task: Task, username: str) -> TypedSearchAttributes:
     return TypedSearchAttributes(pairs)
 
 
-def task_input(task: Task, retry: bool = False, model_override_id: int | None = None) -> TaskInput:
+def task_input(
+    task: Task, retry: bool = False, model_override_id: int | None = None, slot_claimed: bool = False
+) -> TaskInput:
     settings = get_settings()
     return TaskInput(
         task_id=task.id,
         retry=retry,
         model_override_id=model_override_id,
+        slot_claimed=slot_claimed,
         agent_heartbeat_seconds=settings.agent_heartbeat_seconds,
         executor_idle_seconds=settings.executor_idle_seconds,
         task_idle_seconds=settings.task_idle_seconds,
@@ -46,7 +49,12 @@ def task_input(task: Task, retry: bool = False, model_override_id: int | None = 
 
 
 async def start_workflow(
-    client: Client, task: Task, username: str, retry: bool = False, model_override_id: int | None = None
+    client: Client,
+    task: Task,
+    username: str,
+    retry: bool = False,
+    model_override_id: int | None = None,
+    slot_claimed: bool = False,
 ) -> None:
     """Start (or, for a retry or a late follow-up, start again) the task's workflow `task-{id}`."""
     workflow_id = task.workflow_id or workflow_id_for(task.id)
@@ -54,7 +62,7 @@ async def start_workflow(
     async def start() -> None:
         await client.start_workflow(
             TaskWorkflow.run,
-            task_input(task, retry, model_override_id),
+            task_input(task, retry, model_override_id, slot_claimed),
             id=workflow_id,
             task_queue=get_settings().task_queue,
             search_attributes=search_attributes(task, username),

@@ -9,6 +9,7 @@ from a step, continue-as-new) are exercised in a second or two each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import uuid
@@ -27,6 +28,7 @@ from workflows.models import (
     AgentStepInput,
     CompletedStep,
     ExecutorRef,
+    FollowUp,
     Note,
     PlanRequest,
     SlotClaim,
@@ -37,6 +39,7 @@ from workflows.models import (
     StepResult,
     TaskInput,
     TaskPlan,
+    WarmTake,
     agent_queue,
     host_queue,
 )
@@ -114,6 +117,10 @@ def stand_ins(script: Script, host: str) -> tuple[list, list, list]:  # type: ig
         script.taken.append(request)
         return ExecutorRef(host=host, backend="stand-in", executor_id=f"warm-{len(script.taken)}", port=2)
 
+    @activity.defn(name="take_warm_executor_here")
+    async def take_warm_executor_here(request: StartExecutorInput) -> WarmTake:
+        return WarmTake(host=host, executor=await take_warm_executor(request))
+
     @activity.defn(name="start_executor")
     async def start_executor(request: StartExecutorInput) -> ExecutorRef:
         script.started.append(request)
@@ -134,7 +141,15 @@ def stand_ins(script: Script, host: str) -> tuple[list, list, list]:  # type: ig
         return StepResult(output=script.answer(step), input_tokens=1, output_tokens=1)
 
     return (
-        [resolve_plan, update_task_state, record_note, pick_host, claim_user_slot, take_warm_executor],
+        [
+            resolve_plan,
+            update_task_state,
+            record_note,
+            pick_host,
+            claim_user_slot,
+            take_warm_executor,
+            take_warm_executor_here,
+        ],
         [start_executor, stop_executor],
         [run_agent_step],
     )
@@ -339,6 +354,39 @@ async def test_a_turn_waits_for_its_owners_slot_before_any_agent_work() -> None:
     assert (await run_task(script))["state"] == "COMPLETED"
     assert script.claims == 3  # refused twice (a durable timer between), then claimed
     assert script.bots() == ["solo"]
+
+
+async def test_a_turn_whose_slot_the_api_claimed_goes_straight_to_its_agent_work() -> None:
+    script = Script(plan("solo", [member(0, "solo")]), by_prompt({}), waits=5)
+    assert (await run_task(script, slot_claimed=True))["state"] == "COMPLETED"
+    assert script.claims == 0  # a refused claim would have held the turn
+    assert script.bots() == ["solo"]
+
+
+async def test_each_follow_up_claims_its_slot_unless_the_api_did() -> None:
+    script = Script(plan("solo", [member(0, "solo")]), by_prompt({}))
+    async with workers(script) as (client, queue):
+        handle = await client.start_workflow(
+            TaskWorkflow.run,
+            TaskInput(task_id=1, executor_idle_seconds=0, task_idle_seconds=5, slot_claimed=True),
+            id=f"shape-{uuid.uuid4().hex[:10]}",
+            task_queue=queue,
+        )
+        claims = []
+        for turn, claimed in ((2, False), (3, True)):
+            while not (await handle.query(TaskWorkflow.progress))["idle"]:
+                await asyncio.sleep(0.05)
+            await handle.execute_update(
+                TaskWorkflow.follow_up, FollowUp(turn=turn, content="more", slot_claimed=claimed)
+            )
+            while len(script.steps) < turn:
+                await asyncio.sleep(0.05)
+            claims.append(script.claims)
+        await handle.cancel()
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
+    assert claims == [1, 1]  # turn 1 and 3 were claimed by the API, turn 2 by the workflow
+    assert [step.turn for step in script.steps] == [1, 2, 3]
 
 
 # ---- sandboxes: each member's Shell policy ----------------------------------------------------------------
