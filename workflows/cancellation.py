@@ -12,10 +12,10 @@ import asyncio
 
 from temporalio import workflow
 
-# Histories recorded before this check replay as they ran (a swallowed cancel let them continue).
-PATCH = "cancel-not-swallowed"
+from workflows.patches import CANCEL_NOT_SWALLOWED
 
 
 def raise_if_cancelled() -> None:
-    if workflow.cancellation_reason() is not None and workflow.patched(PATCH):
+    # Histories recorded before this check replay as they ran (a swallowed cancel let them continue).
+    if workflow.cancellation_reason() is not None and workflow.patched(CANCEL_NOT_SWALLOWED):
         raise asyncio.CancelledError("the task was cancelled")

@@ -38,14 +38,9 @@ from workflows.models import (
     WorkspaceResult,
     host_queue,
 )
+from workflows.patches import SANDBOX_PER_POLICY, WARM_TAKE_HERE, WARM_TAKE_LOCAL, WORKSPACE_CLONE
 from workflows.policies import CLEANUP_RETRY, EXECUTOR_RETRY
 
-PATCH = "sandbox-per-policy"
-# From this patch on, a warm sandbox of the workflow's own worker is taken without a server round trip.
-WARM_PATCH = "warm-take-local"
-# From this patch on, one local activity answers both: the host of the worker holding the workflow and a warm
-# sandbox of it (pick_host and the warm take were two, each a workflow activation on the way to the first step).
-HERE_PATCH = "warm-take-here"
 # Before the patch every member shared the task's one sandbox.
 _SHARED = "*"
 
@@ -70,7 +65,7 @@ class TaskSandboxes:
         return list(self._by_policy.values())
 
     def _key(self, member: StepPlan) -> str:
-        key = policy_of(member) if workflow.patched(PATCH) else _SHARED
+        key = policy_of(member) if workflow.patched(SANDBOX_PER_POLICY) else _SHARED
         if key not in self._by_policy and "" in self._by_policy:
             self._by_policy[key] = self._by_policy.pop("")
             self._by_policy[key].policy = key if key != _SHARED else ""
@@ -107,13 +102,15 @@ class TaskSandboxes:
             limits=member.limits,
             sandbox=slot,
         )
-        if key != _SHARED and workflow.patched(HERE_PATCH):
+        # One local activity answers the host of the worker holding this workflow and a warm sandbox of it.
+        # Histories from before took the host first, then (from WARM_TAKE_LOCAL on) a warm sandbox.
+        here = key != _SHARED and workflow.patched(WARM_TAKE_HERE)
+        if here:
             host, started = await _here_or_warm(request)
-        else:  # histories from before the patch: the host first, then (from WARM_PATCH on) a warm take
-            host = await pick_host()
-            started = None
+        else:
+            host, started = await pick_host(), None
         try:
-            if started is None and key != _SHARED and not workflow.patched(HERE_PATCH) and workflow.patched(WARM_PATCH):
+            if not here and key != _SHARED and workflow.patched(WARM_TAKE_LOCAL):
                 started = await _take_warm(request)
             if started is None:
                 started = await workflow.execute_activity(
@@ -136,7 +133,7 @@ class TaskSandboxes:
         raise_if_cancelled()  # the start finished after a cancel: the sandbox is released with the others
         # Every fresh sandbox (including one replacing a lost sandbox) gets the task's repository. The patch
         # marker keeps histories from before workspaces replaying.
-        if workspace_id is not None and workflow.patched("workspace-clone"):
+        if workspace_id is not None and workflow.patched(WORKSPACE_CLONE):
             await workflow.execute_activity(
                 PREPARE_WORKSPACE,
                 WorkspaceInput(

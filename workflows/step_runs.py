@@ -21,8 +21,6 @@ from workflows.errors import is_host_stopping
 from workflows.models import AgentStepInput, StepResult, agent_queue
 from workflows.policies import AGENT_RETRY
 
-#: Marks runs that hand steps over (the activity input says so); older histories replay without it.
-HANDOVER_PATCH = "host-handover"
 #: How long a step whose worker stopped mid-run waits for a worker of its host to come back and re-attach.
 HANDOVER_SECONDS = 60
 

@@ -46,10 +46,11 @@ from workflows.models import (
     TaskPlan,
     TaskState,
 )
+from workflows.patches import HOST_HANDOVER, USER_RUNNING_LIMIT, decide_up_front
 from workflows.policies import DB_RETRY
 from workflows.sandboxes import TaskSandboxes
 from workflows.slots import wait_for_slot
-from workflows.step_runs import HANDOVER_PATCH, run_step
+from workflows.step_runs import run_step
 
 SCHEDULED_START_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 MAX_EXECUTOR_LOSSES = 2
@@ -128,6 +129,7 @@ class TaskWorkflow:
 
     @workflow.run
     async def run(self, task: TaskInput) -> dict[str, Any]:
+        decide_up_front()  # before any await: see workflows/patches.py
         if task.task_id == 0 and task.schedule_id is not None:
             task.task_id = self._sandboxes.task_id = await self._create_scheduled_task(task.schedule_id)
             workflow.upsert_search_attributes([sa.TASK_ID.value_set(task.task_id)])
@@ -161,7 +163,7 @@ class TaskWorkflow:
                 self._step_counter = 0
                 # Histories from before per-user limits replay without the claim. A turn whose slot the API
                 # claimed when it took the message goes straight on (one local activity fewer to the first token).
-                if workflow.patched("user-running-limit") and not claimed:
+                if workflow.patched(USER_RUNNING_LIMIT) and not claimed:
                     await wait_for_slot(self.task.task_id, self._turn)
                 answer = await shapes.run_turn(self, plan, prompt)
                 raise_if_cancelled()  # the last step finished after a cancel: the task does not wait idle
@@ -326,7 +328,7 @@ class TaskWorkflow:
             attempt=attempt,
             workspace=self.plan is not None and self.plan.workspace_id is not None,
             ghost_id=member.ghost_id,
-            handover=workflow.patched(HANDOVER_PATCH),
+            handover=workflow.patched(HOST_HANDOVER),  # older histories replay without the handover
         )
         return await run_step(step, self.task.agent_heartbeat_seconds)
 

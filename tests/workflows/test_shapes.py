@@ -19,9 +19,15 @@ from dataclasses import dataclass, field
 
 import pytest
 from temporalio import activity
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowHistory,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from wegent.limits import SandboxLimits
 from workflows.models import (
@@ -515,3 +521,46 @@ async def test_a_step_that_finishes_after_the_cancel_is_the_last_one() -> None:
     assert script.bots() == ["draft"]
     assert script.states[-1] == "CANCELLED"
     assert [e.executor_id for e in script.stopped] == ["ex-1"]
+
+
+# ---- replay: a run must take the same path when its history is replayed ----------------------------------
+
+
+def _local_activity_markers(history: WorkflowHistory) -> dict[str, int]:
+    """Each local activity of the history: in which workflow task (counted from 1) its marker was recorded."""
+    tasks, found = 0, {}
+    for event in history.events:
+        if event.HasField("workflow_task_completed_event_attributes"):
+            tasks += 1
+        marker = event.marker_recorded_event_attributes
+        if event.HasField("marker_recorded_event_attributes") and marker.marker_name == "core_local_activity":
+            data = json.loads(marker.details["data"].payloads[0].data)
+            found.setdefault(data["activity_type"], tasks)
+    return found
+
+
+async def test_a_run_queried_during_its_first_workflow_task_replays_the_same_path() -> None:
+    """A query answered while the plan's local activity runs splits the first workflow task: the plan's marker
+    is recorded, the code after it goes on in the next task. A full replay (a worker restart, a cache eviction,
+    a failed workflow task) must still take the path the run took: all patch decisions are taken before the
+    plan (workflows/patches.py). Queried runs are tried until one of them was split that way."""
+    for _ in range(8):
+        script = Script(plan("solo", [member(0, "solo")]), by_prompt({}))
+        async with workers(script) as (client, queue), asyncio.timeout(60):
+            handle = await client.start_workflow(
+                TaskWorkflow.run,
+                TaskInput(task_id=1, executor_idle_seconds=0, task_idle_seconds=0, slot_claimed=True),
+                id=f"shape-{uuid.uuid4().hex[:10]}",
+                task_queue=queue,
+            )
+            result = asyncio.ensure_future(handle.result())
+            while not result.done():  # what the Temporal UI or a status poller does
+                with contextlib.suppress(Exception):
+                    await handle.query(TaskWorkflow.progress)
+            assert result.result()["state"] == "COMPLETED"
+            history = await handle.fetch_history()
+        await Replayer(workflows=[TaskWorkflow]).replay_workflow(history)
+        markers = _local_activity_markers(history)
+        if markers["take_warm_executor_here"] > markers["resolve_plan"]:
+            return  # this run was split between the plan and the sandbox, and replayed
+    raise AssertionError("no run was split by the queries: the test did not reach the case it is about")
