@@ -203,10 +203,11 @@ class AgentStepActivities:
             message.meta["tools"] = live.tools
         if workspace:
             message.meta["workspace"] = workspace
-        message_id = await self.ctx.db(lambda db: save_step_message(db, message))
         # Usage is what the model gateway recorded for this step's calls (written before the run could end);
-        # the executor's own figures are not used, so nothing is counted twice.
-        tokens_in, tokens_out, cost = await self._meter(model, message_id)
+        # the executor's own figures are not used, so nothing is counted twice. Read in the session that saves
+        # the answer: one database hop between the run's end and the next stage.
+        message_id, used = await self.ctx.db(lambda db: _save_and_read_usage(db, message))
+        tokens_in, tokens_out, cost = _count(model, used)
         usage = Usage(input_tokens=tokens_in, output_tokens=tokens_out, cost=cost)
         await live.emit(ChatDone, dedup=("done", 1), content=message.content, usage=usage)
         bound.info("agent_step.done", input_tokens=tokens_in, output_tokens=tokens_out)
@@ -220,12 +221,7 @@ class AgentStepActivities:
 
     async def _meter(self, model: ModelConfig, message_id: int) -> tuple[int, int, float]:
         """Count what the step's model calls used (the gateway recorded it) in the metrics, once per step."""
-        tokens_in, tokens_out, cost = await self.ctx.db(lambda db: step_usage(db, message_id))
-        model_name = model.model or model.provider
-        metrics.MODEL_TOKENS.labels(model=model_name, direction="input").inc(tokens_in)
-        metrics.MODEL_TOKENS.labels(model=model_name, direction="output").inc(tokens_out)
-        metrics.MODEL_COST.labels(model=model_name).inc(cost)
-        return tokens_in, tokens_out, cost
+        return _count(model, await self.ctx.db(lambda db: step_usage(db, message_id)))
 
     def _read_inputs(self, db: Session, step: AgentStepInput) -> RunInputs:
         """The Model (its key decrypted) and the Ghost's tools (their secrets decrypted), for the run only."""
@@ -388,6 +384,21 @@ async def _heartbeat(progress: dict[str, Any]) -> None:
     while True:
         activity.heartbeat(dict(progress))
         await asyncio.sleep(max(interval, 0.2))
+
+
+def _save_and_read_usage(db: Session, message: StepMessage) -> tuple[int, tuple[int, int, float]]:
+    message_id = save_step_message(db, message)
+    return message_id, step_usage(db, message_id)
+
+
+def _count(model: ModelConfig, used: tuple[int, int, float]) -> tuple[int, int, float]:
+    """Add a step's usage to the metrics (once per step)."""
+    tokens_in, tokens_out, cost = used
+    model_name = model.model or model.provider
+    metrics.MODEL_TOKENS.labels(model=model_name, direction="input").inc(tokens_in)
+    metrics.MODEL_TOKENS.labels(model=model_name, direction="output").inc(tokens_out)
+    metrics.MODEL_COST.labels(model=model_name).inc(cost)
+    return used
 
 
 def _model_config(db: Any, model_id: int, keyring: Any) -> Any:

@@ -119,7 +119,8 @@ def refusal_for_task(db: Session, task_id: int) -> str | None:
 
 
 def running_limit(db: Session, user_id: int) -> int | None:
-    limit = db.scalar(select(User.max_running_tasks).where(User.id == user_id))
+    owner = db.get(User, user_id)  # no query when this session read the owner already (the budget check did)
+    limit = owner.max_running_tasks if owner is not None else None
     limit = get_settings().default_max_running_tasks if limit is None else limit
     return limit or None
 
@@ -128,7 +129,8 @@ def claim_slot(db: Session, task_id: int) -> str | None:
     """Let the task run now (it becomes RUNNING) if its owner has fewer running tasks than their limit.
 
     Returns None when it may run, else why it waits. The owner's row is locked for the count and the claim, so
-    two tasks of one user never both take the last slot.
+    two tasks of one user never both take the last slot; the caller's commit (or rollback) ends that lock, and
+    may carry the caller's own writes (the API's follow-up commits the new turn and its claim at once).
     """
     task = db.get(Task, task_id)
     if task is None or task.state in TaskState.TERMINAL:
@@ -146,8 +148,6 @@ def claim_slot(db: Session, task_id: int) -> str | None:
         or 0
     )
     if running >= limit:
-        db.commit()  # nothing written: ends the transaction and its lock; a rollback would expire the caller's rows
         return f"waiting for a slot: {running} of your tasks are running (your limit is {limit})"
     db.execute(update(Task).where(Task.id == task_id).values(state=TaskState.RUNNING, error=None, updated_at=utcnow()))
-    db.commit()
     return None

@@ -62,13 +62,17 @@ async def create_task(
 
 
 def _claims_slot(db: Session, task_id: int) -> bool:
-    """Claim the owner's running slot for the task's turn now, as the workflow would (True: it may run). A turn
-    that must wait is left to the workflow, which shows it PENDING with the reason until a slot frees."""
-    return quotas.claim_slot(db, task_id) is None
+    """Claim the owner's running slot for the task's turn now, as the workflow would (True: it may run), and
+    commit with whatever the session wrote before. A turn that must wait is left to the workflow, which shows it
+    PENDING with the reason until a slot frees."""
+    claimed = quotas.claim_slot(db, task_id) is None
+    db.commit()
+    return claimed
 
 
-def _reopen(db: Session, user: User, task_id: int, content: str) -> tuple[Task, Message]:
-    task = svc.scoped_task(db, user, task_id)
+def _reopen(db: Session, user: User, task: Task, content: str) -> Message:
+    """The task's next turn and its message, written but not committed (the caller commits them with the claim)."""
+    task_id = task.id
     if task.state not in TaskState.TERMINAL:
         raise StoreError(409, f"task {task_id} is {task.state}: wait until it finishes before sending a follow-up")
     turn = task.turn + 1
@@ -84,9 +88,8 @@ def _reopen(db: Session, user: User, task_id: int, content: str) -> tuple[Task, 
     message = Message(task_id=task_id, turn=turn, step=0, role="user", content=content, status="done")
     db.add(message)
     audit.record(db, user, "task.follow_up", f"task/{task_id}", {"turn": turn})
-    db.commit()
-    db.refresh(task)
-    return task, message
+    db.flush()
+    return message
 
 
 def _undo_reopen(db: Session, task: Task, message: Message, previous_state: str) -> None:
@@ -103,9 +106,13 @@ async def follow_up(user: User, task_id: int, content: str) -> tuple[Task, Messa
     """A new turn on a finished task: the live workflow takes it as an update, or a new run starts."""
 
     def reopen(db: Session) -> tuple[str, Task, Message, bool]:
-        _within_budget(db, user)
-        previous_state = svc.scoped_task(db, user, task_id).state
-        task, message = _reopen(db, user, task_id, content)
+        # One transaction on the way to the first token. The owner's row is read once: the budget check and the
+        # slot claim both take their limits from it.
+        owner = db.get(User, user.id)
+        _within_budget(db, owner if owner is not None else user)
+        task = svc.scoped_task(db, user, task_id)
+        previous_state = task.state
+        message = _reopen(db, user, task, content)
         return previous_state, task, message, _claims_slot(db, task_id)
 
     previous_state, task, message, claimed = await in_session(reopen)
