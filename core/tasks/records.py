@@ -138,7 +138,9 @@ def _upsert_step_message(db: Session, msg: StepMessage) -> int:
     except IntegrityError:
         db.rollback()  # a concurrent writer inserted it: update that one instead
         return _upsert_step_message(db, msg)
-    _refresh_totals(db, msg.task_id)
+    if msg.input_tokens is not None or msg.output_tokens is not None or msg.cost is not None:
+        # Figures written here (not by the gateway, which adds each call's usage to the task as it records it).
+        _refresh_totals(db, msg.task_id)
     db.commit()
     return row.id
 
