@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from executor.auth import TokenHolder, bearer_auth, presented_token, refuse
 from executor.runs import Run, RunRegistry
-from executor.runtimes.sdk_errors import preload_model_sdks
+from executor.runtimes.sdk_preload import preload_model_sdks
 from executor.workspace import DEFAULT_MAX_DIFF_BYTES, Workspace, WorkspaceError
 from wegent.executor_api import RunRequest, RunStatus, WorkspaceRequest, WorkspaceStatus
 from wegent.http import tls_context

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import HTTPException, Request, status
 
@@ -61,10 +61,12 @@ def _refuse() -> HTTPException:
     )
 
 
-def bearer_auth(expected: str | TokenHolder) -> Callable[[Request], None]:
+def bearer_auth(expected: str | TokenHolder) -> Callable[[Request], Awaitable[None]]:
     holder = expected if isinstance(expected, TokenHolder) else TokenHolder(expected)
 
-    def check(request: Request) -> None:
+    # A coroutine, though it never waits: FastAPI runs a plain function dependency on a worker thread, a thread
+    # hop on every request of the run's path (start, events, status) for a comparison of two strings.
+    async def check(request: Request) -> None:
         presented = presented_token(request)
         if presented is None or holder.token is None or not _same(presented, holder.token):
             raise _refuse()

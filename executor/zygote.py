@@ -26,7 +26,9 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import traceback
+from pathlib import Path
 from typing import Any, TextIO
 
 _exit_files: dict[int, str] = {}
@@ -40,8 +42,13 @@ def preload() -> None:
     import uvicorn.protocols.websockets.auto  # noqa: F401
 
     import executor.__main__  # noqa: F401
-    from executor.runtimes.sdk_errors import preload_model_sdks
+    from executor.app import create_app
+    from executor.runtimes.sdk_preload import preload_model_sdks
 
+    # An app built once loads what FastAPI imports lazily while it builds routes (pydantic.v1 among them):
+    # about a tenth of every forked executor's CPU otherwise.
+    with tempfile.TemporaryDirectory() as workdir:
+        create_app(None, Path(workdir), "zygote-preload")
     preload_model_sdks()
 
 

@@ -6,9 +6,7 @@ the same run), and every attempt stays visible in the task's history instead of 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,51 +15,6 @@ import httpx
 from executor.runtimes.base import RunFailed
 from executor.runtimes.model_errors import provider_message, redact, status_failure, stream_failure, transport_failure
 from wegent.http import tls_context
-
-
-def preload_model_sdks() -> None:
-    """Import the SDKs ahead of a run: about a second of CPU on these machines, which a new task's first token
-    paid inside its first model call. Only sandboxes that wait for a task anyway (the warm pool, the local
-    backend's zygote, whose children share the pages) spend it early."""
-    import anthropic  # noqa: F401
-    import openai  # noqa: F401
-
-    # Both load more on their first request (httpx's transport and connection pool, the SDKs' resource modules
-    # and request models): one refused request each walks those paths now. The first real call cost about 12 ms
-    # more than the next without it, on every new task's first token.
-    refusing = _refusing_port()
-    try:
-        asyncio.run(_first_requests(refusing.getsockname()[1]))
-    finally:
-        refusing.close()
-
-
-def _refusing_port() -> socket.socket:
-    """A loopback port that refuses connections for certain: bound by us and never listening."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-async def _first_requests(port: int) -> None:
-    import anthropic
-    import openai
-
-    question: list[Any] = [{"role": "user", "content": "-"}]
-    openai_client = openai.AsyncOpenAI(
-        api_key="-",
-        base_url=f"http://127.0.0.1:{port}/v1",
-        http_client=httpx.AsyncClient(verify=tls_context()),
-        max_retries=0,
-    )
-    anthropic_client = anthropic.AsyncAnthropic(
-        api_key="-", base_url=f"http://127.0.0.1:{port}", http_client=anthropic_http_client(), max_retries=0
-    )
-    async with openai_client, anthropic_client:
-        with contextlib.suppress(Exception):
-            await openai_client.chat.completions.create(model="-", messages=question, stream=True)
-        with contextlib.suppress(Exception):
-            await anthropic_client.messages.create(model="-", max_tokens=1, messages=question, stream=True)
 
 
 def anthropic_http_client() -> Any:
