@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from temporalio import workflow
 
 from workflows.activity_names import PICK_HOST
-from workflows.patches import LOCAL_BOOKKEEPING, LOCAL_RECORDS
+from workflows.patches import LOCAL_BOOKKEEPING, LOCAL_RECORDS, applied
 from workflows.policies import DB_RETRY
 
 T = TypeVar("T")
@@ -26,7 +26,7 @@ T = TypeVar("T")
 async def db_step(name: str, arg: Any, result_type: type[T], timeout_s: float = 30.0) -> T:
     """Run the bookkeeping activity ``name`` locally when this workflow run began with the patch."""
     timeout = timedelta(seconds=timeout_s)
-    if workflow.patched(LOCAL_BOOKKEEPING):
+    if applied(LOCAL_BOOKKEEPING):
         return await workflow.execute_local_activity(
             name, arg, result_type=result_type, start_to_close_timeout=timeout, retry_policy=DB_RETRY
         )
@@ -38,7 +38,7 @@ async def db_step(name: str, arg: Any, result_type: type[T], timeout_s: float = 
 async def pick_host() -> str:
     """The host whose queue gets the sandbox. Locally: the host of the worker running this workflow task,
     which is what any worker taking `pick_host` from the shared queue offered anyway."""
-    if workflow.patched(LOCAL_BOOKKEEPING):
+    if applied(LOCAL_BOOKKEEPING):
         return await workflow.execute_local_activity(
             PICK_HOST, result_type=str, start_to_close_timeout=timedelta(seconds=10), retry_policy=DB_RETRY
         )
@@ -50,7 +50,7 @@ async def pick_host() -> str:
 async def record(name: str, arg: Any) -> None:
     """Write a state change or a note (``name``) from the workflow: locally in runs that began with the patch."""
     timeout = timedelta(seconds=30)
-    if workflow.patched(LOCAL_RECORDS):
+    if applied(LOCAL_RECORDS):
         await workflow.execute_local_activity(name, arg, start_to_close_timeout=timeout, retry_policy=DB_RETRY)
     else:
         await workflow.execute_activity(name, arg, start_to_close_timeout=timeout, retry_policy=DB_RETRY)

@@ -12,10 +12,10 @@ import asyncio
 
 from temporalio import workflow
 
-from workflows.patches import CANCEL_NOT_SWALLOWED
+from workflows.patches import CANCEL_NOT_SWALLOWED, applied
 
 
 def raise_if_cancelled() -> None:
     # Histories recorded before this check replay as they ran (a swallowed cancel let them continue).
-    if workflow.cancellation_reason() is not None and workflow.patched(CANCEL_NOT_SWALLOWED):
+    if workflow.cancellation_reason() is not None and applied(CANCEL_NOT_SWALLOWED):
         raise asyncio.CancelledError("the task was cancelled")

@@ -6,9 +6,11 @@ can be a task ahead of the markers recorded after them: when the first workflow 
 than the task heartbeat, or a query answered meanwhile), a patch first asked after the plan saw its marker
 too late, replayed as absent, took the old path and failed the workflow task for ever.
 
-From UP_FRONT on, a run asks every patch before its first await. The markers are then all in its first
-workflow task, whatever splits it, and every later ``workflow.patched`` of the run returns the remembered
-answer. Runs recorded before UP_FRONT still ask each patch where its code path first needs it.
+From UP_FRONT on, a run asks that one patch first thing in ``run``, before any await, so its marker is in the
+run's first workflow task whatever splits it. A run with UP_FRONT has every patch below: ``applied`` answers
+yes without asking them, and the run records one marker (and one search-attribute update) instead of one per
+patch. Runs recorded before UP_FRONT still ask each patch where their code path first needs it. A later
+change gets an id of its own, asked in ``decide_up_front`` too, so its marker also lands in the first task.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ WARM_TAKE_LOCAL = "warm-take-local"
 WARM_TAKE_HERE = "warm-take-here"
 # Every fresh sandbox gets the task's repository cloned.
 WORKSPACE_CLONE = "workspace-clone"
-# The run asks all of the above before its first await.
+# The run has all of the above, decided before its first await.
 UP_FRONT = "patches-up-front"
 
 ALL = (
@@ -49,8 +51,18 @@ ALL = (
 )
 
 
+_UP_FRONT_ATTRIBUTE = "_wegent_patches_up_front"
+
+
 def decide_up_front() -> None:
-    """Call first thing in ``run``, before any await. The SDK remembers each answer for the rest of the run."""
-    if workflow.patched(UP_FRONT):
-        for patch in ALL:
-            workflow.patched(patch)
+    """Call first thing in ``run``, before any await."""
+    setattr(workflow.instance(), _UP_FRONT_ATTRIBUTE, workflow.patched(UP_FRONT))
+
+
+def applied(patch: str) -> bool:
+    """Whether this run has ``patch`` (one of ALL): always from UP_FRONT on, else as its marker says."""
+    if patch not in ALL:
+        raise ValueError(f"unknown patch {patch!r}: list it in workflows/patches.py")
+    if getattr(workflow.instance(), _UP_FRONT_ATTRIBUTE, False):
+        return True
+    return workflow.patched(patch)

@@ -38,7 +38,7 @@ from workflows.models import (
     WorkspaceResult,
     host_queue,
 )
-from workflows.patches import SANDBOX_PER_POLICY, WARM_TAKE_HERE, WARM_TAKE_LOCAL, WORKSPACE_CLONE
+from workflows.patches import SANDBOX_PER_POLICY, WARM_TAKE_HERE, WARM_TAKE_LOCAL, WORKSPACE_CLONE, applied
 from workflows.policies import CLEANUP_RETRY, EXECUTOR_RETRY
 
 # Before the patch every member shared the task's one sandbox.
@@ -65,7 +65,7 @@ class TaskSandboxes:
         return list(self._by_policy.values())
 
     def _key(self, member: StepPlan) -> str:
-        key = policy_of(member) if workflow.patched(SANDBOX_PER_POLICY) else _SHARED
+        key = policy_of(member) if applied(SANDBOX_PER_POLICY) else _SHARED
         if key not in self._by_policy and "" in self._by_policy:
             self._by_policy[key] = self._by_policy.pop("")
             self._by_policy[key].policy = key if key != _SHARED else ""
@@ -104,13 +104,13 @@ class TaskSandboxes:
         )
         # One local activity answers the host of the worker holding this workflow and a warm sandbox of it.
         # Histories from before took the host first, then (from WARM_TAKE_LOCAL on) a warm sandbox.
-        here = key != _SHARED and workflow.patched(WARM_TAKE_HERE)
+        here = key != _SHARED and applied(WARM_TAKE_HERE)
         if here:
             host, started = await _here_or_warm(request)
         else:
             host, started = await pick_host(), None
         try:
-            if not here and key != _SHARED and workflow.patched(WARM_TAKE_LOCAL):
+            if not here and key != _SHARED and applied(WARM_TAKE_LOCAL):
                 started = await _take_warm(request)
             if started is None:
                 started = await workflow.execute_activity(
@@ -133,7 +133,7 @@ class TaskSandboxes:
         raise_if_cancelled()  # the start finished after a cancel: the sandbox is released with the others
         # Every fresh sandbox (including one replacing a lost sandbox) gets the task's repository. The patch
         # marker keeps histories from before workspaces replaying.
-        if workspace_id is not None and workflow.patched(WORKSPACE_CLONE):
+        if workspace_id is not None and applied(WORKSPACE_CLONE):
             await workflow.execute_activity(
                 PREPARE_WORKSPACE,
                 WorkspaceInput(

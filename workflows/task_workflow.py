@@ -46,7 +46,7 @@ from workflows.models import (
     TaskPlan,
     TaskState,
 )
-from workflows.patches import HOST_HANDOVER, USER_RUNNING_LIMIT, decide_up_front
+from workflows.patches import HOST_HANDOVER, USER_RUNNING_LIMIT, applied, decide_up_front
 from workflows.policies import DB_RETRY
 from workflows.sandboxes import TaskSandboxes
 from workflows.slots import wait_for_slot
@@ -163,7 +163,7 @@ class TaskWorkflow:
                 self._step_counter = 0
                 # Histories from before per-user limits replay without the claim. A turn whose slot the API
                 # claimed when it took the message goes straight on (one local activity fewer to the first token).
-                if workflow.patched(USER_RUNNING_LIMIT) and not claimed:
+                if applied(USER_RUNNING_LIMIT) and not claimed:
                     await wait_for_slot(self.task.task_id, self._turn)
                 answer = await shapes.run_turn(self, plan, prompt)
                 raise_if_cancelled()  # the last step finished after a cancel: the task does not wait idle
@@ -328,7 +328,7 @@ class TaskWorkflow:
             attempt=attempt,
             workspace=self.plan is not None and self.plan.workspace_id is not None,
             ghost_id=member.ghost_id,
-            handover=workflow.patched(HOST_HANDOVER),  # older histories replay without the handover
+            handover=applied(HOST_HANDOVER),  # older histories replay without the handover
         )
         return await run_step(step, self.task.agent_heartbeat_seconds)
 
