@@ -543,8 +543,9 @@ async def test_a_run_queried_during_its_first_workflow_task_replays_the_same_pat
     """A query answered while the plan's local activity runs splits the first workflow task: the plan's marker
     is recorded, the code after it goes on in the next task. A full replay (a worker restart, a cache eviction,
     a failed workflow task) must still take the path the run took: all patch decisions are taken before the
-    plan (workflows/patches.py). Queried runs are tried until one of them was split that way."""
-    for _ in range(8):
+    plan (workflows/patches.py). Queried runs are tried until one of them was split that way (19 of 20 were
+    in a probe)."""
+    for _ in range(20):
         script = Script(plan("solo", [member(0, "solo")]), by_prompt({}))
         async with workers(script) as (client, queue), asyncio.timeout(60):
             handle = await client.start_workflow(
