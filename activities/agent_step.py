@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -22,6 +23,7 @@ from activities.live_message import LiveMessage
 from activities.tokens import GatewayScope, executor_token, gateway_key
 from activities.workspace_activities import workspace_summary
 from core import quotas
+from core.db.models import Resource, User
 from core.tasks.records import (
     InvalidModel,
     StepMessage,
@@ -225,6 +227,12 @@ class AgentStepActivities:
 
     def _read_inputs(self, db: Session, step: AgentStepInput) -> RunInputs:
         """The Model (its key decrypted) and the Ghost's tools (their secrets decrypted), for the run only."""
+        # The Model, the Ghost and their owners in one query, on the way to the run's start: model_config and
+        # ghost_tools then find them in the session.
+        ids = [step.model_id] if step.ghost_id is None else [step.model_id, step.ghost_id]
+        db.execute(
+            select(Resource, User).outerjoin(User, User.id == Resource.owner_id).where(Resource.id.in_(ids))
+        ).all()
         return RunInputs(
             _model_config(db, step.model_id, self.ctx.keyring), ghost_tools(db, step.ghost_id, self.ctx.keyring)
         )

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from activities.tokens import GatewayScope, gateway_key_valid, parse_gateway_key
 from core import quotas
 from core.db.deadlocks import retrying_deadlocks
-from core.db.models import Message, Task, User, utcnow
+from core.db.models import Message, Resource, Task, User, utcnow
 from core.tasks.records import InvalidModel, cost_of, model_config
 from wegent.crypto import Keyring
 from wegent.executor_api import ModelConfig
@@ -56,13 +56,21 @@ UNKNOWN = "missing or invalid gateway key"
 
 def resolve(db: Session, key: str, keyring: Keyring) -> Grant:
     scope = parse_gateway_key(key) if key else None
-    # The task and its owner in one query: this runs before every model call.
+    # The task, its owner, the Model and the Model's owner in one query: this runs before every model call, and
+    # model_config then finds its rows in the session.
+    model_owner = aliased(User)
     found = (
-        db.execute(select(Task, User).outerjoin(User, User.id == Task.owner_id).where(Task.id == scope.task_id)).first()
+        db.execute(
+            select(Task, User, Resource, model_owner)
+            .outerjoin(User, User.id == Task.owner_id)
+            .outerjoin(Resource, Resource.id == scope.model_id)
+            .outerjoin(model_owner, model_owner.id == Resource.owner_id)
+            .where(Task.id == scope.task_id)
+        ).first()
         if scope
         else None
     )
-    task, owner = found if found is not None else (None, None)
+    task, owner = (found[0], found[1]) if found is not None else (None, None)
     if scope is None or task is None or not task.workflow_id or not gateway_key_valid(key, task.workflow_id, scope):
         raise Refusal(401, "authentication_error", UNKNOWN)
     if task.state in TaskState.TERMINAL:
