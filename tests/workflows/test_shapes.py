@@ -178,6 +178,17 @@ async def workers(script: Script) -> AsyncIterator[tuple[Client, str]]:
         yield client, queue
 
 
+async def start_task(client: Client, queue: str, **task: object) -> WorkflowHandle:
+    """Start task 1 on this test's workers; it waits idle for a follow-up for ``task_idle_seconds`` (60)."""
+    task = {"executor_idle_seconds": 0, "task_idle_seconds": 60, **task}
+    return await client.start_workflow(
+        TaskWorkflow.run,
+        TaskInput(task_id=1, **task),  # type: ignore[arg-type]
+        id=f"shape-{uuid.uuid4().hex[:10]}",
+        task_queue=queue,
+    )
+
+
 async def run_task(script: Script, **task: object) -> dict:  # type: ignore[type-arg]
     async with workers(script) as (client, queue):
         return await client.execute_workflow(
@@ -333,12 +344,7 @@ async def test_retry_reuses_completed_steps_and_runs_from_the_failed_one() -> No
 async def test_continue_as_new_keeps_the_conversation_going() -> None:
     script = Script(plan("solo", [member(0, "solo")]), by_prompt({}))
     async with workers(script) as (client, queue):
-        handle = await client.start_workflow(
-            TaskWorkflow.run,
-            TaskInput(task_id=1, executor_idle_seconds=0, task_idle_seconds=60, max_history_events=1),
-            id=f"shape-{uuid.uuid4().hex[:10]}",
-            task_queue=queue,
-        )
+        handle = await start_task(client, queue, max_history_events=1)
         first_run = handle.result_run_id
         # The first turn's history already passes the threshold: the run continues as new and waits there.
         for _ in range(100):
@@ -372,12 +378,7 @@ async def test_a_turn_whose_slot_the_api_claimed_goes_straight_to_its_agent_work
 async def test_each_follow_up_claims_its_slot_unless_the_api_did() -> None:
     script = Script(plan("solo", [member(0, "solo")]), by_prompt({}))
     async with workers(script) as (client, queue), asyncio.timeout(60):
-        handle = await client.start_workflow(
-            TaskWorkflow.run,
-            TaskInput(task_id=1, executor_idle_seconds=0, task_idle_seconds=30, slot_claimed=True),
-            id=f"shape-{uuid.uuid4().hex[:10]}",
-            task_queue=queue,
-        )
+        handle = await start_task(client, queue, task_idle_seconds=30, slot_claimed=True)
         claims = []
         for turn, claimed in ((2, False), (3, True)):
             # The previous turn is over once its COMPLETED is written (read from the stand-in, not by a query:
@@ -473,15 +474,6 @@ async def _cancel_and_finish_held_activity(handle: WorkflowHandle, release: asyn
         await handle.result()
 
 
-async def _start(client: Client, queue: str) -> WorkflowHandle:
-    return await client.start_workflow(
-        TaskWorkflow.run,
-        TaskInput(task_id=1, executor_idle_seconds=0, task_idle_seconds=60),
-        id=f"shape-{uuid.uuid4().hex[:10]}",
-        task_queue=queue,
-    )
-
-
 async def test_a_cancel_that_lands_while_a_sandbox_starts_ends_the_task_and_stops_that_sandbox() -> None:
     starting, release = asyncio.Event(), asyncio.Event()
 
@@ -497,7 +489,7 @@ async def test_a_cancel_that_lands_while_a_sandbox_starts_ends_the_task_and_stop
         on_start=hold_second_sandbox,
     )
     async with workers(script) as (client, queue):
-        handle = await _start(client, queue)
+        handle = await start_task(client, queue)
         await asyncio.wait_for(starting.wait(), 30)
         await _cancel_and_finish_held_activity(handle, release)
     assert script.bots() == ["draft"]  # the sandbox came up after the cancel: no member ran in it
@@ -515,7 +507,7 @@ async def test_a_step_that_finishes_after_the_cancel_is_the_last_one() -> None:
 
     script = Script(plan("pipeline", [member(0, "draft"), member(1, "check")]), by_prompt({}), on_step=hold_first_step)
     async with workers(script) as (client, queue):
-        handle = await _start(client, queue)
+        handle = await start_task(client, queue)
         await asyncio.wait_for(running.wait(), 30)
         await _cancel_and_finish_held_activity(handle, release)
     assert script.bots() == ["draft"]
@@ -548,12 +540,7 @@ async def test_a_run_queried_during_its_first_workflow_task_replays_the_same_pat
     for _ in range(20):
         script = Script(plan("solo", [member(0, "solo")]), by_prompt({}))
         async with workers(script) as (client, queue), asyncio.timeout(60):
-            handle = await client.start_workflow(
-                TaskWorkflow.run,
-                TaskInput(task_id=1, executor_idle_seconds=0, task_idle_seconds=0, slot_claimed=True),
-                id=f"shape-{uuid.uuid4().hex[:10]}",
-                task_queue=queue,
-            )
+            handle = await start_task(client, queue, task_idle_seconds=0, slot_claimed=True)
             result = asyncio.ensure_future(handle.result())
             while not result.done():  # what the Temporal UI or a status poller does
                 with contextlib.suppress(Exception):
