@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -17,12 +16,6 @@ from workflows import activity_names
 from workflows.models import Note, PlanRequest, SlotClaim, SlotRequest, StateUpdate, TaskPlan, TaskState
 
 log = get_logger("activities.tasks")
-
-
-def _claim(db: Session, task_id: int) -> str | None:
-    reason = quotas.claim_slot(db, task_id)
-    db.commit()  # ends the lock on the owner's row, with the claim when there was one
-    return reason
 
 
 class TaskActivities:
@@ -101,7 +94,7 @@ class TaskActivities:
 
     @activity.defn(name=activity_names.CLAIM_SLOT)
     async def claim_user_slot(self, request: SlotRequest) -> SlotClaim:
-        reason = await self.ctx.db(lambda db: _claim(db, request.task_id))
+        reason = await self.ctx.db(lambda db: quotas.claim_slot_and_commit(db, request.task_id))
         if reason is None:
             return SlotClaim(claimed=True)
         owner_id = await self.ctx.db(lambda db: set_state(db, request.task_id, TaskState.PENDING, reason))

@@ -151,3 +151,10 @@ def claim_slot(db: Session, task_id: int) -> str | None:
         return f"waiting for a slot: {running} of your tasks are running (your limit is {limit})"
     db.execute(update(Task).where(Task.id == task_id).values(state=TaskState.RUNNING, error=None, updated_at=utcnow()))
     return None
+
+
+def claim_slot_and_commit(db: Session, task_id: int) -> str | None:
+    """claim_slot, then commit: the claim with whatever the session wrote before, and the end of the lock."""
+    reason = claim_slot(db, task_id)
+    db.commit()
+    return reason

@@ -65,9 +65,7 @@ def _claims_slot(db: Session, task_id: int) -> bool:
     """Claim the owner's running slot for the task's turn now, as the workflow would (True: it may run), and
     commit with whatever the session wrote before. A turn that must wait is left to the workflow, which shows it
     PENDING with the reason until a slot frees."""
-    claimed = quotas.claim_slot(db, task_id) is None
-    db.commit()
-    return claimed
+    return quotas.claim_slot_and_commit(db, task_id) is None
 
 
 def _reopen(db: Session, user: User, task: Task, content: str) -> Message:
