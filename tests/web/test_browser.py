@@ -65,7 +65,9 @@ def test_sign_in_then_a_new_chat_streams_and_equals_the_stored_answer(  # type: 
 
 def test_stop_mid_stream_keeps_the_partial_text(browser, web_stack: Stack, model, user) -> None:  # type: ignore[no-untyped-def]
     username, password, headers = user
-    model.script([{"match": "*", "text": LONG_ANSWER, "chunk_size": 5, "chunk_delay": 0.3}])
+    # About 12 s of answer: Stop must land mid-stream even when a loaded CI machine is seconds behind (at 0.3 s
+    # a chunk the whole 3.6 s answer was once out before the Stop reached the agent).
+    model.script([{"match": "*", "text": LONG_ANSWER, "chunk_size": 5, "chunk_delay": 1.0}])
     team = solo_team(web_stack, model, headers)
     context, page = sign_in(browser, web_stack, username, password)
     try:
