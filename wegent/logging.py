@@ -13,10 +13,16 @@ import structlog
 _SECRET_KEYS = re.compile(r"(api[_-]?key|password|token|secret|authorization)", re.IGNORECASE)
 
 
+def _is_token_count(key: str, value: Any) -> bool:
+    # ``input_tokens=812`` counts a model's tokens; it is what operators read usage from, not a credential.
+    return key.lower().endswith("_tokens") and isinstance(value, int) and not isinstance(value, bool)
+
+
 def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     # Defence in depth: a secret passed to a log call by mistake never reaches the output.
     for key in list(event_dict):
-        if _SECRET_KEYS.search(key) and event_dict[key] not in (None, ""):
+        value = event_dict[key]
+        if _SECRET_KEYS.search(key) and value not in (None, "") and not _is_token_count(key, value):
             event_dict[key] = "***"
     return event_dict
 
