@@ -336,8 +336,8 @@ class AgentStepActivities:
             session_id=step.session_id,
             mcp_servers=tools,
         )
+        # No heartbeat here: a retry that finds no heartbeat tries this run id among the earlier attempts' above.
         await client.start_run(request)
-        activity.heartbeat({"run_id": run_id, "seq": 0})
         return run_id, 0
 
     async def _relay(
@@ -389,9 +389,12 @@ async def _heartbeat(progress: dict[str, Any]) -> None:
     # Several per heartbeat timeout, so a busy event loop does not look like a dead worker.
     timeout = activity.info().heartbeat_timeout
     interval = min(MAX_HEARTBEAT_INTERVAL, timeout.total_seconds() / 4) if timeout else MAX_HEARTBEAT_INTERVAL
+    # The first one after an interval, not at once: most steps end sooner and then cost Temporal no heartbeat
+    # at all (a write of the activity's state on the server). A Stop reaches a step within the interval either
+    # way, and a retry re-attaches without one (see _attach_or_start).
     while True:
-        activity.heartbeat(dict(progress))
         await asyncio.sleep(max(interval, 0.2))
+        activity.heartbeat(dict(progress))
 
 
 def _save_and_read_usage(db: Session, message: StepMessage) -> tuple[int, tuple[int, int, float]]:
