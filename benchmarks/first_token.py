@@ -42,9 +42,10 @@ from benchmarks.floor_workflow import BareFloor, FloorCall, FloorInput, FloorRes
 from benchmarks.machine import print_footer, print_header
 from benchmarks.results import STATS_HEADERS, Stats, ms, stats_row, table
 from benchmarks.task_latency import check_docker_image
-from benchmarks.task_timing import TimedChatClient, history_phases
+from benchmarks.task_timing import STAGE_PARTS, TimedChatClient, history_phases, stage_phases
 from tests.e2e.teams import team_yaml
 from tests.support.model_server import ModelServer
+from workflows.activity_names import RUN_AGENT_STEP
 
 ANSWER = "ok, done."
 TARGETS = {"local": {"new": 0.100, "follow": 0.060}, "docker": {"new": 0.250, "follow": 0.060}}
@@ -73,15 +74,16 @@ async def floor_model_call(call: FloorCall) -> FloorResult:
     return FloorResult(first_chunk=first, done=time.time(), text="".join(text))
 
 
-async def floor_once(env: BenchEnv, queue: str, model: ModelServer, stages: int) -> dict[str, float]:
+async def floor_once(env: BenchEnv, queue: str, model: ModelServer, stages: int) -> dict[str, Any]:
     model.reset()
     t0 = time.time()
+    workflow_id = f"floor-{uuid.uuid4().hex}"
     results = await env.temporal.execute_workflow(
         BareFloor.run,
         FloorInput(
             url=f"{model.openai_base_url}/chat/completions", prompt=f"floor {uuid.uuid4().hex[:6]}", stages=stages
         ),
-        id=f"floor-{uuid.uuid4().hex}",
+        id=workflow_id,
         task_queue=queue,
         result_type=list[FloorResult],
     )
@@ -90,6 +92,7 @@ async def floor_once(env: BenchEnv, queue: str, model: ModelServer, stages: int)
         "request": requests[0].time - t0 if requests else math.nan,
         "first": results[0].first_chunk - t0,
         "done": results[-1].done - t0,
+        "workflow_id": workflow_id,
     }
 
 
@@ -188,6 +191,7 @@ async def bench_backend(env: BenchEnv, model: ModelServer, backend: str, args: a
     samples: dict[str, list[float]] = defaultdict(list)
     tasks: list[int] = []
     phases: list[dict[str, float]] = []
+    stage_parts: dict[str, list[dict[str, float]]] = {"Wegent": [], "floor": []}
     chat = await TimedChatClient(stack.url, token_of(stack.headers)).connect()
     deadline = time.monotonic() + args.max_minutes * 60
     try:
@@ -215,6 +219,9 @@ async def bench_backend(env: BenchEnv, model: ModelServer, backend: str, args: a
                     continue
                 with contextlib.suppress(Exception):  # the server-side view of the same chat:send task
                     phases.append(await history_phases(env, f"task-{int(sent['task'])}", sent["t0"]))
+                with contextlib.suppress(Exception):  # where a stage's time goes, Wegent's and the floor's
+                    stage_parts["Wegent"].append(await stage_phases(env, f"task-{int(p3['task'])}", RUN_AGENT_STEP))
+                    stage_parts["floor"].append(await stage_phases(env, f3["workflow_id"], "floor_model_call"))
                 tasks += [int(sent["task"]), int(posted["task"]), int(p1["task"]), int(p3["task"])]
                 for key, value in (
                     ("floor request", f1["request"]),
@@ -242,7 +249,7 @@ async def bench_backend(env: BenchEnv, model: ModelServer, backend: str, args: a
         await asyncio.to_thread(stack.stop)
         env.stacks.remove(stack)
     warm_count = sum(1 for t in tasks if f"task-{t}" in warm)
-    return {"samples": samples, "warm": warm_count, "tasks": len(tasks), "phases": phases}
+    return {"samples": samples, "warm": warm_count, "tasks": len(tasks), "phases": phases, "stages": stage_parts}
 
 
 def report(results: dict[str, dict[str, Any]]) -> None:
@@ -315,6 +322,17 @@ def report(results: dict[str, dict[str, Any]]) -> None:
         [n, *(ms(Stats.of(r[n] for r in res["phases"] if n in r).p50, 0) for res in results.values())] for n in names
     ]
     print(table(["phase", *results], rows))
+    print("\nAn extra pipeline stage from the workflow histories (p50 ms of the mean over stages 2 and 3)")
+    rows = []
+    for backend, result in results.items():
+        for part in STAGE_PARTS:
+            rows.append(
+                [
+                    f"{backend}: {part}",
+                    *(ms(Stats.of(r[part] for r in runs if part in r).p50, 1) for runs in result["stages"].values()),
+                ]
+            )
+    print(table(["part", "Wegent", "floor"], rows))
     print("\nRound trips that remain before the first token, and why")
     print(table(["round trip", "why it is needed"], REMAINING, left=True))
 

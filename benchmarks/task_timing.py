@@ -56,15 +56,14 @@ def _ts(stamp: Any) -> float:
     return stamp.seconds + stamp.nanos / 1e9
 
 
-async def history_phases(env: BenchEnv, workflow_id: str, t0: float) -> dict[str, float]:
-    """Durations from the workflow history: POST → started, and per activity queue wait, run time and the
-    workflow-task gap before it was scheduled (first occurrence of each activity type)."""
+async def _activity_spans(env: BenchEnv, workflow_id: str) -> tuple[float, list[tuple[str, float, float, float]]]:
+    """The workflow's start and each activity's (name, scheduled, started, closed), in scheduling order."""
     from temporalio.api.enums.v1 import EventType
 
     handle = env.temporal.get_workflow_handle(workflow_id)
     scheduled: dict[int, tuple[str, float]] = {}
     started: dict[int, float] = {}
-    order: list[tuple[str, float, float, float]] = []  # name, scheduled, started, closed
+    spans: list[tuple[str, float, float, float]] = []
     workflow_started = math.nan
     closed_types = {
         EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: "activity_task_completed_event_attributes",
@@ -84,11 +83,18 @@ async def history_phases(env: BenchEnv, workflow_id: str, t0: float) -> dict[str
         elif event.event_type in closed_types:
             attrs = getattr(event, closed_types[event.event_type])
             name, sched = scheduled[attrs.scheduled_event_id]
-            order.append((name, sched, started.get(attrs.scheduled_event_id, math.nan), when))
+            spans.append((name, sched, started.get(attrs.scheduled_event_id, math.nan), when))
+    return workflow_started, sorted(spans, key=lambda span: span[1])
+
+
+async def history_phases(env: BenchEnv, workflow_id: str, t0: float) -> dict[str, float]:
+    """Durations from the workflow history: POST → started, and per activity queue wait, run time and the
+    workflow-task gap before it was scheduled (first occurrence of each activity type)."""
+    workflow_started, spans = await _activity_spans(env, workflow_id)
     phases: dict[str, float] = {"POST → workflow started": workflow_started - t0}
     previous_close = workflow_started
     seen: set[str] = set()
-    for name, sched, start, close in sorted(order, key=lambda item: item[1]):
+    for name, sched, start, close in spans:
         label = name
         if name == "update_task_state":
             label = "update_task_state (COMPLETED)"
@@ -100,3 +106,21 @@ async def history_phases(env: BenchEnv, workflow_id: str, t0: float) -> dict[str
         phases[f"{label}: run"] = close - start
         previous_close = close
     return phases
+
+
+#: The parts of a pipeline stage after the first, as its workflow's history shows them.
+STAGE_PARTS = ("workflow task", "activity dispatch", "activity")
+
+
+async def stage_phases(env: BenchEnv, workflow_id: str, activity_name: str) -> dict[str, float]:
+    """Mean of each part over the stages after the first: the workflow task between the previous stage's end and
+    this one's scheduling, the dispatch to a worker (scheduled → started) and the activity itself (started →
+    completed, as the server recorded it)."""
+    _, spans = await _activity_spans(env, workflow_id)
+    stages = [span for span in spans if span[0] == activity_name]
+    parts: dict[str, list[float]] = {part: [] for part in STAGE_PARTS}
+    for previous, (_, sched, start, close) in zip(stages, stages[1:], strict=False):
+        parts["workflow task"].append(sched - previous[3])
+        parts["activity dispatch"].append(start - sched)
+        parts["activity"].append(close - start)
+    return {part: sum(values) / len(values) for part, values in parts.items() if values}
