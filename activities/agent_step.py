@@ -44,7 +44,8 @@ from workflows import activity_names
 from workflows.models import AgentStepInput, StepResult, TaskState
 
 log = get_logger("activities.agent")
-_PUBLISHING: set[asyncio.Task[None]] = set()
+# Fire-and-forget tasks (a status publish, a gateway prefetch), held until done: the loop keeps only weak references.
+_BACKGROUND: set[asyncio.Task[None]] = set()
 # A cancel (the user's Stop) reaches a running step only with a heartbeat's answer: at least one a second keeps
 # Stop within about a second of the agent (every 2 s left it up to 3 s behind under load, past a short answer).
 MAX_HEARTBEAT_INTERVAL = 1.0
@@ -65,6 +66,11 @@ class Admission:
     owner_id: int | None
     over_budget: str | None
     message_id: int | None  # its streaming message, once it may run
+
+
+def step_gateway_key(step: AgentStepInput) -> str:
+    """The key this step's model calls present at the gateway: it names the task, Model, turn, step and attempt."""
+    return gateway_key(step.workflow_id, GatewayScope(step.task_id, step.model_id, step.turn, step.step, step.attempt))
 
 
 def run_base_id(step: AgentStepInput) -> str:
@@ -105,6 +111,12 @@ class AgentStepActivities:
         # The Model and the Ghost's tools are read first (reads only); the step's writes (RUNNING, the budget check,
         # its streaming message) then run beside the run's start, off the way to the first token: the model
         # gateway checks the budget again on every call, so no model call happens over budget either way.
+        key = step_gateway_key(step)
+        if self.ctx.gateway is not None:
+            # The gateway checks the key while the run starts: its first call then finds the check done.
+            prefetch = asyncio.create_task(self.ctx.gateway.prefetch(key))
+            _BACKGROUND.add(prefetch)
+            prefetch.add_done_callback(_BACKGROUND.discard)
         inputs = await self.ctx.db(lambda db: self._read_inputs(db, step))
         read_at = time.monotonic()
         config = inputs.config
@@ -112,7 +124,7 @@ class AgentStepActivities:
             await self._publish_running(step, (await self.ctx.db(lambda db: self._admit(db, step, False))).owner_id)
             # Read (and the egress policy checked) for a clear error before the sandbox calls the gateway.
             raise ApplicationError(str(config), type="InvalidModel", non_retryable=True) from config
-        model = self._through_gateway(step, config[0])
+        model = self._through_gateway(config[0], key)
         url = f"http://127.0.0.1:{step.executor.port}"
         async with ExecutorClient(url, executor_token(step.workflow_id)) as client:
             admission, start = await asyncio.gather(
@@ -125,8 +137,8 @@ class AgentStepActivities:
             # RUNNING goes out while the stream is set up (two Redis round trips); it is awaited before
             # chat:start, so the state still comes first.
             running = asyncio.create_task(self._publish_running(step, admission.owner_id))
-            _PUBLISHING.add(running)  # held until done: the loop keeps only a weak reference to a task
-            running.add_done_callback(_PUBLISHING.discard)
+            _BACKGROUND.add(running)  # held until done: the loop keeps only a weak reference to a task
+            running.add_done_callback(_BACKGROUND.discard)
             if isinstance(start, ExecutorError):
                 await running
                 await self._raise_if_lost(step, start)
@@ -290,18 +302,12 @@ class AgentStepActivities:
             meta={"shell": step.shell_type},
         )
 
-    def _through_gateway(self, step: AgentStepInput, model: ModelConfig) -> ModelConfig:
+    def _through_gateway(self, model: ModelConfig, key: str) -> ModelConfig:
         """The Model as the executor sees it: this host's gateway and a key for this step, never the real key."""
         gateway = self.ctx.gateway
         if gateway is None:
             raise ApplicationError("this worker runs no model gateway", type="GatewayMissing")
-        scope = GatewayScope(step.task_id, step.model_id, step.turn, step.step, step.attempt)
-        return model.model_copy(
-            update={
-                "base_url": gateway.url_for(self.ctx.backend.name),
-                "api_key": gateway_key(step.workflow_id, scope),
-            }
-        )
+        return model.model_copy(update={"base_url": gateway.url_for(self.ctx.backend.name), "api_key": key})
 
     async def _attach_or_start(
         self, client: ExecutorClient, step: AgentStepInput, model: Any, attempt: int, tools: dict[str, Any]

@@ -4,11 +4,17 @@ The executor presents its key the way its client library sends keys (``Authoriza
 ``x-api-key``; Claude Code uses either). The response streams back byte for byte while a :class:`Meter` reads
 its usage; a stream that would cross the owner's monthly budget gets one error event in the provider's format
 and is closed, so the runtime fails the step with the budget's own words instead of retrying.
+
+``POST /prefetch`` with a step's key starts that key's check ahead of the call: the step's worker sends it as the
+step begins, so the check runs beside the run's start instead of on the way to the model. The result stands in
+for the next call's own check for at most ``PREFETCH_SECONDS``, once. It grants nothing a call with the same key
+would not get: a sandbox that sends it itself only moves its own check earlier.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
@@ -32,6 +38,10 @@ T = TypeVar("T")
 MAX_REQUEST_BYTES = 32 * 1024 * 1024  # a long agent conversation, not a file upload
 # Agents think for minutes between bytes at times; connecting to a provider should not take long.
 UPSTREAM_TIMEOUT = httpx.Timeout(connect=15.0, read=900.0, write=60.0, pool=30.0)
+# A prefetched check is at most this old when a call uses it: a task stopped meanwhile loses its model access
+# this much later at most, as a call already under way would.
+PREFETCH_SECONDS = 1.0
+MAX_PREFETCHED = 1024  # checks waiting for their call; beyond this a prefetch is ignored (the call checks itself)
 
 
 def presented_key(request: Request) -> str:
@@ -51,10 +61,12 @@ class Gateway:
         self.sessions, self.keyring = sessions, keyring
         self.client = httpx.AsyncClient(timeout=UPSTREAM_TIMEOUT, verify=tls_context())
         self._recordings: set[asyncio.Task[None]] = set()
+        self._prefetched: dict[str, tuple[float, asyncio.Task[ledger.Grant]]] = {}  # key -> (deadline, check)
         self.active = 0  # calls in flight: the process outlives its worker until they end
         self.app = Starlette(
             routes=[
                 Route("/v1/{path:path}", self.handle, methods=["POST"]),
+                Route("/prefetch", self.prefetch, methods=["POST"]),
                 Route("/healthz", lambda _: JSONResponse({"status": "ok"}), methods=["GET"]),
             ]
         )
@@ -70,6 +82,31 @@ class Gateway:
         if self._recordings:
             await asyncio.gather(*self._recordings, return_exceptions=True)
         await self.client.aclose()
+
+    # ---------------------------------------------------------------------------------------- prefetch
+    async def prefetch(self, request: Request) -> Response:
+        key = presented_key(request)
+        now = asyncio.get_running_loop().time()
+        for stale in [k for k, (deadline, _) in self._prefetched.items() if deadline < now]:
+            self._prefetched.pop(stale)
+        if key and key not in self._prefetched and len(self._prefetched) < MAX_PREFETCHED:
+            check = asyncio.create_task(self._check(key))
+            check.add_done_callback(_retrieve)
+            self._prefetched[key] = (now + PREFETCH_SECONDS, check)
+        # The same answer whatever the key: a prefetch tells nothing about it.
+        return Response(status_code=202)
+
+    async def _check(self, key: str) -> ledger.Grant:
+        return await self._db(lambda db: ledger.resolve(db, key, self.keyring))
+
+    async def _grant(self, key: str) -> ledger.Grant:
+        """The key's prefetched check if it is fresh (used once), else a check now."""
+        prefetched = self._prefetched.pop(key, None)
+        if prefetched is not None and asyncio.get_running_loop().time() <= prefetched[0]:
+            # A refusal (or a failure) ahead of the call is confirmed by a check of the call's own.
+            with contextlib.suppress(Exception):
+                return await prefetched[1]
+        return await self._check(key)
 
     # ------------------------------------------------------------------------------------------ handle
     async def handle(self, request: Request) -> Response:
@@ -87,7 +124,7 @@ class Gateway:
         path = request.path_params["path"].strip("/")
         key = presented_key(request)
         try:
-            grant = await self._db(lambda db: ledger.resolve(db, key, self.keyring))
+            grant = await self._grant(key)
         except ledger.Refusal as refusal:
             log.info("gateway.refused", status=refusal.status, kind=refusal.kind, path=path)
             # Without a valid key the Model (and its provider) is unknown: answer in OpenAI's shape.
@@ -167,6 +204,12 @@ class Gateway:
         task = asyncio.get_running_loop().create_task(self._write(grant, meter, complete=False))
         self._recordings.add(task)
         task.add_done_callback(self._recordings.discard)
+
+
+def _retrieve(check: asyncio.Task[ledger.Grant]) -> None:
+    """A prefetched check no call used: its refusal (or error) is not an unhandled exception."""
+    if not check.cancelled():
+        check.exception()
 
 
 def _stop_message(db: Session, grant: ledger.Grant, meter: Meter) -> str:

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 from activities.gateway.app import Gateway
@@ -97,6 +98,8 @@ class GatewayProcess:
         self.settings = settings
         self.port: int | None = None
         self.process: asyncio.subprocess.Process | None = None
+        self._local = "127.0.0.1"  # where this worker reaches the gateway itself
+        self._client: httpx.AsyncClient | None = None
 
     def url_for(self, backend: str) -> str:
         if self.port is None:
@@ -116,6 +119,8 @@ class GatewayProcess:
 
     async def start(self, docker_client: Any = None, timeout: float = 60.0) -> None:
         addresses = await asyncio.to_thread(self.addresses, docker_client)
+        if "127.0.0.1" not in addresses and "0.0.0.0" not in addresses:
+            self._local = addresses[0]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
         command = [sys.executable, "-m", "activities.gateway", "--hosts", ",".join(addresses)]
         command += ["--port", str(self.settings.gateway_port), "--parent", str(os.getpid())]
@@ -133,8 +138,24 @@ class GatewayProcess:
             raise RuntimeError(f"the model gateway did not start (exit code {self.process.returncode})") from exc
         log.info("gateway.started", addresses=addresses, port=self.port, pid=self.process.pid)
 
+    async def prefetch(self, key: str) -> None:
+        """Have the gateway check a step's key now, beside the run's start, not when the run's first call comes.
+
+        Only an optimisation: if it fails or comes late, the call checks itself."""
+        if self.port is None:
+            return
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=2.0, trust_env=False)
+        with contextlib.suppress(httpx.HTTPError):
+            await self._client.post(
+                f"http://{self._local}:{self.port}/prefetch", headers={"Authorization": f"Bearer {key}"}
+            )
+
     async def stop(self, wait: float = 5.0) -> None:
         """The worker stops: the gateway leaves as soon as no call is open (a step handed over keeps its own)."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
         process = self.process
         if process is None or process.returncode is not None:
             return
