@@ -69,7 +69,7 @@ def report(results: list[Result], floor: Result | None) -> None:
     print(table(["scenario", "process", "RSS MB"], rows))
     for r in results:
         if r.phases:
-            sampled = len(r.phases.get("resolve_plan", []))
+            sampled = max(len(values) for values in r.phases.values())
             print(f"\n{r.label}: activity queue wait and run time (ms, {sampled} tasks sampled from the history)")
             rows = []
             for name, values in r.phases.items():
