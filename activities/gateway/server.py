@@ -25,6 +25,7 @@ import uvicorn
 
 from activities.gateway.app import Gateway
 from wegent.config import Settings
+from wegent.http import tls_context
 from wegent.logging import get_logger
 
 log = get_logger("activities.gateway")
@@ -145,7 +146,8 @@ class GatewayProcess:
         if self.port is None:
             return
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=2.0, trust_env=False)
+            # The process's shared TLS context: httpx builds one per client otherwise, tens of ms on a first step.
+            self._client = httpx.AsyncClient(timeout=2.0, trust_env=False, verify=tls_context())
         with contextlib.suppress(httpx.HTTPError):
             await self._client.post(
                 f"http://{self._local}:{self.port}/prefetch", headers={"Authorization": f"Bearer {key}"}
