@@ -180,12 +180,17 @@ class WarmPool:
             image=self.settings.executor_image,
             limits=self.default_limits,
         )
+        # The backend starts the sandbox in a thread, which a cancellation (a drain) does not stop: shielded, the
+        # start is waited for on the way out, so the stop below finds what it made instead of racing it.
+        starting = asyncio.ensure_future(self.backend.start_warm(spec))
         try:
-            handle = await self.backend.start_warm(spec)
+            handle = await asyncio.shield(starting)
             await self.backend.wait_healthy(handle, 90.0)
             await _check_identity(handle, warm.key)
             await _primed(handle, PRIMED_WITHIN)
         except BaseException:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait([starting])
             with contextlib.suppress(Exception):
                 await self.backend.stop(warm_id)
             await asyncio.to_thread(release_ports, self.sessions, self.host, lease)

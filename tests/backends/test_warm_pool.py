@@ -144,6 +144,36 @@ async def test_a_pooled_sandbox_is_one_tasks_own_and_goes_with_it(backend: Execu
     assert await asyncio.to_thread(leases_on, sessions, HOST) == []
 
 
+async def test_a_drain_while_a_sandbox_starts_leaves_none_behind(
+    backend: ExecutorBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker stops while its pool is starting a sandbox. The backend starts it in a thread, which the drain's
+    cancellation does not stop: the drain waits for that start and removes what it made, lease and all, so no
+    sandbox outlives its worker."""
+    sessions = get_sessionmaker()
+    pool = WarmPool(backend, sessions, HOST, settings(1), 1)
+    begun: list[asyncio.Future[ExecutorHandle]] = []
+    entered = asyncio.Event()
+    real_start = backend.start_warm
+
+    async def start_in_a_thread(spec: Any) -> ExecutorHandle:
+        async def run() -> ExecutorHandle:
+            await asyncio.sleep(0.3)  # the thread has begun and not made the sandbox yet when the drain comes
+            return await real_start(spec)
+
+        begun.append(asyncio.ensure_future(run()))
+        entered.set()
+        return await asyncio.shield(begun[-1])  # like a thread: cancelling the caller does not stop it
+
+    monkeypatch.setattr(backend, "start_warm", start_in_a_thread)
+    pool.start()
+    await asyncio.wait_for(entered.wait(), 30)
+    assert await pool.drain() == 0
+    await asyncio.gather(*begun, return_exceptions=True)  # every start that began has ended
+    assert await backend.list_warm() == []
+    assert await asyncio.to_thread(leases_on, sessions, HOST) == []
+
+
 async def test_a_policy_the_pool_cannot_satisfy_starts_cold(backend: ExecutorBackend) -> None:
     pool = WarmPool(backend, get_sessionmaker(), HOST, settings(1), 1)
     default = pool.default_limits
