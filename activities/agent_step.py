@@ -242,12 +242,16 @@ class AgentStepActivities:
         # The Model, the Ghost and their owners in one query, on the way to the run's start: model_config and
         # ghost_tools then find them in the session.
         ids = [step.model_id] if step.ghost_id is None else [step.model_id, step.ghost_id]
-        db.execute(
+        # Held until the reads below: the session's identity map keeps rows only while something refers to them,
+        # and a dropped result would send every db.get to the database again (three more round trips).
+        rows = db.execute(
             select(Resource, User).outerjoin(User, User.id == Resource.owner_id).where(Resource.id.in_(ids))
         ).all()
-        return RunInputs(
+        inputs = RunInputs(
             _model_config(db, step.model_id, self.ctx.keyring), ghost_tools(db, step.ghost_id, self.ctx.keyring)
         )
+        del rows
+        return inputs
 
     def _admit(self, db: Session, step: AgentStepInput, may_run: bool) -> Admission:
         """RUNNING state, the owner's budget and, when the step may go on, its streaming message."""
