@@ -109,12 +109,15 @@ class ExecutorActivities:
         limits = limits_for(self.ctx.settings, request.limits)
         if pool is None or not pool.fits(request.image, limits):
             return None
-        if image_refusal(self.ctx.settings, request.image) or await self._unsandboxed_refusal():
+        if image_refusal(self.ctx.settings, request.image):
             return None
         # A workflow task that ran this before and did not complete (a retried workflow task, a worker that
         # stopped) may have taken one already: that one is the workflow's, and a second could not be adopted.
+        # Both reads at once: they are on the way to a new task's first token.
+        refused, existing = await asyncio.gather(self._unsandboxed_refusal(), self._existing(request))
+        if refused:
+            return None
         bound = log.bind(task_id=request.task_id, workflow_id=request.workflow_id, host=self.ctx.host)
-        existing = await self._existing(request)
         if existing is not None:
             bound.info("executor.started", backend=existing.backend, executor_id=existing.executor_id, reused=True)
             return existing
