@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
 from activities.live_message import LiveMessage
-from activities.tokens import GatewayScope, gateway_key
+from activities.tokens import GatewayScope, executor_token, gateway_key
 from activities.workspace_activities import workspace_summary
 from core import quotas
 from core.db.models import Resource, User
@@ -125,7 +125,8 @@ class AgentStepActivities:
             # Read (and the egress policy checked) for a clear error before the sandbox calls the gateway.
             raise ApplicationError(str(config), type="InvalidModel", non_retryable=True) from config
         model = self._through_gateway(config[0], key)
-        async with self.ctx.executor_clients.use(step.executor.port, step.workflow_id) as client:
+        url = f"http://127.0.0.1:{step.executor.port}"
+        async with ExecutorClient(url, executor_token(step.workflow_id)) as client:
             admission, start = await asyncio.gather(
                 self.ctx.db(lambda db: self._admit(db, step, True)),
                 self._attach_or_start(client, step, model, info.attempt, inputs.tools),

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from activities.executor_clients import ExecutorClients
 from activities.executors.base import ExecutorBackend
 from activities.relay import EventRelay
 from wegent.config import Settings
@@ -33,7 +32,6 @@ class WorkerContext:
     host: str
     pool: WarmPool | None = None  # sandboxes started ahead of tasks (WEGENT_EXECUTOR_POOL_SIZE)
     gateway: GatewayProcess | None = None  # the model gateway executors call models through (set by the worker)
-    executor_clients: ExecutorClients = field(default_factory=ExecutorClients)  # kept between a sandbox's steps
 
     async def db(self, fn: Callable[[Session], T]) -> T:
         """Run blocking database work in a thread with its own session."""

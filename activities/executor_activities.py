@@ -179,7 +179,6 @@ class ExecutorActivities:
     @activity.defn(name=activity_names.STOP_EXECUTOR)
     async def stop_executor(self, ref: ExecutorRef) -> None:
         workflow_id = activity.info().workflow_id
-        await self.ctx.executor_clients.forget(workflow_id)
         if ref.executor_id:
             await self.ctx.backend.stop(ref.executor_id)
         else:  # a start was interrupted: find what it may have created

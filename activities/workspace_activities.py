@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.context import WorkerContext
+from activities.tokens import executor_token
 from core.db.models import Resource, Task
 from core.resource_store import ResourceStore
 from core.secrets import reveal
@@ -113,9 +114,10 @@ class WorkspaceActivities:
             repo = await self.ctx.db(lambda db: load_repository(db, request.workspace_id, self.ctx.keyring))
         except WorkspaceNotFound as exc:
             raise ApplicationError(str(exc), type="WorkspaceNotFound", non_retryable=True) from exc
+        url = f"http://127.0.0.1:{request.executor.port}"
         beat = asyncio.create_task(_heartbeat_every(HEARTBEAT_SECONDS))
         try:
-            async with self.ctx.executor_clients.use(request.executor.port, request.workflow_id) as client:
+            async with ExecutorClient(url, executor_token(request.workflow_id)) as client:
                 status = await client.prepare_workspace(
                     repo.git_url, branch=repo.branch, depth=repo.depth, token=repo.token, timeout=CLONE_TIMEOUT_SECONDS
                 )

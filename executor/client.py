@@ -105,10 +105,6 @@ class ExecutorClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    @property
-    def closed(self) -> bool:
-        return self._http.is_closed
-
     async def health(self) -> dict[str, Any]:
         response = await self._request("GET", "/health")
         return dict(response.json())

@@ -160,7 +160,6 @@ class WorkerSet:
                 log.warning("worker.release_idle_failed", error=str(exc))
         if self.ctx.gateway is not None:
             await self.ctx.gateway.stop()
-        await self.ctx.executor_clients.aclose()
         await self.ctx.relay.close()
         await asyncio.to_thread(self.ctx.backend.close)
 
