@@ -91,9 +91,6 @@ class WarmPool:
         self._wanted = asyncio.Event()
         self._filler: asyncio.Task[None] | None = None
         self._draining = False
-        # One client for the pool's calls to its sandboxes: a take's binding then costs no client of its own and
-        # may find the connection its sandbox's readiness checks left open.
-        self._http: httpx.AsyncClient | None = None
         self.default_limits: SandboxLimits = limits_for(settings, SandboxLimits())
 
     # ---- who gets one ------------------------------------------------------------------------------------
@@ -130,15 +127,10 @@ class WarmPool:
         log.info("pool.assigned", warm_id=warm.warm_id, executor_id=handle.executor_id, workflow_id=workflow_id)
         return handle
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=5.0, trust_env=False, verify=tls_context())
-        return self._http
-
     async def _bind(self, warm: Warm, token: str) -> int:
         url = f"http://127.0.0.1:{warm.port}/bind"
-        headers = {"Authorization": f"Bearer {warm.key}"}
-        response = await self._client().post(url, json={"token": token}, headers=headers)
+        async with httpx.AsyncClient(timeout=5.0, trust_env=False, verify=tls_context()) as client:
+            response = await client.post(url, json={"token": token}, headers={"Authorization": f"Bearer {warm.key}"})
         return response.status_code
 
     # ---- keeping it full ---------------------------------------------------------------------------------
@@ -194,8 +186,8 @@ class WarmPool:
         try:
             handle = await asyncio.shield(starting)
             await self.backend.wait_healthy(handle, 90.0)
-            await _check_identity(self._client(), handle, warm.key)
-            await _primed(self._client(), handle, PRIMED_WITHIN)
+            await _check_identity(handle, warm.key)
+            await _primed(handle, PRIMED_WITHIN)
         except BaseException:
             with contextlib.suppress(BaseException):
                 await asyncio.wait([starting])
@@ -222,31 +214,30 @@ class WarmPool:
         waiting, self.ready = self.ready, []
         for warm in waiting:
             await self._discard(warm)
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
         if waiting:
             log.info("pool.drained", count=len(waiting))
         return len(waiting)
 
 
-async def _primed(client: httpx.AsyncClient, handle: ExecutorHandle, within: float) -> None:
+async def _primed(handle: ExecutorHandle, within: float) -> None:
     """Wait until the sandbox has primed itself (imports, TLS setup): handed out earlier, its task's first token
     would wait for that work, and share the CPU with it. Priming is an optimisation: after ``within`` it is handed
     out anyway; an executor that does not report it counts as primed."""
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        health = (await client.get(f"http://{handle.host}:{handle.port}/health")).json()
-        if health.get("primed", True):
-            return
-        await asyncio.sleep(0.05)
+    async with httpx.AsyncClient(timeout=5.0, trust_env=False, verify=tls_context()) as client:
+        while time.monotonic() < deadline:
+            health = (await client.get(f"http://{handle.host}:{handle.port}/health")).json()
+            if health.get("primed", True):
+                return
+            await asyncio.sleep(0.05)
 
 
-async def _check_identity(client: httpx.AsyncClient, handle: ExecutorHandle, key: str) -> None:
+async def _check_identity(handle: ExecutorHandle, key: str) -> None:
     """The executor answering on the port must be the one just started (another deployment's executor on this
     machine may have taken the port first): it proves it holds our pool key without showing it."""
     from executor.auth import fingerprint
 
-    health = (await client.get(f"http://{handle.host}:{handle.port}/health")).json()
+    async with httpx.AsyncClient(timeout=5.0, trust_env=False, verify=tls_context()) as client:
+        health = (await client.get(f"http://{handle.host}:{handle.port}/health")).json()
     if health.get("pool") != fingerprint(key):
         raise RuntimeError(f"port {handle.port} is answered by another executor than {handle.executor_id}")
