@@ -27,6 +27,13 @@ def is_database_down(exc: BaseException) -> bool:
     return isinstance(exc, DATABASE_DOWN)
 
 
+def driver_code(exc: BaseException) -> int | None:
+    """The database's own error number (1213 deadlock, 1205 lock wait, 2013 lost connection...): what the log needs
+    to tell a contended row from a server that is away. Never the message, which may quote the statement's values."""
+    args = getattr(getattr(exc, "orig", None), "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
 def database_unavailable_body() -> dict[str, str]:
     return {"detail": "the database is unavailable; retry in a few seconds"}
 
@@ -35,7 +42,7 @@ def install(app: FastAPI) -> None:
     async def database_down(request: Request, exc: Exception) -> JSONResponse:
         if not is_database_down(exc):
             raise exc
-        log.warning("api.database_unavailable", path=request.url.path, error=type(exc).__name__)
+        log.warning("api.database_unavailable", path=request.url.path, error=type(exc).__name__, code=driver_code(exc))
         return JSONResponse(database_unavailable_body(), status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
     for kind in (sa_exc.DBAPIError, *DATABASE_DOWN):

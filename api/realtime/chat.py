@@ -18,7 +18,7 @@ from api.core.api_keys import KeyRefused, is_api_key, key_is_usable, resolve_key
 from api.metrics import SOCKETIO_CONNECTIONS
 from api.realtime.catchup import END_EVENTS, CatchUp, Snapshot
 from api.realtime.revocation import Revocation, session_is_current
-from api.unavailable import database_unavailable_body, is_database_down
+from api.unavailable import database_unavailable_body, driver_code, is_database_down
 from core import tasks as svc
 from core.db.models import User
 from core.db.session import in_session
@@ -160,6 +160,7 @@ class ChatNamespace(socketio.AsyncNamespace):
             return _error(message, field, exc.status)
         except Exception as exc:  # noqa: BLE001 - never let one bad event kill the connection
             if is_database_down(exc):
+                log.warning("chat.database_unavailable", event_name=event, code=driver_code(exc))
                 return _error(database_unavailable_body()["detail"], status=503)
             log.exception("chat.event_failed", event_name=event)
             return _error("internal error", status=500)

@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.db.session import in_session
 from core.schedules.desired import Desired, desired_schedule
 from core.schedules.names import HASH_MEMO, RPC_TIMEOUT, temporal_id
-from core.schedules.records import _snapshot, _write_status
+from core.schedules.records import _snapshot, write_refreshed_status
 from core.schedules.status import compose_status
 from wegent.config import get_settings
 from wegent.logging import get_logger
@@ -131,7 +131,7 @@ async def mirror(schedule_id: int, reason: str = "write", client: Client | None 
         error = _short(exc)
         log.warning("schedule.mirror_failed", schedule_id=schedule_id, reason=reason, error=error)
         status = compose_status(snap, None, synced=False, message=f"not mirrored to Temporal: {error}")
-        await in_session(lambda db: _write_status(db, snap.id, status))
+        status = await in_session(lambda db: write_refreshed_status(db, snap.id, status))
         return MirrorResult(snap.id, "failed", error=error, status=status)
 
     message = None
@@ -146,7 +146,7 @@ async def mirror(schedule_id: int, reason: str = "write", client: Client | None 
             reason=reason,
         )
     status = compose_status(snap, desc, synced=True, message=message, drift=drift or None, repaired_by=reason)
-    await in_session(lambda db: _write_status(db, snap.id, status))
+    status = await in_session(lambda db: write_refreshed_status(db, snap.id, status))
     log.info("schedule.mirrored", schedule_id=snap.id, outcome=outcome, reason=reason, paused=desired.paused)
     return MirrorResult(snap.id, outcome, drift=drift, status=status)
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from core.db import generations
+from core.db.deadlocks import retrying_deadlocks
 from core.db.models import Resource, Task
 from core.schedules.names import ACTIVE_STATES, KIND, scheduled_time_of
 from wegent.timestamps import iso_utc
@@ -54,19 +55,49 @@ def _write_status(db: Session, schedule_id: int, status: dict[str, Any]) -> None
     db.commit()
 
 
+#: Fields a refresh sets to "now" on every look: a status that differs only in them is not a change worth a write.
+_CHECK_TIME_FIELDS = ("syncedAt",)
+
+
 def write_refreshed_status(db: Session, schedule_id: int, status: dict[str, Any]) -> dict[str, Any]:
-    """Write a status composed from an earlier read, keeping what a worker recorded meanwhile.
+    """Store a status composed from an earlier read, keeping what a worker recorded meanwhile; return it.
 
     A run refused by a worker (``lastError``, see run_tasks.record_run_error) may land between the API's read
-    and this write; overwriting it would lose it for good. The row is locked, so the newer error wins.
+    and this write; overwriting it would lose it for good, so it is merged in from the row, locked.
+
+    Every GET and LIST of a schedule refreshes it, and a client polling one (the web app, a script) would
+    otherwise lock and rewrite its row and move its owner's generation several times a second, racing the
+    worker's writes and emptying the owner's LIST caches for nothing. A status that only says "checked again
+    just now" is returned without a write.
     """
-    current = db.execute(
-        select(Resource.status).where(Resource.id == schedule_id, Resource.kind == KIND).with_for_update()
-    ).first()
-    latest = dict(current[0] or {}) if current is not None else {}
-    merged = {**status, **({"lastError": latest["lastError"]} if "lastError" in latest else {})}
-    _write_status(db, schedule_id, merged)
-    return merged
+    stored = _stored(db, schedule_id, lock=False)
+    if _same_but_check_time(_merged(status, stored), stored):
+        db.rollback()  # end the read's snapshot: the session may be reused
+        return _merged(status, stored)
+
+    def write() -> dict[str, Any]:
+        merged = _merged(status, _stored(db, schedule_id, lock=True))
+        _write_status(db, schedule_id, merged)
+        return merged
+
+    return retrying_deadlocks(db, write)
+
+
+def _stored(db: Session, schedule_id: int, *, lock: bool) -> dict[str, Any]:
+    query = select(Resource.status).where(Resource.id == schedule_id, Resource.kind == KIND)
+    current = db.execute(query.with_for_update() if lock else query).first()
+    return dict(current[0] or {}) if current is not None else {}
+
+
+def _merged(status: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    return {**status, **({"lastError": stored["lastError"]} if "lastError" in stored else {})}
+
+
+def _same_but_check_time(status: dict[str, Any], stored: dict[str, Any]) -> bool:
+    def strip(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in d.items() if k not in _CHECK_TIME_FIELDS}
+
+    return bool(stored) and strip(status) == strip(stored)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -32,6 +33,10 @@ def test_api_answers_503_while_the_database_is_down_and_recovers(stack_factory, 
         assert down.headers["Retry-After"].isdigit()
     assert httpx.get(f"{stack.url}/readyz", timeout=10).status_code == 503
     assert stack.api is not None and stack.api.alive()
+    # The log says which failure it was (the driver's error number: here the connection, not a busy row).
+    lines = stack.api.log_path.read_text().splitlines()
+    logged = [json.loads(line) for line in lines if "api.database_unavailable" in line]
+    assert logged and {entry["code"] for entry in logged} <= {2003, 2006, 2013}, logged[:3]
 
     proxy.restore()
     deadline = time.monotonic() + 30

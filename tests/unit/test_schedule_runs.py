@@ -209,3 +209,70 @@ async def test_a_refused_run_recorded_while_the_api_refreshes_the_status_is_not_
     assert after.status["lastError"]["workflowId"] == "schedule-run-refused"
     shown = client.get(f"/api/v1/schedules/{schedule['id']}", headers=admin_headers).json()["status"]
     assert shown["lastError"]["message"] == "cannot start a task: its owner is disabled"
+
+
+def _stored_status_and_generation(schedule_id: int) -> tuple[dict[str, Any], int]:
+    from core.db.models import User
+
+    with get_sessionmaker()() as db:
+        row = db.get(Resource, schedule_id)
+        assert row is not None
+        owner = db.get(User, row.owner_id)
+        assert owner is not None
+        return dict(row.status), owner.resource_generation
+
+
+def test_looking_at_a_schedule_again_writes_nothing(client, admin_headers, schedule):
+    """A client polling a schedule must not rewrite its row (and empty its owner's LIST caches) on every look:
+    only a status that changed is stored; the answer still says when Temporal was last checked."""
+    url = f"/api/v1/schedules/{schedule['id']}"
+    first = client.get(url, headers=admin_headers)
+    assert first.status_code == 200, first.text
+    stored, generation = _stored_status_and_generation(schedule["id"])
+    for _ in range(3):
+        again = client.get(url, headers=admin_headers)
+        assert again.status_code == 200, again.text
+        assert again.json()["status"]["syncedAt"] >= first.json()["status"]["syncedAt"]
+    assert _stored_status_and_generation(schedule["id"]) == (stored, generation)
+
+    # A change is still stored, once: here a refused run recorded by a worker, then shown.
+    from core.schedules.run_tasks import record_run_error
+
+    with get_sessionmaker()() as db:
+        record_run_error(db, schedule["id"], "schedule-run-refused", "cannot start a task: its owner is disabled")
+    shown = client.get(url, headers=admin_headers).json()["status"]
+    assert shown["lastError"]["workflowId"] == "schedule-run-refused"
+    stored, generation = _stored_status_and_generation(schedule["id"])
+    assert stored["lastError"] == shown["lastError"]
+    client.get(url, headers=admin_headers)
+    assert _stored_status_and_generation(schedule["id"]) == (stored, generation)
+
+
+async def test_a_mirror_keeps_a_refusal_recorded_while_it_asked_temporal(schedule, monkeypatch):
+    """Mirroring reads the row, talks to Temporal, then stores the status: a worker's refusal recorded meanwhile
+    stays (it used to be overwritten by the status composed from the earlier read)."""
+    import asyncio
+
+    from core.schedules import mirroring
+    from core.schedules.run_tasks import record_run_error
+
+    original = mirroring._describe
+    recorded: list[bool] = []
+
+    async def describe_while_a_worker_refuses(handle):  # type: ignore[no-untyped-def]
+        if not recorded:
+            recorded.append(True)
+
+            def refuse() -> None:
+                with get_sessionmaker()() as db:
+                    record_run_error(db, schedule["id"], "schedule-run-meanwhile", "its owner is disabled")
+
+            await asyncio.to_thread(refuse)
+        return await original(handle)
+
+    monkeypatch.setattr(mirroring, "_describe", describe_while_a_worker_refuses)
+    result = await mirroring.mirror(schedule["id"], reason="action")
+    assert recorded and result.outcome != "failed"
+    assert result.status["lastError"]["workflowId"] == "schedule-run-meanwhile"
+    stored, _ = _stored_status_and_generation(schedule["id"])
+    assert stored["lastError"]["workflowId"] == "schedule-run-meanwhile"
