@@ -62,8 +62,11 @@ def resolve(db: Session, key: str, keyring: Keyring) -> Grant:
     found = (
         db.execute(
             select(Task, User, Resource, model_owner)
-            .outerjoin(User, User.id == Task.owner_id)
+            .select_from(Task)
+            # The Model first: joined by a literal id, it is linked to the task only as the join's right side,
+            # which SQLAlchemy's cartesian-product check sees when the left side is a table, not a join.
             .outerjoin(Resource, Resource.id == scope.model_id)
+            .outerjoin(User, User.id == Task.owner_id)
             .outerjoin(model_owner, model_owner.id == Resource.owner_id)
             .where(Task.id == scope.task_id)
         ).first()
