@@ -52,7 +52,7 @@ TARGETS = {"local": {"new": 0.100, "follow": 0.060}, "docker": {"new": 0.250, "f
 TARGET_STAGE = 0.040
 REMAINING = [
     ("POST/chat:send → workflow started", "the task row and its workflow are created durably before any answer"),
-    ("first workflow task", "the worker runs the workflow; the plan and the warm take (with the host) are local"),
+    ("first workflow task", "the worker runs the workflow; the plan and the warm take are one local activity"),
     ("start_executor (host queue)", "only without a warm sandbox: a cold start on the chosen host"),
     ("run_agent_step (agent queue)", "the per-host slot limit (MAX_CONCURRENT_TASKS) is this queue's slots"),
     ("per extra stage", "one run_agent_step round trip: each stage is its own durable, retryable step"),

@@ -26,6 +26,7 @@ from activities.executors.factory import choose_backend, get_backend
 from activities.executors.local_backend import executor_source_root
 from activities.executors.pool import WarmPool
 from activities.gateway.server import GatewayProcess
+from activities.plan_with_take import PlanWithTake
 from activities.reaper import ReaperActivities, reap_host, register_host
 from activities.relay import EventRelay, NullRelay, redis_relay
 from activities.schedule_activities import ScheduleActivities
@@ -199,6 +200,7 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
         ),
     ]
     if serve_workflows:
+        take_here = gate.take_warm_executor_here(executors.take_warm_executor_here, ctx.host)
         workers.insert(
             0,
             Worker(
@@ -213,7 +215,8 @@ def build_workers(client: Client, ctx: WorkerContext, serve_workflows: bool = Tr
                     tasks.pick_host,
                     tasks.claim_user_slot,
                     gate.take_warm_executor(executors.take_warm_executor),
-                    gate.take_warm_executor_here(executors.take_warm_executor_here, ctx.host),
+                    take_here,
+                    PlanWithTake(tasks.resolve_plan, take_here).resolve_plan_and_take,
                     schedules.create_scheduled_task,
                     reaper.list_executor_hosts,
                     reaper.reconcile_tasks,

@@ -8,6 +8,7 @@ sandbox); the implementations in `activities/` register under the same constants
 from __future__ import annotations
 
 RESOLVE_PLAN = "resolve_plan"
+RESOLVE_PLAN_AND_TAKE = "resolve_plan_and_take"
 UPDATE_STATE = "update_task_state"
 RECORD_NOTE = "record_note"
 CLAIM_SLOT = "claim_user_slot"
@@ -26,6 +27,7 @@ RECONCILE_TASKS = "reconcile_tasks"
 ALL = frozenset(
     {
         RESOLVE_PLAN,
+        RESOLVE_PLAN_AND_TAKE,
         UPDATE_STATE,
         RECORD_NOTE,
         CLAIM_SLOT,

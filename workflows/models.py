@@ -251,6 +251,15 @@ class PlanRequest:
 
 
 @dataclass
+class PlannedTake:
+    """The answer of ``resolve_plan_and_take``: the plan, and the warm sandbox taken beside it for the task's first
+    sandbox (None: none was taken, and the first step gets one as usual)."""
+
+    plan: TaskPlan
+    take: WarmTake | None = None
+
+
+@dataclass
 class Note:
     """A message the workflow itself records: a routing decision, a plan, a notice."""
 

@@ -9,8 +9,9 @@ too late, replayed as absent, took the old path and failed the workflow task for
 From UP_FRONT on, a run asks that one patch first thing in ``run``, before any await, so its marker is in the
 run's first workflow task whatever splits it. A run with UP_FRONT has every patch below: ``applied`` answers
 yes without asking them, and the run records one marker (and one search-attribute update) instead of one per
-patch. Runs recorded before UP_FRONT still ask each patch where their code path first needs it. A later
-change gets an id of its own, asked in ``decide_up_front`` too, so its marker also lands in the first task.
+patch. Runs recorded before UP_FRONT still ask each patch where their code path first needs it. A later change
+gets an id of its own (in SINCE_UP_FRONT) and a new level marker that stands for it and everything before, so a
+new run still records one marker, in its first task.
 """
 
 from __future__ import annotations
@@ -50,19 +51,32 @@ ALL = (
     WORKSPACE_CLONE,
 )
 
+# Since UP_FRONT: a new turn whose slot is claimed takes its warm sandbox in the plan's local activity.
+PLAN_WITH_TAKE = "plan-with-take"
+# The run has every patch above and every one of SINCE_UP_FRONT: still one marker per run.
+UP_FRONT_2 = "patches-up-front-2"
 
-_UP_FRONT_ATTRIBUTE = "_wegent_patches_up_front"
+SINCE_UP_FRONT = (PLAN_WITH_TAKE,)
+
+
+_LEVEL_ATTRIBUTE = "_wegent_patches_up_front"
 
 
 def decide_up_front() -> None:
-    """Call first thing in ``run``, before any await."""
-    setattr(workflow.instance(), _UP_FRONT_ATTRIBUTE, workflow.patched(UP_FRONT))
+    """Call first thing in ``run``, before any await. A run records the newest level's marker only; one recorded
+    before it replays with the level its marker says (none: each patch as its own marker says)."""
+    level = 2 if workflow.patched(UP_FRONT_2) else 1 if workflow.patched(UP_FRONT) else 0
+    setattr(workflow.instance(), _LEVEL_ATTRIBUTE, level)
 
 
 def applied(patch: str) -> bool:
-    """Whether this run has ``patch`` (one of ALL): always from UP_FRONT on, else as its marker says."""
+    """Whether this run has ``patch``: a patch of ALL from UP_FRONT on, one of SINCE_UP_FRONT from UP_FRONT_2 on;
+    before UP_FRONT, as the patch's own marker says where the code path first needs it."""
+    level = getattr(workflow.instance(), _LEVEL_ATTRIBUTE, 0)
+    if patch in SINCE_UP_FRONT:
+        return level >= 2
     if patch not in ALL:
         raise ValueError(f"unknown patch {patch!r}: list it in workflows/patches.py")
-    if getattr(workflow.instance(), _UP_FRONT_ATTRIBUTE, False):
+    if level >= 1:
         return True
     return workflow.patched(patch)

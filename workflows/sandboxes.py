@@ -33,6 +33,7 @@ from workflows.models import (
     ExecutorRef,
     StartExecutorInput,
     StepPlan,
+    TaskPlan,
     WarmTake,
     WorkspaceInput,
     WorkspaceResult,
@@ -51,6 +52,17 @@ def policy_of(member: StepPlan) -> str:
     return f"image={member.image or ''};cpu={limits.cpu};memory={limits.memory};pids={limits.pids};net={limits.network}"
 
 
+def first_sandbox_request(plan: TaskPlan, workflow_id: str) -> StartExecutorInput | None:
+    """The start request of a new task's first sandbox, when it can be known with the plan: every member under one
+    sandbox policy (so whichever member runs first uses slot "") and no workspace to clone into it first."""
+    if not plan.steps or plan.workspace_id is not None or len({policy_of(m) for m in plan.steps}) != 1:
+        return None
+    first = plan.steps[0]
+    return StartExecutorInput(
+        task_id=plan.task_id, workflow_id=workflow_id, image=first.image, limits=first.limits, sandbox=""
+    )
+
+
 class TaskSandboxes:
     """The live sandboxes of one task workflow, by policy; started on demand and always released."""
 
@@ -63,6 +75,12 @@ class TaskSandboxes:
 
     def carried(self) -> list[ExecutorRef]:
         return list(self._by_policy.values())
+
+    def adopt(self, member: StepPlan, started: ExecutorRef) -> None:
+        """A sandbox taken with the plan (first_sandbox_request) becomes the one of ``member``'s policy, slot ""."""
+        key = self._key(member)
+        started.sandbox, started.policy = "", key if key != _SHARED else ""
+        self._by_policy[key] = started
 
     def _key(self, member: StepPlan) -> str:
         key = policy_of(member) if applied(SANDBOX_PER_POLICY) else _SHARED
@@ -178,7 +196,7 @@ async def _here_or_warm(request: StartExecutorInput) -> tuple[str, ExecutorRef |
         if isinstance(err, ActivityError) and not is_cancellation(err):
             return await pick_host(), None  # the take failed: a sandbox is started as usual
         # Cancelled mid-take: whatever the take bound on this host must not outlive us.
-        await stop(ExecutorRef(host=await pick_host(), backend="", executor_id="", port=0, sandbox=request.sandbox))
+        await stop_what_this_host_bound(request.sandbox)
         raise
 
 
@@ -197,6 +215,11 @@ async def _take_warm(request: StartExecutorInput) -> ExecutorRef | None:
         if is_cancellation(err):  # the task was cancelled meanwhile: that is not "no warm sandbox"
             raise
         return None
+
+
+async def stop_what_this_host_bound(slot: str) -> None:
+    """A take on this worker's host was cancelled before it answered: stop whatever it bound to that slot."""
+    await stop(ExecutorRef(host=await pick_host(), backend="", executor_id="", port=0, sandbox=slot))
 
 
 async def stop(executor: ExecutorRef) -> None:

@@ -22,6 +22,7 @@ from workflows.activity_names import (
     CREATE_SCHEDULED_TASK,
     RECORD_NOTE,
     RESOLVE_PLAN,
+    RESOLVE_PLAN_AND_TAKE,
     UPDATE_STATE,
 )
 from workflows.approvals import ApprovalGate
@@ -36,6 +37,7 @@ from workflows.models import (
     FollowUp,
     HistoryItem,
     Note,
+    PlannedTake,
     PlanRequest,
     Rejection,
     ScheduledRun,
@@ -46,9 +48,9 @@ from workflows.models import (
     TaskPlan,
     TaskState,
 )
-from workflows.patches import HOST_HANDOVER, USER_RUNNING_LIMIT, applied, decide_up_front
+from workflows.patches import HOST_HANDOVER, PLAN_WITH_TAKE, USER_RUNNING_LIMIT, applied, decide_up_front
 from workflows.policies import DB_RETRY
-from workflows.sandboxes import TaskSandboxes
+from workflows.sandboxes import TaskSandboxes, stop_what_this_host_bound
 from workflows.slots import wait_for_slot
 from workflows.step_runs import run_step
 
@@ -136,16 +138,18 @@ class TaskWorkflow:
             # A scheduled run must not hold the schedule's overlap slot while idle: follow-ups start a new run.
             task.executor_idle_seconds = task.task_idle_seconds = 0
         try:
-            plan = await db_step(
-                RESOLVE_PLAN,
-                PlanRequest(
-                    task_id=task.task_id,
-                    history_through_turn=task.turn if task.resume_idle else None,
-                    retry=task.retry,
-                    model_override_id=task.model_override_id,
-                ),
-                TaskPlan,
+            request = PlanRequest(
+                task_id=task.task_id,
+                history_through_turn=task.turn if task.resume_idle else None,
+                retry=task.retry,
+                model_override_id=task.model_override_id,
             )
+            # A turn that starts at once (the API claimed its slot) needs a sandbox next: one local activity
+            # reads the plan and takes a warm sandbox of this host, where two ran one after another.
+            if task.slot_claimed and not task.resume_idle and applied(PLAN_WITH_TAKE):
+                plan = await self._plan_and_take(request)
+            else:
+                plan = await db_step(RESOLVE_PLAN, request, TaskPlan)
             self.plan = plan
             self._history = list(plan.history)
             self._completed = {c.step: c for c in plan.completed}
@@ -197,6 +201,26 @@ class TaskWorkflow:
         finally:
             if not self._continuing:
                 await self.release_executor()
+
+    async def _plan_and_take(self, request: PlanRequest) -> TaskPlan:
+        try:
+            planned = await workflow.execute_local_activity(
+                RESOLVE_PLAN_AND_TAKE,
+                request,
+                result_type=PlannedTake,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DB_RETRY,
+            )
+        except BaseException as err:
+            # Cancelled mid-take: whatever the take bound on this host must not outlive us. (A failed plan took
+            # nothing: the activity takes only once the plan is read, and a failed take is no take.)
+            if not isinstance(err, ActivityError) or is_cancellation(err):
+                await stop_what_this_host_bound("")
+            raise
+        taken = planned.take.executor if planned.take is not None else None
+        if taken is not None:
+            self._sandboxes.adopt(planned.plan.steps[0], taken)
+        return planned.plan
 
     _continuing = False
 

@@ -7,6 +7,7 @@ Real API, worker, Temporal, database and backends (local forks and Docker contai
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 import uuid
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from temporalio.client import Client
 
 from activities.executors.docker_backend import DockerBackend
 from activities.executors.local_backend import LocalBackend
@@ -24,6 +26,7 @@ from core.db.session import get_sessionmaker
 from tests.conftest import STATE_DIR
 from tests.e2e.conftest import DOCKER_HOST_ALIAS
 from tests.e2e.teams import team_yaml
+from tests.e2e.test_schedules import temporal
 
 
 def backend_for(name: str) -> Any:
@@ -58,6 +61,21 @@ def warm_ports(host: str, timeout: float = 120.0, exclude: frozenset[int] = froz
             return ports
         time.sleep(0.2)
     raise AssertionError(f"no warm sandbox on {host} after {timeout:.0f}s")
+
+
+def local_activities(workflow_id: str) -> list[str]:
+    """The local activities the workflow ran, in order, from its history's markers."""
+
+    async def read(client: Client) -> list[str]:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        names = []
+        for event in history.events:
+            marker = event.marker_recorded_event_attributes
+            if event.HasField("marker_recorded_event_attributes") and marker.marker_name == "core_local_activity":
+                names.append(json.loads(marker.details["data"].payloads[0].data)["activity_type"])
+        return names
+
+    return temporal(read)
 
 
 @pytest.mark.parametrize("backend_name", ["local", "docker"])
@@ -104,6 +122,8 @@ def test_a_task_runs_in_a_warm_sandbox_bound_to_it_and_the_pool_refills_and_drai
 
     done = stack.wait_state(task["id"], {"COMPLETED"}, timeout=120)
     assert done["state"] == "COMPLETED"
+    # Taken in the same local activity that read the plan: no separate take on the way to the first step.
+    assert local_activities(workflow_id) == ["resolve_plan_and_take", "update_task_state"]
     answers = [m["content"] for m in done["messages"] if m["role"] == "assistant"]
     assert answers == ["a warm answer, slowly"]
     # Removed with its task (WEGENT_EXECUTOR_IDLE_SECONDS=0), like any executor.

@@ -36,6 +36,7 @@ from workflows.models import (
     ExecutorRef,
     FollowUp,
     Note,
+    PlannedTake,
     PlanRequest,
     SlotClaim,
     SlotRequest,
@@ -49,6 +50,7 @@ from workflows.models import (
     agent_queue,
     host_queue,
 )
+from workflows.sandboxes import first_sandbox_request
 from workflows.task_workflow import TaskWorkflow
 
 
@@ -66,10 +68,12 @@ class Script:
     waits: int = 0  # how many slot claims are refused before one succeeds
     warm: int = 0  # how many warm sandboxes the workflow's own worker has in its pool
     taken: list[StartExecutorInput] = field(default_factory=list)
+    taken_with_plan: int = 0  # how many of ``taken`` came with the plan (resolve_plan_and_take)
     claims: int = 0
     # Awaited inside the stand-in start_executor / run_agent_step, e.g. to hold one until the test has cancelled.
     on_start: Callable[[StartExecutorInput], Awaitable[None]] | None = None
     on_step: Callable[[AgentStepInput], Awaitable[None]] | None = None
+    on_plan_take: Callable[[StartExecutorInput], Awaitable[None]] | None = None
 
     def bots(self) -> list[str]:
         return [s.bot for s in self.steps]
@@ -127,6 +131,18 @@ def stand_ins(script: Script, host: str) -> tuple[list, list, list]:  # type: ig
     async def take_warm_executor_here(request: StartExecutorInput) -> WarmTake:
         return WarmTake(host=host, executor=await take_warm_executor(request))
 
+    @activity.defn(name="resolve_plan_and_take")
+    async def resolve_plan_and_take(_: PlanRequest) -> PlannedTake:
+        # As the worker's: the plan, then a take only when the plan settles the first sandbox.
+        first = first_sandbox_request(script.plan, activity.info().workflow_id)
+        if first is None:
+            return PlannedTake(plan=script.plan)
+        if script.on_plan_take is not None:
+            await script.on_plan_take(first)
+        take = await take_warm_executor_here(first)
+        script.taken_with_plan += take.executor is not None
+        return PlannedTake(plan=script.plan, take=take)
+
     @activity.defn(name="start_executor")
     async def start_executor(request: StartExecutorInput) -> ExecutorRef:
         script.started.append(request)
@@ -155,6 +171,7 @@ def stand_ins(script: Script, host: str) -> tuple[list, list, list]:  # type: ig
             claim_user_slot,
             take_warm_executor,
             take_warm_executor_here,
+            resolve_plan_and_take,
         ],
         [start_executor, stop_executor],
         [run_agent_step],
@@ -454,6 +471,67 @@ async def test_a_warm_sandbox_of_the_workflows_own_worker_is_taken_without_start
     assert sorted(e.executor_id for e in script.stopped) == ["ex-2", "warm-1"]
 
 
+async def test_a_new_task_whose_slot_is_claimed_takes_its_warm_sandbox_with_its_plan() -> None:
+    """One local activity reads the plan and takes the sandbox every member will use; the steps run in it and it
+    is stopped with the task. The run replays on the same path."""
+    script = Script(plan("pipeline", [member(0, "draft"), member(1, "check")]), by_prompt({}), warm=1)
+    async with workers(script) as (client, queue), asyncio.timeout(60):
+        handle = await start_task(client, queue, task_idle_seconds=0, slot_claimed=True)
+        assert (await handle.result())["state"] == "COMPLETED"
+        history = await handle.fetch_history()
+    assert script.taken_with_plan == 1 and [t.sandbox for t in script.taken] == [""] and not script.started
+    assert [(s.bot, s.executor.executor_id) for s in script.steps] == [("draft", "warm-1"), ("check", "warm-1")]
+    assert [e.executor_id for e in script.stopped] == ["warm-1"]
+    markers = _local_activity_markers(history)
+    assert "resolve_plan_and_take" in markers and "resolve_plan" not in markers
+    assert "take_warm_executor_here" not in markers  # the sandbox was already the task's
+    await Replayer(workflows=[TaskWorkflow]).replay_workflow(history)
+
+
+def test_the_plan_settles_the_first_sandbox_only_with_one_policy_and_no_workspace() -> None:
+    one = first_sandbox_request(plan("pipeline", [member(0, "a", image="img"), member(1, "b", image="img")]), "w-1")
+    assert one is not None and (one.task_id, one.workflow_id, one.image, one.sandbox) == (1, "w-1", "img", "")
+    offline = member(1, "b", limits=SandboxLimits(network=False))
+    assert first_sandbox_request(plan("pipeline", [member(0, "a"), offline]), "w") is None
+    assert first_sandbox_request(plan("solo", [member(0, "a")], workspace_id=7), "w") is None  # cloned first
+    assert first_sandbox_request(plan("solo", []), "w") is None
+
+
+async def test_members_under_two_policies_take_no_sandbox_with_the_plan() -> None:
+    offline = member(1, "check", limits=SandboxLimits(network=False))
+    script = Script(plan("pipeline", [member(0, "draft"), offline]), by_prompt({}), warm=1)
+    assert (await run_task(script, slot_claimed=True))["state"] == "COMPLETED"
+    assert script.taken_with_plan == 0
+    # The first member's sandbox was taken as before, when its step needed it.
+    assert [(t.limits.network, t.sandbox) for t in script.taken] == [(True, "")]
+    assert [(s.limits.network, s.sandbox) for s in script.started] == [(False, "2")]
+
+
+async def test_a_turn_that_waits_for_its_owners_slot_takes_no_sandbox_with_its_plan() -> None:
+    script = Script(plan("solo", [member(0, "solo")]), by_prompt({}), warm=1, waits=1)
+    assert (await run_task(script))["state"] == "COMPLETED"
+    assert script.taken_with_plan == 0 and len(script.taken) == 1  # taken once the slot was claimed
+
+
+async def test_a_cancel_while_the_plan_takes_a_sandbox_stops_what_the_take_bound() -> None:
+    taking = asyncio.Event()
+
+    async def hold(_: StartExecutorInput) -> None:
+        taking.set()
+        await asyncio.sleep(3600)  # cancelled with the workflow
+
+    script = Script(plan("solo", [member(0, "solo")]), by_prompt({}), warm=1, on_plan_take=hold)
+    async with workers(script) as (client, queue), asyncio.timeout(60):
+        handle = await start_task(client, queue, slot_claimed=True)
+        await asyncio.wait_for(taking.wait(), 30)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    assert not script.steps and script.states[-1] == "CANCELLED"
+    # Whatever the take bound to the first slot on this host is stopped by slot (no executor id known yet).
+    assert [(e.executor_id, e.sandbox) for e in script.stopped] == [("", "")]
+
+
 # ---- cancel: no new work once the user cancelled --------------------------------------------------------
 
 
@@ -540,7 +618,9 @@ async def test_a_run_queried_during_its_first_workflow_task_replays_the_same_pat
     for _ in range(20):
         script = Script(plan("solo", [member(0, "solo")]), by_prompt({}))
         async with workers(script) as (client, queue), asyncio.timeout(60):
-            handle = await start_task(client, queue, task_idle_seconds=0, slot_claimed=True)
+            # Not claimed: the plan and the sandbox are two local activities (a claimed turn takes its sandbox
+            # with the plan), and a query can split the first workflow task between them.
+            handle = await start_task(client, queue, task_idle_seconds=0)
             result = asyncio.ensure_future(handle.result())
             while not result.done():  # what the Temporal UI or a status poller does
                 with contextlib.suppress(Exception):
