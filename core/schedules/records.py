@@ -71,9 +71,10 @@ def write_refreshed_status(db: Session, schedule_id: int, status: dict[str, Any]
     just now" is returned without a write.
     """
     stored = _stored(db, schedule_id, lock=False)
-    if _same_but_check_time(_merged(status, stored), stored):
+    unchanged = _merged(status, stored)
+    if _same_but_check_time(unchanged, stored):
         db.rollback()  # end the read's snapshot: the session may be reused
-        return _merged(status, stored)
+        return unchanged
 
     def write() -> dict[str, Any]:
         merged = _merged(status, _stored(db, schedule_id, lock=True))
