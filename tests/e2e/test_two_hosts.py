@@ -30,26 +30,6 @@ def _events(log_path: Path, event: str) -> list[dict]:  # type: ignore[type-arg]
     return found
 
 
-def _stop_story(log_path: Path, task_ids: set[int], limit: int = 300) -> str:
-    """What a stopped host's worker logged about its stop and those tasks, or anything it warned of: the part of
-    its log that tells which activity held up a graceful stop (a tail shows only the last moments)."""
-    kept = []
-    for line in log_path.read_text(errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            kept.append(line)  # a traceback or a line outside structlog
-            continue
-        event = str(entry.get("event", ""))
-        if (
-            entry.get("task_id") in task_ids
-            or entry.get("level") in {"warning", "error", "critical"}
-            or event.startswith(("worker.", "pool.", "gateway."))
-        ):
-            kept.append(line)
-    return "\n".join(kept[-limit:])
-
-
 def _wait(predicate, what: str, timeout: float = 90.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -142,7 +122,7 @@ def test_stopping_one_host_leaves_new_tasks_to_the_other_and_its_running_steps_f
     try:
         final = [stack.wait_state(t["id"], {"COMPLETED", "FAILED"}, timeout=240) for t in first + later]
     except AssertionError as exc:
-        story = _stop_story(workers[host_b].log_path, on_b)
+        story = workers[host_b].story(on_b, prefixes=("worker.", "pool.", "gateway."))
         raise AssertionError(f"{exc}\n--- the stopped host {host_b} (tasks {sorted(on_b)}):\n{story}") from None
     assert [(t["id"], t["error"]) for t in final if t["state"] != "COMPLETED"] == []
     for task in final:

@@ -7,6 +7,7 @@ each other's work.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -59,6 +60,30 @@ class Process:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+    def story(self, task_ids: set[int], prefixes: tuple[str, ...] = (), limit: int = 300) -> str:
+        """What this process logged about those tasks, its warnings and errors, and events starting with one of
+        `prefixes`: the part of a log that explains a task that hung (a tail shows only the last moments)."""
+        kept = []
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                kept.append(line)  # a traceback or a line outside structlog
+                continue
+            if not isinstance(entry, dict):
+                continue
+            if (
+                entry.get("task_id") in task_ids
+                or entry.get("level") in {"warning", "error", "critical"}
+                or (prefixes and str(entry.get("event", "")).startswith(prefixes))
+            ):
+                kept.append(line)
+        return "\n".join(kept[-limit:])
 
 
 class Stack:
@@ -162,9 +187,14 @@ class Stack:
                 return task
             time.sleep(0.1)
         raise AssertionError(
-            f"task {task_id} stayed {task.get('state')} (wanted {states}); worker log:\n"
-            + "\n".join(w.tail(30) for w in self.workers)
+            f"task {task_id} stayed {task.get('state')} (wanted {states}); what the stack logged about it:\n"
+            + self.story(task_id)
         )
+
+    def story(self, task_id: int) -> str:
+        """What the API and each worker logged about one task, for a failure message."""
+        parts = [p for p in (self.api, *self.workers) if p is not None]
+        return "\n".join(f"--- {p.name}:\n{p.story({task_id})}" for p in parts)
 
     def stop(self) -> None:
         for worker in self.workers:

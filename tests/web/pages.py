@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 from tests.e2e.teams import team_yaml
 from tests.support.stack import Stack
 
@@ -69,8 +71,23 @@ def start_chat(page, team: str, prompt: str) -> int:  # type: ignore[no-untyped-
     return int(page.url.rsplit("/", 1)[1])
 
 
-def wait_state(page, state: str) -> None:  # type: ignore[no-untyped-def]
-    page.locator(f"[data-testid=task-state][data-state={state}]").wait_for()
+def wait_state(page, state: str, stack: Stack | None = None) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the page shows its task in `state`. Given the stack, a timeout says what the page showed
+    instead, what the API stored, the toasts on screen and what the stack logged about the task."""
+    try:
+        page.locator(f"[data-testid=task-state][data-state={state}]").wait_for()
+    except PlaywrightTimeout:
+        opened = re.search(r"/tasks/(\d+)$", page.url)
+        if stack is None or opened is None:
+            raise
+        task_id = int(opened.group(1))
+        shown = page.locator("[data-testid=task-state]").get_attribute("data-state", timeout=1_000)
+        toasts = page.locator(".ant-message-notice").all_inner_texts()
+        stored = stack.task(task_id)
+        raise AssertionError(
+            f"the page never showed task {task_id} {state}: it shows {shown}, the API stored {stored['state']} "
+            f"({stored.get('error')}), toasts {toasts}; what the stack logged about it:\n{stack.story(task_id)}"
+        ) from None
 
 
 def focused_within(page, selector: str, text: str | None = None) -> bool:  # type: ignore[no-untyped-def]

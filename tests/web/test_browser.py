@@ -37,7 +37,7 @@ def test_sign_in_then_a_new_chat_streams_and_equals_the_stored_answer(  # type: 
                 break
             time.sleep(0.05)
         assert partial_seen, "the answer never showed partially: it did not stream"
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         stored = web_stack.task(task_id, headers=headers)
         assert stored["state"] == "COMPLETED"
         assert answer.inner_text().strip() == stored["messages"][-1]["content"] == LONG_ANSWER
@@ -76,7 +76,7 @@ def test_stop_mid_stream_keeps_the_partial_text(browser, web_stack: Stack, model
         answer.wait_for()
         assert page.get_by_test_id("composer-reason").is_visible()  # disabled, with the reason, while running
         page.get_by_test_id("stop").click()
-        wait_state(page, "CANCELLED")
+        wait_state(page, "CANCELLED", web_stack)
         stored = web_stack.wait_state(task_id, {"CANCELLED"})
         assert stored["state"] == "CANCELLED"
         shown = answer.inner_text().strip()
@@ -149,7 +149,7 @@ def test_phone_width_layout_uses_a_drawer(browser, web_stack: Stack, model, user
     try:
         assert not page.get_by_test_id("task-sidebar").is_visible()  # no sidebar column on a phone
         page.goto(f"{web_stack.url}/tasks/{task['id']}")
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         page.locator("[data-testid=answer] strong").wait_for()  # markdown rendered
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways at 390 px ({width} px wide)"
@@ -179,12 +179,12 @@ def test_a_dropped_connection_mid_stream_ends_with_the_complete_text_once(  # ty
             page.get_by_test_id("live-banner").wait_for(timeout=10_000)
             page.get_by_test_id("live-banner").wait_for(state="detached", timeout=15_000)
             page.wait_for_timeout(400)
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         stored = web_stack.task(task_id, headers=headers)
         assert answer.inner_text().strip() == stored["messages"][-1]["content"] == LONG_ANSWER
         # A reload mid-way is the other way to lose the socket: the thread comes back from the stored history.
         page.reload()
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         assert page.locator("[data-role=assistant] [data-testid=answer]").inner_text().strip() == LONG_ANSWER
     finally:
         context.close()
@@ -207,7 +207,7 @@ def test_pipeline_approval_with_an_edited_handoff_then_a_rejection(  # type: ign
     context, page = sign_in(browser, web_stack, username, password)
     try:
         task_id = start_chat(page, f"{prefix}-team", "write a haiku")
-        wait_state(page, "PENDING_CONFIRMATION")
+        wait_state(page, "PENDING_CONFIRMATION", web_stack)
         handoff = page.get_by_test_id("handoff")
         assert handoff.input_value() == "draft v1"
         assert page.get_by_test_id("bot-label").first.inner_text() == "Stage 1"  # the pipeline stage of the answer
@@ -215,7 +215,7 @@ def test_pipeline_approval_with_an_edited_handoff_then_a_rejection(  # type: ign
         handoff.fill("EDITED DRAFT")
         page.screenshot(path=screenshots / "pipeline-approval.png")
         page.get_by_test_id("approve").click()
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         assert model.requests()[-1].messages[-1]["content"] == "EDITED DRAFT"  # the next stage got the edit
         answers = page.locator("[data-role=assistant] [data-testid=answer]")
         answers.nth(1).get_by_text("echo: EDITED DRAFT").wait_for()
@@ -224,10 +224,10 @@ def test_pipeline_approval_with_an_edited_handoff_then_a_rejection(  # type: ign
         # Reject ends the next one, with the reason.
         page.get_by_test_id("new-chat").click()
         second = start_chat(page, f"{prefix}-team", "write a limerick")
-        wait_state(page, "PENDING_CONFIRMATION")
+        wait_state(page, "PENDING_CONFIRMATION", web_stack)
         page.get_by_test_id("reject-reason").fill("off topic")
         page.get_by_test_id("reject").click()
-        wait_state(page, "CANCELLED")
+        wait_state(page, "CANCELLED", web_stack)
         assert "off topic" in web_stack.task(second, headers=headers)["error"]
     finally:
         context.close()
@@ -246,11 +246,11 @@ def test_retry_a_failed_task_on_another_model(browser, web_stack: Stack, model, 
     context, page = sign_in(browser, web_stack, username, password)
     try:
         task_id = start_chat(page, team, "fail then work")
-        wait_state(page, "FAILED")
+        wait_state(page, "FAILED", web_stack)
         page.get_by_label("Model for the retry").click()
         page.locator(".ant-select-item-option").filter(has_text=other).click()
         page.get_by_test_id("retry").click()
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         stored = web_stack.task(task_id, headers=headers)
         assert stored["messages"][-1]["content"] == "echo: fail then work"
         assert model.requests()[-1].model == "other-model"  # the retry ran on the Model picked
@@ -268,13 +268,13 @@ def test_a_follow_up_streams_a_second_turn_in_the_same_thread(browser, web_stack
     context, page = sign_in(browser, web_stack, username, password)
     try:
         task_id = start_chat(page, team, "the first question")
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         box = page.locator("[data-testid=composer] textarea")
         box.fill("the second question")
         box.press("Enter")
         answers = page.locator("[data-role=assistant] [data-testid=answer]")
         answers.nth(1).get_by_text("second answer").wait_for()
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         assert [a.strip() for a in answers.all_inner_texts()] == ["first answer", "second answer"]
         users = page.locator("[data-role=user]").all_inner_texts()
         assert len(users) == 2 and "the second question" in users[1]

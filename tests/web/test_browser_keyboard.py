@@ -104,14 +104,14 @@ def test_a_pipeline_stage_is_approved_and_rejected_from_the_keyboard(browser, we
     context, page = keyboard_sign_in(browser, web_stack, username, password)
     try:
         task_id = _start_chat(page, f"{prefix}-team", "write a haiku")
-        wait_state(page, "PENDING_CONFIRMATION")
+        wait_state(page, "PENDING_CONFIRMATION", web_stack)
         # The composer that had the focus is now disabled; the hand-off to approve takes the focus.
         page.wait_for_function("() => document.activeElement?.getAttribute('data-testid') === 'handoff'")
         page.keyboard.press("Control+A")
         page.keyboard.type("EDITED BY KEYBOARD")
         tab_to(page, "[data-testid=approve]", presses=5)
         page.keyboard.press("Enter")
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         assert model.requests()[-1].messages[-1]["content"] == "EDITED BY KEYBOARD"
         assert web_stack.task(task_id, headers=headers)["messages"][-1]["content"] == "echo: EDITED BY KEYBOARD"
 
@@ -120,12 +120,12 @@ def test_a_pipeline_stage_is_approved_and_rejected_from_the_keyboard(browser, we
         page.keyboard.press("Enter")
         page.get_by_test_id("new-chat-page").wait_for()
         second = _start_chat(page, f"{prefix}-team", "write a limerick")
-        wait_state(page, "PENDING_CONFIRMATION")
+        wait_state(page, "PENDING_CONFIRMATION", web_stack)
         page.wait_for_function("() => document.activeElement?.getAttribute('data-testid') === 'handoff'")
         tab_to(page, "[data-testid=reject-reason]", presses=3)
         page.keyboard.type("off topic")
         page.keyboard.press("Enter")
-        wait_state(page, "CANCELLED")
+        wait_state(page, "CANCELLED", web_stack)
         assert "off topic" in web_stack.task(second, headers=headers)["error"]
     finally:
         context.close()

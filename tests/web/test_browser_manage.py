@@ -34,12 +34,12 @@ def test_a_steps_tool_calls_and_results_show_collapsed_and_open_on_demand(  # ty
     context, page = sign_in(browser, web_stack, username, password)
     try:
         task_id = start_chat(page, f"{prefix}-team", "add 20 and 22")
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         assert web_stack.task(task_id, headers=headers)["messages"][-1]["content"] == "It is 42."
         for reloaded in (False, True):  # live from the stream, then from the stored message
             if reloaded:
                 page.reload()
-                wait_state(page, "COMPLETED")
+                wait_state(page, "COMPLETED", web_stack)
             step = page.locator("[data-role=assistant]").last
             tools = step.get_by_test_id("tool-events")
             tools.wait_for()
@@ -141,7 +141,7 @@ def test_backfilling_a_range_starts_its_runs_each_linking_to_its_task_then_resum
             page.locator(f".ant-table-expanded-row a[href='/tasks/{run['id']}']").wait_for()
         page.screenshot(path=screenshots / "schedules-backfill.png")
         page.locator(f".ant-table-expanded-row a[href='/tasks/{runs[0]['id']}']").click()
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         assert "backfilled answer" in page.locator("[data-role=assistant] [data-testid=answer]").inner_text()
         assert f"report {runs[0]['scheduledTime'][:10]}" in page.locator("[data-role=user]").first.inner_text()
     finally:

@@ -13,7 +13,7 @@ import yaml
 
 from tests.e2e.teams import team_yaml
 from tests.support.stack import Stack
-from tests.web.pages import TIMEOUT, sign_in, solo_team, tab_to, wait_state
+from tests.web.pages import TIMEOUT, keyboard_sign_in, sign_in, solo_team, tab_to, wait_state
 
 
 def test_resources_apply_yaml_shows_field_errors_then_applies(  # type: ignore[no-untyped-def]
@@ -95,7 +95,7 @@ def test_schedules_page_runs_now_and_links_the_run(  # type: ignore[no-untyped-d
         link.wait_for()
         page.screenshot(path=screenshots / "schedules.png")
         link.click()
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         assert "scheduled answer" in page.locator("[data-role=assistant] [data-testid=answer]").inner_text()
     finally:
         context.close()
@@ -170,17 +170,8 @@ def test_signing_in_and_starting_a_chat_work_from_the_keyboard(browser, web_stac
     username, password, headers = user
     model.script([{"match": "*", "text": "typed, not clicked"}])
     team = solo_team(web_stack, model, headers)
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT)
+    context, page = keyboard_sign_in(browser, web_stack, username, password)
     try:
-        page.goto(f"{web_stack.url}/login")
-        tab_to(page, "[data-testid=username]")
-        page.keyboard.type(username)
-        tab_to(page, "[data-testid=password]")
-        page.keyboard.type(password)
-        page.keyboard.press("Enter")
-        page.get_by_test_id("new-chat-page").wait_for()
         tab_to(page, "[data-testid=team-picker]")
         page.keyboard.type(team)  # the picker searches; Enter takes the match
         page.locator(".ant-select-item-option-active").filter(has_text=team).wait_for()
@@ -189,7 +180,7 @@ def test_signing_in_and_starting_a_chat_work_from_the_keyboard(browser, web_stac
         page.keyboard.type("from the keyboard")
         page.keyboard.press("Enter")
         page.wait_for_url(re.compile(r"/tasks/\d+$"))
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         assert "typed, not clicked" in page.locator("[data-role=assistant] [data-testid=answer]").inner_text()
     finally:
         context.close()

@@ -54,7 +54,7 @@ def test_a_session_revoked_mid_chat_signs_in_again_back_to_the_same_chat(  # typ
     context, page = sign_in(browser, web_stack, username, password)
     try:
         task_id = start_chat(page, team, "first question")
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         page.get_by_test_id("answer").get_by_text("first answer").wait_for()
         box = page.locator("[data-testid=composer] textarea")
         box.fill("half-written follow-")  # typing when the session ends
@@ -66,14 +66,14 @@ def test_a_session_revoked_mid_chat_signs_in_again_back_to_the_same_chat(  # typ
 
         _sign_in_again(page, username, new_password)
         page.wait_for_url(re.compile(rf"/tasks/{task_id}$"))
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         page.get_by_test_id("answer").get_by_text("first answer").wait_for()
         assert box.input_value() == "half-written follow-"  # the unsent text is still there
         # The chat is live again under the new session: a follow-up streams its answer.
         box.fill("second question")
         box.press("Enter")
         page.locator("[data-role=assistant] [data-testid=answer]").nth(1).get_by_text("second answer").wait_for()
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
     finally:
         context.close()
 
@@ -112,7 +112,7 @@ def test_someone_else_signing_in_after_an_expiry_starts_afresh(  # type: ignore[
     page.set_default_timeout(TIMEOUT)
     try:
         start_chat(page, team, "my secret question")
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         _revoke(web_stack, headers)
         _expired_sign_in_page(page)
 
@@ -144,7 +144,7 @@ def test_a_deep_link_opened_without_a_session_lands_on_its_page_after_signing_in
         assert page.get_by_test_id("login-notice").count() == 0  # nothing expired: just not signed in
         _sign_in_again(page, username, password)
         page.wait_for_url(re.compile(rf"/tasks/{task_id}$"))
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         page.get_by_test_id("answer").get_by_text("linked answer").wait_for()
 
         # Signing out (the user's choice) leads to a plain sign-in page: the next sign-in starts at the chat.

@@ -55,7 +55,7 @@ def test_the_console_shows_the_signed_in_users_prompt_and_not_another_users(  # 
         assert "wegent_session" not in page.evaluate("document.cookie")  # no script can read it
 
         page.goto(f"{web_stack.url}/tasks/{mine['id']}")
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         with context.expect_page() as opened:
             page.get_by_test_id("console-link").click()
         console = opened.value

@@ -27,7 +27,7 @@ def test_twenty_thousand_chunks_render_exactly_while_the_page_keeps_painting(  #
     context, page = sign_in(browser, web_stack, username, password)
     try:
         page.goto(f"{web_stack.url}/tasks/{task['id']}")
-        wait_state(page, "COMPLETED")
+        wait_state(page, "COMPLETED", web_stack)
         result = page.evaluate(FEED, [task["id"], CHUNKS, False, 9_000_000])
         page.screenshot(path=screenshots / "long-answer.png")
         assert result["text_ok"], "the rendered text is not the chunks in order, once each"
