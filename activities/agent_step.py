@@ -238,7 +238,7 @@ class AgentStepActivities:
         return _count(model, await self.ctx.db(lambda db: step_usage(db, message_id)))
 
     def _read_inputs(self, db: Session, step: AgentStepInput) -> RunInputs:
-        """The Model (its key decrypted) and the Ghost's tools (their secrets decrypted), for the run only."""
+        """The Model (without its key) and the Ghost's tools (their secrets decrypted), for the run only."""
         # The Model, the Ghost and their owners in one query, on the way to the run's start: model_config and
         # ghost_tools then find them in the session.
         ids = [step.model_id] if step.ghost_id is None else [step.model_id, step.ghost_id]
@@ -423,8 +423,9 @@ def _count(model: ModelConfig, used: tuple[int, int, float]) -> tuple[int, int, 
 
 
 def _model_config(db: Any, model_id: int, keyring: Any) -> Any:
-    """model_config, with an invalid Model returned rather than raised (so it is reported as itself)."""
+    """model_config without the key (the gateway adds it), an invalid Model returned rather than raised (so it is
+    reported as itself)."""
     try:
-        return model_config(db, model_id, keyring)
+        return model_config(db, model_id, keyring, with_key=False)
     except InvalidModel as exc:
         return exc

@@ -74,6 +74,16 @@ def seal(kind: str, incoming: dict[str, Any], stored: dict[str, Any] | None, key
     return out
 
 
+def without_secrets(kind: str, stored: dict[str, Any]) -> dict[str, Any]:
+    """The spec with its secret fields left out, none of them decrypted: for a reader that must not hold them."""
+    out = copy.deepcopy(stored)
+    for path in _secret_paths(kind, out):
+        parent = _get(out, path[:-1]) if len(path) > 1 else out
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+    return out
+
+
 def mask(kind: str, stored: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(stored)
     for path in _secret_paths(kind, out):

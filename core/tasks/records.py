@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.db.deadlocks import retrying_deadlocks
 from core.db.models import Message, Resource, Task, User, utcnow
-from core.secrets import reveal
+from core.secrets import reveal, without_secrets
 from wegent.config import get_settings
 from wegent.crypto import Keyring
 from wegent.egress import refusal
@@ -49,12 +49,18 @@ def set_state(
     return db.scalar(select(Task.owner_id).where(Task.id == task_id))
 
 
-def model_config(db: Session, model_id: int, keyring: Keyring) -> tuple[ModelConfig, dict[str, Any]]:
-    """The Model with its key decrypted, for the executor call only; plus its pricing."""
+def model_config(
+    db: Session, model_id: int, keyring: Keyring, with_key: bool = True
+) -> tuple[ModelConfig, dict[str, Any]]:
+    """The Model, its key decrypted for the gateway's call only; plus its pricing.
+
+    Without `with_key` the key is left out, not decrypted: an agent step hands the sandbox this host's gateway
+    and a key of its own, so the worker running it never needs (or holds) the real one.
+    """
     row = db.get(Resource, model_id)
     if row is None or row.kind != "Model":
         raise InvalidModel(f"model {model_id} was deleted while the task was running")
-    spec = reveal("Model", row.spec, keyring)
+    spec = reveal("Model", row.spec, keyring) if with_key else without_secrets("Model", row.spec)
     owner = db.get(User, row.owner_id)
     if owner is None or owner.role not in ("admin", "system"):
         # Checked again at use: the name may resolve elsewhere now than when the Model was written.

@@ -1,5 +1,6 @@
-"""What an agent step reads before its run starts, on the real database: its Model with the key decrypted and its
-Ghost's tools with their secrets decrypted, in one query.
+"""What an agent step reads before its run starts, on the real database: its Model without the key (the sandbox
+calls the host's gateway with a key of the step's, and the gateway adds the real one) and its Ghost's tools with
+their secrets decrypted, in one query.
 
 This read is the first thing on the way to every stage's first token, so a round trip more is a cost every stage
 pays: the rows of the one query must serve the reads that follow it.
@@ -80,7 +81,8 @@ def test_a_steps_model_and_tools_come_from_one_query(make_user) -> None:  # type
         inputs = activities._read_inputs(db, step)
 
     model, _pricing = inputs.config  # type: ignore[misc]
-    assert (model.model, model.api_key) == ("m1", "sk-inputs-secret")
+    assert (model.model, model.base_url, model.api_key) == ("m1", "http://127.0.0.1:9/v1", "")
+    assert "sk-inputs-secret" not in repr(inputs.config)  # the worker's step never decrypts the Model's key
     assert inputs.tools["files"]["env"] == {"TOKEN": "mcp-inputs-secret"}
     reads = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
     assert len(reads) == 1, reads

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from core.secrets import mask, reveal, seal
+from core.secrets import mask, reveal, seal, without_secrets
 from wegent.crypto import DecryptionError, Keyring, KeyringError
 from wegent.resources import parse_interval, references, validate_document
 from workflows.handoff import NO_CONTEXT_INPUT, stage_input
@@ -79,3 +79,16 @@ def test_secrets_are_sealed_masked_kept_and_revealed():
     assert reveal("Model", stored, ring)["apiKey"] == "sk-1"
     with pytest.raises(ValueError, match="spec.apiKey"):
         seal("Model", {"baseUrl": "http://x", "apiKey": "***"}, None, ring)
+
+
+def test_a_spec_without_its_secrets_keeps_the_rest_and_leaves_the_stored_spec_alone():
+    ring = Keyring.parse(KEY)
+    model = seal("Model", {"baseUrl": "http://x", "model": "m", "apiKey": "sk-1"}, None, ring)
+    assert without_secrets("Model", model) == {"baseUrl": "http://x", "model": "m"}
+    assert model["apiKey"].startswith("enc:v1:")  # a copy: the stored spec still holds its ciphertext
+    servers = {"fs": {"command": "srv", "env": {"TOKEN": "t", "HOME": "/h"}, "headers": {"Authorization": "a"}}}
+    ghost = seal("Ghost", {"systemPrompt": "p", "mcpServers": servers}, None, ring)
+    assert without_secrets("Ghost", ghost) == {
+        "systemPrompt": "p",
+        "mcpServers": {"fs": {"command": "srv", "env": {}, "headers": {}}},
+    }
