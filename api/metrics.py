@@ -58,6 +58,12 @@ STATES = (
 class TaskStateCollector(Collector):
     """Tasks by state, counted in the database when Prometheus scrapes (every API process agrees)."""
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # What registration reads instead of collect(): without it, importing this module counted the tasks,
+        # a query at import time, before logging is set up and before the schema may exist.
+        yield GaugeMetricFamily("wegent_tasks", "Tasks by state", labels=["state"])
+        yield GaugeMetricFamily("wegent_tasks_queued", "Tasks waiting for an agent slot (PENDING)")
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             with get_sessionmaker()() as db:
