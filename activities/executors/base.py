@@ -185,9 +185,12 @@ class ExecutorBackend(ABC):
         """Start a sandbox that waits for a task (``EXECUTOR_POOL_KEY``, no task token, network on)."""
         raise NotImplementedError
 
-    async def adopt_warm(self, warm_id: str, task_id: int, workflow_id: str, sandbox: str = "") -> ExecutorHandle:
-        """Make a bound warm sandbox the workflow's own: from now on it is found, listed and reaped as the
-        executor of ``workflow_id`` (its id becomes ``executor_name(task_id, workflow_id, scope, sandbox)``)."""
+    async def adopt_warm(
+        self, warm_id: str, port: int, task_id: int, workflow_id: str, sandbox: str = ""
+    ) -> ExecutorHandle:
+        """Make a bound warm sandbox (started on ``port``) the workflow's own: from now on it is found, listed and
+        reaped as the executor of ``workflow_id`` (its id becomes ``executor_name(task_id, workflow_id, scope,
+        sandbox)``)."""
         raise NotImplementedError
 
     async def list_warm(self) -> list[ExecutorInfo]:

@@ -73,9 +73,9 @@ class DockerWarmMixin:
         return await asyncio.to_thread(_start_warm, self, spec)
 
     async def adopt_warm(  # type: ignore[misc]
-        self: DockerBackend, warm_id: str, task_id: int, workflow_id: str, sandbox: str = ""
+        self: DockerBackend, warm_id: str, port: int, task_id: int, workflow_id: str, sandbox: str = ""
     ) -> ExecutorHandle:
-        return await asyncio.to_thread(_adopt, self, warm_id, task_id, workflow_id, sandbox)
+        return await asyncio.to_thread(_adopt, self, warm_id, port, task_id, workflow_id, sandbox)
 
     async def list_warm(self: DockerBackend) -> list[ExecutorInfo]:  # type: ignore[misc]
         def run() -> list[ExecutorInfo]:
@@ -110,12 +110,14 @@ def _start_warm(backend: DockerBackend, spec: WarmSpec) -> ExecutorHandle:
     return backend._handle(spec.warm_id, spec.port)
 
 
-def _adopt(backend: DockerBackend, warm_id: str, task_id: int, workflow_id: str, sandbox: str) -> ExecutorHandle:
+def _adopt(
+    backend: DockerBackend, warm_id: str, port: int, task_id: int, workflow_id: str, sandbox: str
+) -> ExecutorHandle:
     new_name = executor_name(task_id, workflow_id, backend.scope, sandbox)
-    container = backend._get(warm_id)
-    if container is None or backend._binding(warm_id) is not None:
+    # No inspect first: the pool knows the port it started the container with, and the rename below fails for a
+    # container that is gone. One Docker API call on the way to a new task's first step, not two.
+    if backend._binding(warm_id) is not None:
         raise ExecutorStartError(f"{warm_id} is not a waiting warm container")
-    port = int(container.labels.get("wegent.port", "0"))
     binding = {"task_id": task_id, "workflow_id": workflow_id, "port": port, "warm_id": warm_id}
     # Bound first under the new name, then renamed: whichever name a crash leaves, it is never taken for a
     # waiting warm container again (a binding under the new name only matters once the rename happened).
@@ -124,7 +126,7 @@ def _adopt(backend: DockerBackend, warm_id: str, task_id: int, workflow_id: str,
     tmp.write_text(json.dumps(binding))
     os.replace(tmp, path)
     try:
-        container.rename(new_name)
+        backend.client.api.rename(warm_id, new_name)
     except (APIError, NotFound) as exc:
         path.unlink(missing_ok=True)
         raise ExecutorStartError(f"adopting {warm_id} for {workflow_id} failed: {exc}") from exc

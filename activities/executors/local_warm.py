@@ -27,8 +27,9 @@ class LocalWarmMixin:
         return await asyncio.to_thread(_start_warm, self, spec)
 
     async def adopt_warm(  # type: ignore[misc]
-        self: LocalBackend, warm_id: str, task_id: int, workflow_id: str, sandbox: str = ""
+        self: LocalBackend, warm_id: str, port: int, task_id: int, workflow_id: str, sandbox: str = ""
     ) -> ExecutorHandle:
+        # The port is in the executor's record, read under its lock anyway.
         return await asyncio.to_thread(_adopt, self, warm_id, task_id, workflow_id, sandbox)
 
     async def list_warm(self: LocalBackend) -> list[ExecutorInfo]:  # type: ignore[misc]

@@ -123,7 +123,7 @@ class WarmPool:
             raise RuntimeError(f"the port lease of {warm.warm_id} is gone")
         if bound != 200:
             raise RuntimeError(f"binding answered HTTP {bound}")
-        handle = await self.backend.adopt_warm(warm.warm_id, task_id, workflow_id, sandbox)
+        handle = await self.backend.adopt_warm(warm.warm_id, warm.port, task_id, workflow_id, sandbox)
         log.info("pool.assigned", warm_id=warm.warm_id, executor_id=handle.executor_id, workflow_id=workflow_id)
         return handle
 

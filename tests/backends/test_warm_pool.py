@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from activities.context import WorkerContext
 from activities.executor_activities import ExecutorActivities
-from activities.executors.base import ExecutorBackend, ExecutorHandle
+from activities.executors.base import ExecutorBackend, ExecutorHandle, ExecutorStartError, executor_name
 from activities.executors.docker_backend import DockerBackend
 from activities.executors.local_backend import LocalBackend
 from activities.executors.pool import WarmPool, lease_owner
@@ -239,3 +239,35 @@ async def test_taking_again_for_the_same_workflow_returns_its_sandbox_and_spares
         await asyncio.to_thread(release_ports, sessions, HOST, workflow_id)
     finally:
         await pool.drain()
+
+
+async def test_a_warm_sandbox_that_died_while_waiting_is_thrown_away_and_the_task_gets_the_next(
+    backend: ExecutorBackend,
+) -> None:
+    sessions = get_sessionmaker()
+    pool = WarmPool(backend, sessions, HOST, settings(2), 2)
+    pool.start()
+    workflow_id = f"task-dead-warm-{uuid.uuid4().hex[:6]}"
+    try:
+        await filled(pool, 2)
+        dead, alive = pool.ready[0], pool.ready[1]
+        await backend.stop(dead.warm_id)  # gone behind the pool's back (killed, OOM, removed by hand)
+        taken = await pool.take(904, workflow_id, executor_token(workflow_id))
+        assert taken is not None and taken.port == alive.port
+        assert [i.executor_id for i in await backend.list_managed() if i.workflow_id == workflow_id] == [
+            taken.executor_id
+        ]
+        assert dead.warm_id not in {i.executor_id for i in await backend.list_warm()}
+        await backend.stop(taken.executor_id)
+        await asyncio.to_thread(release_ports, sessions, HOST, workflow_id)
+    finally:
+        await pool.drain()
+
+
+async def test_adopting_a_warm_sandbox_that_is_gone_fails_and_leaves_no_executor(backend: ExecutorBackend) -> None:
+    workflow_id = f"task-gone-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(ExecutorStartError, match="wegent-warm-gone"):
+        await backend.adopt_warm(f"wegent-warm-gone{uuid.uuid4().hex[:6]}", 1, 905, workflow_id)
+    assert [i for i in await backend.list_managed() if i.workflow_id == workflow_id] == []
+    if isinstance(backend, DockerBackend):  # no binding left that a later listing could take for an executor
+        assert backend._binding(executor_name(905, workflow_id, backend.scope, "")) is None
