@@ -85,6 +85,26 @@ def test_stop_mid_stream_keeps_the_partial_text(browser, web_stack: Stack, model
         context.close()
 
 
+def test_a_lost_status_event_still_ends_the_task_on_the_page(browser, web_stack: Stack, model, user) -> None:  # type: ignore[no-untyped-def]
+    """The live view is best effort (a task:status published while the API's bus listener reconnects is lost):
+    with the page deaf to task:status from mid-answer on, it still shows the task's end, which it reads from the
+    server when no new state follows the answer's end."""
+    username, password, headers = user
+    model.script([{"match": "*", "text": "answered to a deaf page", "chunk_size": 4, "chunk_delay": 0.3}])
+    team = solo_team(web_stack, model, headers)
+    context, page = sign_in(browser, web_stack, username, password)
+    try:
+        task_id = start_chat(page, team, "are you there")
+        page.locator("[data-role=assistant] [data-testid=answer]").wait_for()
+        page.evaluate("window.__wegentSocket.off('task:status')")  # every listener: the thread's and the list's
+        wait_state(page, "COMPLETED", web_stack)
+        assert web_stack.task(task_id, headers=headers)["state"] == "COMPLETED"
+        assert page.evaluate("window.__wegentSocket.listeners('task:status').length") == 0  # still deaf
+        assert page.get_by_test_id("stop").count() == 0  # no Stop left for a task that has ended
+    finally:
+        context.close()
+
+
 def test_a_task_created_through_rest_appears_in_the_sidebar_live(  # type: ignore[no-untyped-def]
     browser, web_stack: Stack, model, user
 ) -> None:

@@ -21,6 +21,10 @@ export interface TaskStatus {
 export type TaskView = Omit<TaskDetail, 'state' | 'error'> & TaskStatus
 
 const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELLED'])
+/** Events that end a message: the task's state changes right after (the next stage, or an end of the turn). */
+const MESSAGE_ENDS = new Set<string>([ServerEvent.CHAT_DONE, ServerEvent.CHAT_ERROR, ServerEvent.CHAT_CANCELLED])
+/** How long after a message's end the page waits for the task's new state before it asks the server. */
+export const SETTLE_MS = 3000
 
 interface JoinAck extends Ack {
   task: TaskDetail
@@ -40,6 +44,19 @@ export function useTaskStream(socket: Socket | null, taskId: number | null) {
     if (!socket || taskId === null) return
     let active = true
     let joinedOnce = false
+    // The live view is best effort: a task:status published while the API's bus listener reconnects is lost,
+    // and the page would show RUNNING (with Stop) forever. A message's end is always followed by a state
+    // change; if none arrives within SETTLE_MS, the page reads the task's state from the server.
+    let statusSinceEnd = true
+    let settle: ReturnType<typeof setTimeout> | null = null
+    const settleSoon = () => {
+      statusSinceEnd = false
+      if (settle !== null) clearTimeout(settle)
+      settle = setTimeout(() => {
+        settle = null
+        if (active && !statusSinceEnd) void sync()
+      }, SETTLE_MS)
+    }
 
     const schedule = () => {
       if (frame.current !== null) return
@@ -101,12 +118,14 @@ export function useTaskStream(socket: Socket | null, taskId: number | null) {
         if (!mine(ev)) return
         apply(ev)
         schedule()
+        if (MESSAGE_ENDS.has(event)) settleSoon()
       }
       socket.on(event, listener)
       return [event, listener] as const
     })
     const onStatus = (ev: { task_id: number; state: string; error?: string | null; step?: number | null; bot?: string | null }) => {
       if (ev.task_id !== taskId) return
+      statusSinceEnd = true
       setTask((t) => (t ? { ...t, state: ev.state, error: ev.error ?? null, step: ev.step ?? t.step, bot: ev.bot ?? t.bot } : t))
       if (TERMINAL.has(ev.state) || ev.state === 'PENDING_CONFIRMATION') void sync()
     }
@@ -116,6 +135,7 @@ export function useTaskStream(socket: Socket | null, taskId: number | null) {
 
     return () => {
       active = false
+      if (settle !== null) clearTimeout(settle)
       for (const [event, listener] of bound) socket.off(event, listener)
       socket.off(ServerEvent.TASK_STATUS, onStatus)
       socket.off('connect', join)
