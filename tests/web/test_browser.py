@@ -88,9 +88,10 @@ def test_stop_mid_stream_keeps_the_partial_text(browser, web_stack: Stack, model
 def test_a_lost_status_event_still_ends_the_task_on_the_page(browser, web_stack: Stack, model, user) -> None:  # type: ignore[no-untyped-def]
     """The live view is best effort (a task:status published while the API's bus listener reconnects is lost):
     with the page deaf to task:status from mid-answer on, it still shows the task's end, which it reads from the
-    server when no new state follows the answer's end."""
+    server when no new state follows the answer's end, and so does the task list beside it."""
     username, password, headers = user
-    model.script([{"match": "*", "text": "answered to a deaf page", "chunk_size": 4, "chunk_delay": 0.3}])
+    # About 3 s of answer: the list's last re-read after the RUNNING it heard (1.5 s) is over before the end.
+    model.script([{"match": "*", "text": "answered to a deaf page", "chunk_size": 4, "chunk_delay": 0.5}])
     team = solo_team(web_stack, model, headers)
     context, page = sign_in(browser, web_stack, username, password)
     try:
@@ -101,6 +102,7 @@ def test_a_lost_status_event_still_ends_the_task_on_the_page(browser, web_stack:
         assert web_stack.task(task_id, headers=headers)["state"] == "COMPLETED"
         assert page.evaluate("window.__wegentSocket.listeners('task:status').length") == 0  # still deaf
         assert page.get_by_test_id("stop").count() == 0  # no Stop left for a task that has ended
+        page.locator(f"[data-testid=task-item][data-task-id='{task_id}'] [data-state=COMPLETED]").wait_for()
     finally:
         context.close()
 

@@ -3,6 +3,7 @@
  * stream events through the StreamStore, and after a reconnect joins again and resumes every message still
  * streaming from its last offset. Renders are coalesced to one per animation frame, not one per chunk.
  */
+import { useQueryClient } from '@tanstack/react-query'
 import { useEffect, useMemo, useReducer, useRef, useState } from 'react'
 import type { Socket } from 'socket.io-client'
 
@@ -37,6 +38,7 @@ export function useTaskStream(socket: Socket | null, taskId: number | null) {
   const [failure, setFailure] = useState<unknown>(null)
   const [, rerender] = useReducer((n: number) => n + 1, 0)
   const frame = useRef<number | null>(null)
+  const queries = useQueryClient()
 
   useEffect(() => {
     setTask(null)
@@ -54,7 +56,8 @@ export function useTaskStream(socket: Socket | null, taskId: number | null) {
       if (settle !== null) clearTimeout(settle)
       settle = setTimeout(() => {
         settle = null
-        if (active && !statusSinceEnd) void sync()
+        // The task list missed the same event: it reads the tasks again too.
+        if (active && !statusSinceEnd) void sync().then(() => queries.invalidateQueries({ queryKey: ['tasks'] }))
       }, SETTLE_MS)
     }
 
@@ -143,7 +146,7 @@ export function useTaskStream(socket: Socket | null, taskId: number | null) {
       frame.current = null
       if (socket.connected) socket.emit(ClientEvent.TASK_LEAVE, { task_id: taskId })
     }
-  }, [socket, taskId, store])
+  }, [socket, taskId, store, queries])
 
   /** Show the user's own message at once (a follow-up), before the server's history says so. */
   const addUserMessage = (messageId: number, turn: number, content: string) => {
