@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from activities.executors.docker_backend import DockerBackend
 from activities.executors.local_backend import LocalBackend
@@ -64,10 +64,21 @@ def warm_ports(host: str, timeout: float = 120.0, exclude: frozenset[int] = froz
 
 
 def local_activities(workflow_id: str) -> list[str]:
-    """The local activities the workflow ran, in order, from its history's markers."""
+    """The local activities the workflow ran, in order, from its history's markers, once it has closed.
+
+    A local activity's marker is recorded with the workflow task that follows it, after what the activity wrote
+    (the task's COMPLETED state) is already visible: read earlier, the history may lack the last marker.
+    """
 
     async def read(client: Client) -> list[str]:
-        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        handle = client.get_workflow_handle(workflow_id)
+        # No idle wait in these stacks: it closes after the turn. (Its result is sealed by the payload codec, so
+        # the close is read from its description, not its result.)
+        deadline = time.monotonic() + 60
+        while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            assert time.monotonic() < deadline, f"{workflow_id} still open a minute after its turn"
+            await asyncio.sleep(0.2)
+        history = await handle.fetch_history()
         names = []
         for event in history.events:
             marker = event.marker_recorded_event_attributes
